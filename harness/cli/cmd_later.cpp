@@ -1,0 +1,73 @@
+// Subcommands whose options are fixed by DESIGN §8 but whose capabilities land with later issues.
+// They say so plainly and exit 2, so no script mistakes them for working commands.
+#include "harness/cli/commands.h"
+#include "harness/errors.h"
+
+namespace usbench::cli {
+
+namespace {
+struct LaterOptions {
+  std::string dataset, src, labels, db = "usbench.db", from_json, experiment, format = "md", out, expected, init,
+                                    weights, images, normalize = "protocol";
+  int folds = 5;
+  long long seed = 0;
+  bool json = false;
+  std::vector<std::string> inputs;
+};
+
+void not_yet(CLI::App* cmd, const std::string& what, const std::string& issue) {
+  const std::string name = cmd->get_name();
+  cmd->callback([name, what, issue] {
+    throw UsageError("usbench " + name + ": not available in this build — " + what + " lands with issue " + issue +
+                     ". Nothing was read or written.");
+  });
+}
+}  // namespace
+
+void add_later_commands(CLI::App& app) {
+  auto o = std::make_shared<LaterOptions>();
+
+  auto* ingest = app.add_subcommand("ingest", "Decode clips into the frame cache and record their manifest");
+  ingest->add_option("--dataset", o->dataset, "Data set kind")->required()->check(CLI::IsMember({"pocus", "videos", "synthetic"}));
+  ingest->add_option("--src", o->src, "Source folder");
+  ingest->add_option("--labels", o->labels, "CSV with labels (videos)");
+  ingest->add_option("--db", o->db, "Store file")->capture_default_str();
+  not_yet(ingest, "data ingest", "#3");
+
+  auto* splits = app.add_subcommand("splits", "Make or import the stratified, clip-grouped k-fold split");
+  splits->add_option("--dataset", o->dataset, "Ingested data set name")->required();
+  splits->add_option("--folds", o->folds, "Number of folds")->capture_default_str();
+  splits->add_option("--seed", o->seed, "Split seed")->capture_default_str();
+  splits->add_option("--from-json", o->from_json, "Import an upstream split (e.g. pocovid_cross_val.json)");
+  splits->add_option("--db", o->db, "Store file")->capture_default_str();
+  splits->add_flag("--json", o->json, "Print the clip-to-fold assignment as JSON");
+  not_yet(splits, "fold splitting", "#3");
+
+  auto* report = app.add_subcommand("report", "Generate comparison tables and figures from the store");
+  report->add_option("--experiment", o->experiment, "Experiment name");
+  report->add_option("--format", o->format, "Output format")->check(CLI::IsMember({"md", "csv", "tex", "html", "json"}));
+  report->add_option("--out", o->out, "Output file (default: standard output)");
+  report->add_option("--db", o->db, "Store file")->capture_default_str();
+  not_yet(report, "the comparison report", "#5");
+
+  auto* check = app.add_subcommand("check", "Compare recorded metrics with expected results (CI regression gate)");
+  check->add_option("--expected", o->expected, "Expected results (experiments/expected/*.json)")->required();
+  check->add_option("--experiment", o->experiment, "Experiment name");
+  check->add_option("--db", o->db, "Store file")->capture_default_str();
+  not_yet(check, "the regression gate", "#5");
+
+  auto* embed = app.add_subcommand("embed", "Write backbone features of every image in a folder to CSV");
+  embed->add_option("--init", o->init, "Backbone initialisation")->required()->check(CLI::IsMember({"random", "imagenet", "checkpoint"}));
+  embed->add_option("--weights", o->weights, "Weights file (torchvision .pth or a usbench checkpoint)");
+  embed->add_option("--images", o->images, "Folder of images")->required();
+  embed->add_option("--out", o->out, "Output CSV")->required();
+  embed->add_option("--normalize", o->normalize, "Normalisation")->check(CLI::IsMember({"protocol", "imagenet"}));
+  not_yet(embed, "feature extraction", "#4");
+
+  auto* merge = app.add_subcommand("merge", "Merge store shards into one database");
+  merge->add_option("INPUTS", o->inputs, "Store files to merge")->required();
+  merge->add_option("--out", o->out, "Merged store")->required();
+  not_yet(merge, "store merging", "#5");
+}
+
+}  // namespace usbench::cli

@@ -1,0 +1,79 @@
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "harness/canonical.h"
+#include "harness/cli/commands.h"
+#include "harness/errors.h"
+#include "harness/run_plan.h"
+#include "harness/spec.h"
+
+namespace usbench::cli {
+
+namespace {
+struct RunOptions {
+  std::string spec_path;
+  std::string db = "usbench.db";
+  std::string device;
+  std::vector<std::string> overrides;
+  bool plan = false;
+  bool json = false;
+};
+
+void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs, bool json) {
+  const nlohmann::json resolved = to_json(spec);
+  if (json) {
+    nlohmann::json out = {{"experiment", spec.name}, {"version", spec.version},
+                          {"spec_hash", content_hash(resolved)}, {"spec", resolved}, {"runs", nlohmann::json::array()}};
+    for (const auto& r : runs)
+      out["runs"].push_back({{"stage", r.record.stage}, {"method", r.record.method}, {"protocol", r.record.protocol},
+                             {"fold", r.record.fold ? nlohmann::json(*r.record.fold) : nlohmann::json(nullptr)},
+                             {"seed", r.record.seed}, {"config_hash", r.record.config_hash},
+                             {"id", r.record.id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.record.id)},
+                             {"seeds", r.seeds}});
+    std::cout << out.dump(2) << "\n";
+    return;
+  }
+  int pretrain = 0;
+  for (const auto& r : runs) pretrain += r.record.stage == "pretrain";
+  fmt::print("experiment {} v{} (resolved spec sha256 {})\n", spec.name, spec.version, content_hash(resolved).substr(0, 16));
+  fmt::print("{} methods x {} protocols x {} folds x {} seeds: {} pretraining runs, {} downstream runs\n",
+             spec.methods.size(), spec.protocols.size(), spec.folds.k, spec.seeds.size(), pretrain,
+             runs.size() - static_cast<std::size_t>(pretrain));
+  fmt::print("{:<9} {:<12} {:<14} {:>4} {:>6}  {:<16} {}\n", "stage", "method", "protocol", "fold", "seed", "config",
+             "run id");
+  for (const auto& r : runs)
+    fmt::print("{:<9} {:<12} {:<14} {:>4} {:>6}  {:<16} {}\n", r.record.stage, r.record.method,
+               r.record.protocol.empty() ? "-" : r.record.protocol, r.record.fold ? std::to_string(*r.record.fold) : "-",
+               r.record.seed, r.record.config_hash.substr(0, 16),
+               r.record.id.empty() ? "(fixed once the data are ingested)" : r.record.id.substr(0, 16));
+}
+}  // namespace
+
+void add_run_command(CLI::App& app, const Registries& registries) {
+  auto opt = std::make_shared<RunOptions>();
+  auto* cmd = app.add_subcommand("run", "Run an experiment spec: methods x protocols x folds x seeds");
+  cmd->add_option("EXPERIMENT", opt->spec_path, "Experiment spec (JSON), e.g. experiments/quickstart.json")->required();
+  cmd->add_option("--db", opt->db, "Store file")->capture_default_str();
+  cmd->add_option("--device", opt->device, "Override the spec's device")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--set", opt->overrides, "Override a spec field: key.path=value (repeatable)");
+  cmd->add_flag("--plan", opt->plan, "Validate the spec and print the run grid; write nothing");
+  cmd->add_flag("--json", opt->json, "With --plan: print the resolved spec and grid as JSON");
+  cmd->callback([opt, &registries] {
+    auto overrides = opt->overrides;
+    if (!opt->device.empty()) overrides.push_back("device=" + opt->device);
+    // Validation happens before the store is opened, so a bad spec leaves no trace in the database.
+    const ExperimentSpec spec = load_spec(opt->spec_path, overrides, registries);
+    const auto runs = plan_runs(spec, registries, DataIdentity{});
+    if (opt->plan) {
+      print_plan(spec, runs, opt->json);
+      return;
+    }
+    throw UsageError(
+        "usbench run: the spec is valid, but executing runs needs data ingest (issue #3), the methods (issue #4) and the "
+        "downstream protocols (issue #5), which this build does not have yet; `usbench run " + opt->spec_path +
+        " --plan` shows the grid it will run. Nothing was written to " + opt->db + ".");
+  });
+}
+
+}  // namespace usbench::cli

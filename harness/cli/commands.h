@@ -1,0 +1,16 @@
+// The usbench subcommands. Each add_*_command registers its CLI11 subcommand; its callback throws
+// UsageError (exit 2) or RunFailure (exit 1) and otherwise returns normally (exit 0).
+#pragma once
+#include <CLI/CLI.hpp>
+
+#include "harness/registry.h"
+
+namespace usbench::cli {
+
+void add_env_command(CLI::App& app);
+void add_runs_command(CLI::App& app);
+void add_run_command(CLI::App& app, const Registries& registries);
+// ingest, splits, report, check, embed, merge: their options exist; their capabilities land later.
+void add_later_commands(CLI::App& app);
+
+}  // namespace usbench::cli

@@ -1,0 +1,54 @@
+// usbench: the command-line entry point. Exit codes (DESIGN §8): 0 ok, 1 a run or check failed,
+// 2 bad usage or bad input.
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "harness/cli/builtins.h"
+#include "harness/cli/commands.h"
+#include "harness/errors.h"
+#include "harness/suggest.h"
+
+int main(int argc, char** argv) {
+  using namespace usbench;
+  Registries registries;
+  cli::register_builtins(registries);
+
+  CLI::App app{"usbench — reproducible ultrasound pretraining benchmarks (USCL, SimCLR, MoCo v2, ImageNet-init, "
+               "random-init under one 5-fold protocol)"};
+  app.require_subcommand(1);
+  cli::add_run_command(app, registries);
+  cli::add_runs_command(app);
+  cli::add_env_command(app);
+  cli::add_later_commands(app);
+
+  // An unknown first word is a mistyped command far more often than a stray argument: say so.
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), std::string(argv[1])) == names.end()) {
+      std::string list;
+      for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+      std::cerr << "usbench: unknown command '" << argv[1] << "'" << did_you_mean(argv[1], names)
+                << "\ncommands: " << list << "\nsee: usbench --help\n";
+      return 2;
+    }
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  } catch (const UsageError& e) {
+    std::cerr << "usbench: " << e.what() << "\n";
+    return 2;
+  } catch (const RunFailure& e) {
+    std::cerr << "usbench: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "usbench: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

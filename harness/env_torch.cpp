@@ -1,0 +1,53 @@
+#include <ATen/Parallel.h>
+#include <opencv2/core/version.hpp>
+
+#include "harness/env.h"
+#include "harness/torch_pch.h"
+
+#ifdef USBENCH_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
+namespace usbench {
+
+nlohmann::json capture_environment(const std::string& device) {
+  nlohmann::json env = capture_host_environment();
+  env["device"] = device;
+  env["torch_version"] = TORCH_VERSION;
+  env["opencv_version"] = CV_VERSION;
+  env["threads"] = at::get_num_threads();
+  env["interop_threads"] = at::get_num_interop_threads();
+  auto& ctx = at::globalContext();
+  env["deterministic_algorithms"] = ctx.deterministicAlgorithms();
+  env["cudnn_deterministic"] = ctx.deterministicCuDNN();
+  env["cudnn_benchmark"] = ctx.benchmarkCuDNN();
+  env["mkldnn_available"] = at::hasMKLDNN();
+  const bool cuda = torch::cuda::is_available();
+  env["cuda_available"] = cuda;
+  env["cuda_device_count"] = cuda ? static_cast<int>(torch::cuda::device_count()) : 0;
+  env["cuda_devices"] = nlohmann::json::array();
+  env["cuda_version"] = nullptr;
+  env["cudnn_version"] = nullptr;
+  if (cuda) {
+    const long cudnn = at::detail::getCUDAHooks().versionCuDNN();
+    if (cudnn > 0) env["cudnn_version"] = cudnn;
+#ifdef USBENCH_WITH_CUDA
+    int runtime = 0;
+    if (cudaRuntimeGetVersion(&runtime) == cudaSuccess) env["cuda_version"] = runtime;
+    for (int i = 0; i < static_cast<int>(torch::cuda::device_count()); ++i) {
+      const auto* prop = at::cuda::getDeviceProperties(i);
+      env["cuda_devices"].push_back({{"index", i},
+                                     {"name", prop->name},
+                                     {"memory_bytes", static_cast<std::int64_t>(prop->totalGlobalMem)},
+                                     {"capability", std::to_string(prop->major) + "." + std::to_string(prop->minor)}});
+    }
+#endif
+  }
+  if (device == "cuda" && !env["cuda_devices"].empty())
+    env["device_name"] = env["cuda_devices"][0]["name"];
+  else
+    env["device_name"] = env["cpu"];
+  return env;
+}
+
+}  // namespace usbench

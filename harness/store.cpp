@@ -1,0 +1,300 @@
+#include "harness/store.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "harness/errors.h"
+#include "harness/migrations.h"
+
+namespace usbench {
+
+namespace fs = std::filesystem;
+
+std::int64_t now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::string iso_utc(std::int64_t ms) {
+  const std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ms % 1000));
+}
+
+int Store::schema_version() { return static_cast<int>(store_migrations().size()); }
+
+namespace {
+
+// True when the first 16 bytes are SQLite's magic header (an empty file counts as a new database).
+bool looks_like_sqlite(const std::string& path, bool& empty) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError(path + ": cannot read the file");
+  char header[16] = {};
+  in.read(header, sizeof header);
+  empty = in.gcount() == 0;
+  return empty || (in.gcount() == 16 && std::string(header, 16) == std::string("SQLite format 3\0", 16));
+}
+
+}  // namespace
+
+Store Store::open(const std::string& path, Access access, int busy_timeout_ms) {
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  if (!exists && access == Access::Existing)
+    throw UsageError(path + ": no usbench store here (pass --db FILE, or run a command that records results first)");
+  if (exists) {
+    if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a usbench store");
+    bool empty = false;
+    if (!looks_like_sqlite(path, empty))
+      throw UsageError(path + ": not a usbench store (not an SQLite database); refusing to touch it");
+  }
+
+  std::unique_ptr<sql::Db> db;
+  try {
+    db = std::make_unique<sql::Db>(path, exists ? sql::Db::Mode::ReadWrite : sql::Db::Mode::ReadWriteCreate);
+    db->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms));
+    // Identity checks come before any write, so a rejected file stays byte-identical.
+    const auto app_id = static_cast<std::int32_t>(db->scalar_int("PRAGMA application_id"));
+    const auto version = db->scalar_int("PRAGMA user_version");
+    const auto objects = db->scalar_int("SELECT count(*) FROM sqlite_master");
+    if (app_id != kApplicationId && (app_id != 0 || objects > 0 || version != 0))
+      throw UsageError(fmt::format(
+          "{}: not a usbench store (SQLite application_id {:#x}, expected {:#x}); refusing to touch it", path,
+          static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(kApplicationId)));
+    if (version > schema_version())
+      throw UsageError(fmt::format(
+          "{}: store schema version {} is newer than this usbench binary understands ({}); upgrade usbench or "
+          "use another --db",
+          path, version, schema_version()));
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw UsageError(path + ": cannot open as a usbench store: " + e.what());
+  }
+
+  db->exec("PRAGMA journal_mode = WAL");
+  db->exec("PRAGMA synchronous = NORMAL");
+  db->exec("PRAGMA foreign_keys = ON");
+  Store store(path, std::move(db));
+  store.migrate();
+  return store;
+}
+
+void Store::migrate() {
+  const auto& migrations = store_migrations();
+  sql::Transaction tx(*db_);
+  // Re-read inside the write lock: another process may have migrated since open() looked.
+  const auto version = db_->scalar_int("PRAGMA user_version");
+  if (version >= schema_version()) return;  // nothing to do; the guard rolls back the empty transaction
+  for (std::size_t i = static_cast<std::size_t>(version); i < migrations.size(); ++i) db_->exec(migrations[i]);
+  db_->exec(fmt::format("PRAGMA application_id = {}", kApplicationId));
+  db_->exec(fmt::format("PRAGMA user_version = {}", schema_version()));
+  tx.commit();
+}
+
+void Store::write(const std::function<void()>& body) {
+  sql::Transaction tx(*db_);
+  body();
+  tx.commit();
+}
+
+void Store::upsert_experiment(const std::string& name, int version, const std::string& spec_json,
+                              const std::string& spec_hash) {
+  write([&] {
+    sql::Stmt s(*db_,
+                "INSERT INTO experiments(name, version, spec_json, spec_hash, updated_ms) VALUES (?,?,?,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET version=excluded.version, spec_json=excluded.spec_json, "
+                "spec_hash=excluded.spec_hash, updated_ms=excluded.updated_ms");
+    s.bind(1, name).bind(2, version).bind(3, spec_json).bind(4, spec_hash).bind(5, now_ms()).run();
+  });
+}
+
+bool Store::create_run(const RunRecord& r, const std::map<std::string, std::int64_t>& seeds) {
+  bool created = false;
+  write([&] {
+    sql::Stmt s(*db_,
+                "INSERT INTO runs(id, experiment, method, protocol, stage, fold, seed, config_json, "
+                "config_hash, protocol_version, method_version, manifest_hash, fold_hash, status, error, env_json, "
+                "created_ms) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING");
+    s.bind(1, r.id).bind(2, r.experiment).bind(3, r.method).bind(4, r.protocol).bind(5, r.stage);
+    s.bind(6, r.fold).bind(7, r.seed).bind(8, r.config_json).bind(9, r.config_hash);
+    s.bind(10, r.protocol_version).bind(11, r.method_version).bind(12, r.manifest_hash).bind(13, r.fold_hash);
+    s.bind(14, r.status).bind(15, r.error).bind(16, r.env_json).bind(17, r.created_ms ? r.created_ms : now_ms());
+    s.run();
+    created = db_->changes() > 0;
+    if (!created) return;
+    sql::Stmt seed(*db_, "INSERT INTO seeds(run_id, stream, value) VALUES (?,?,?)");
+    for (const auto& [stream, value] : seeds) {
+      seed.bind(1, r.id).bind(2, stream).bind(3, value).run();
+      seed.reset();
+    }
+  });
+  return created;
+}
+
+void Store::start_run(const std::string& id, const std::string& env_json) {
+  write([&] {
+    const auto t = now_ms();
+    sql::Stmt s(*db_,
+                "UPDATE runs SET status='running', error='', env_json=?, started_ms=coalesce(started_ms, ?), "
+                "heartbeat_ms=? WHERE id=?");
+    s.bind(1, env_json).bind(2, t).bind(3, t).bind(4, id).run();
+    if (db_->changes() != 1) throw std::runtime_error("start_run: no run with id " + id);
+  });
+}
+
+void Store::heartbeat(const std::string& id) {
+  write([&] {
+    sql::Stmt s(*db_, "UPDATE runs SET heartbeat_ms=? WHERE id=?");
+    s.bind(1, now_ms()).bind(2, id).run();
+  });
+}
+
+void Store::finish_run(const std::string& id, const std::string& status, const std::string& error) {
+  if (status != "done" && status != "failed" && status != "interrupted")
+    throw std::invalid_argument("finish_run: bad final status " + status);
+  write([&] {
+    const auto t = now_ms();
+    sql::Stmt s(*db_, "UPDATE runs SET status=?, error=?, finished_ms=?, heartbeat_ms=? WHERE id=?");
+    s.bind(1, status).bind(2, error).bind(3, t).bind(4, t).bind(5, id).run();
+  });
+}
+
+int Store::mark_stale_runs(std::int64_t stale_after_ms) {
+  int n = 0;
+  write([&] {
+    sql::Stmt s(*db_,
+                "UPDATE runs SET status='interrupted', error='no heartbeat since ' || heartbeat_ms "
+                "WHERE status='running' AND coalesce(heartbeat_ms, 0) < ?");
+    s.bind(1, now_ms() - stale_after_ms).run();
+    n = db_->changes();
+  });
+  return n;
+}
+
+void Store::put_metric(const std::string& run_id, int epoch, const std::string& split, const std::string& name,
+                       double value) {
+  put_metrics(run_id, epoch, split, {{name, value}});
+}
+
+void Store::put_metrics(const std::string& run_id, int epoch, const std::string& split,
+                        const std::map<std::string, double>& values) {
+  write([&] {
+    sql::Stmt s(*db_,
+                "INSERT INTO metrics(run_id, epoch, split, name, value, recorded_ms) VALUES (?,?,?,?,?,?) "
+                "ON CONFLICT(run_id, epoch, split, name) DO UPDATE SET value=excluded.value, "
+                "recorded_ms=excluded.recorded_ms");
+    const auto t = now_ms();
+    for (const auto& [name, value] : values) {
+      s.bind(1, run_id).bind(2, epoch).bind(3, split).bind(4, name).bind(5, value).bind(6, t).run();
+      s.reset();
+    }
+  });
+}
+
+void Store::put_artifact(const std::string& run_id, const std::string& kind, int epoch, const std::string& path,
+                         const std::string& sha256, std::int64_t bytes) {
+  write([&] {
+    sql::Stmt s(*db_,
+                "INSERT INTO artifacts(run_id, kind, epoch, path, sha256, bytes, created_ms) VALUES (?,?,?,?,?,?,?) "
+                "ON CONFLICT(run_id, kind, epoch) DO UPDATE SET path=excluded.path, sha256=excluded.sha256, "
+                "bytes=excluded.bytes, created_ms=excluded.created_ms");
+    s.bind(1, run_id).bind(2, kind).bind(3, epoch).bind(4, path).bind(5, sha256).bind(6, bytes).bind(7, now_ms());
+    s.run();
+  });
+}
+
+namespace {
+const char* kRunColumns =
+    "id, experiment, method, protocol, stage, fold, seed, config_json, config_hash, protocol_version, "
+    "method_version, manifest_hash, fold_hash, status, error, env_json, created_ms, started_ms, finished_ms, "
+    "heartbeat_ms";
+
+std::optional<std::int64_t> opt_int(const sql::Stmt& s, int col) {
+  if (s.is_null(col)) return std::nullopt;
+  return s.int64(col);
+}
+
+RunRecord read_run(const sql::Stmt& s) {
+  RunRecord r;
+  r.id = s.text(0);
+  r.experiment = s.text(1);
+  r.method = s.text(2);
+  r.protocol = s.text(3);
+  r.stage = s.text(4);
+  if (!s.is_null(5)) r.fold = static_cast<int>(s.int64(5));
+  r.seed = s.int64(6);
+  r.config_json = s.text(7);
+  r.config_hash = s.text(8);
+  r.protocol_version = static_cast<int>(s.int64(9));
+  r.method_version = static_cast<int>(s.int64(10));
+  r.manifest_hash = s.text(11);
+  r.fold_hash = s.text(12);
+  r.status = s.text(13);
+  r.error = s.text(14);
+  r.env_json = s.text(15);
+  r.created_ms = s.int64(16);
+  r.started_ms = opt_int(s, 17);
+  r.finished_ms = opt_int(s, 18);
+  r.heartbeat_ms = opt_int(s, 19);
+  return r;
+}
+}  // namespace
+
+std::vector<RunRecord> Store::runs(const std::string& experiment) {
+  sql::Stmt s(*db_, fmt::format("SELECT {} FROM runs WHERE ?1 = '' OR experiment = ?1 "
+                                "ORDER BY experiment, stage = 'pretrain' DESC, method, protocol, seed, fold, id",
+                                kRunColumns));
+  s.bind(1, experiment);
+  std::vector<RunRecord> out;
+  while (s.step()) out.push_back(read_run(s));
+  return out;
+}
+
+std::optional<RunRecord> Store::find_run(const std::string& id_or_prefix) {
+  {
+    sql::Stmt exact(*db_, fmt::format("SELECT {} FROM runs WHERE id = ?", kRunColumns));
+    exact.bind(1, id_or_prefix);
+    if (exact.step()) return read_run(exact);
+  }
+  if (id_or_prefix.size() < 4) throw UsageError("run id '" + id_or_prefix + "' is too short: give at least 4 characters");
+  sql::Stmt s(*db_, fmt::format("SELECT {} FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id LIMIT 2",
+                                kRunColumns));
+  s.bind(1, id_or_prefix);
+  if (!s.step()) return std::nullopt;
+  RunRecord first = read_run(s);
+  if (s.step())
+    throw UsageError("run id prefix '" + id_or_prefix + "' is ambiguous: give more characters");
+  return first;
+}
+
+std::vector<MetricRow> Store::metrics(const std::string& run_id) {
+  sql::Stmt s(*db_, "SELECT epoch, split, name, value FROM metrics WHERE run_id=? ORDER BY epoch, split, name");
+  s.bind(1, run_id);
+  std::vector<MetricRow> out;
+  while (s.step()) out.push_back({static_cast<int>(s.int64(0)), s.text(1), s.text(2), s.real(3)});
+  return out;
+}
+
+std::map<std::string, std::int64_t> Store::seeds(const std::string& run_id) {
+  sql::Stmt s(*db_, "SELECT stream, value FROM seeds WHERE run_id=?");
+  s.bind(1, run_id);
+  std::map<std::string, std::int64_t> out;
+  while (s.step()) out[s.text(0)] = s.int64(1);
+  return out;
+}
+
+std::string effective_status(const RunRecord& run, std::int64_t now, std::int64_t stale_after_ms) {
+  if (run.status == "running" && now - run.heartbeat_ms.value_or(0) > stale_after_ms) return "interrupted";
+  return run.status;
+}
+
+}  // namespace usbench

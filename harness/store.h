@@ -1,0 +1,110 @@
+// The SQLite run store (DESIGN §7): one file per machine holding experiments, data manifests, folds,
+// runs with provenance and heartbeat, seeds, per-epoch metrics, per-frame predictions and artifacts.
+//
+// Contracts:
+// - open() never modifies a file it rejects: a file that is not SQLite, a SQLite file that is not a
+//   usbench store (foreign application_id, or tables without our id), or a store whose schema version
+//   is newer than this binary are refused with UsageError before any write.
+// - Every write runs inside a BEGIN IMMEDIATE transaction and is all-or-nothing.
+// - Metric writes are idempotent on (run, epoch, split, name): rewriting an epoch replaces its row.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness/sqlite.h"
+
+namespace usbench {
+
+struct RunRecord {
+  std::string id;
+  std::string experiment;
+  std::string method;
+  std::string protocol;  // "" for pretraining runs
+  std::string stage;     // pretrain | finetune | probe
+  std::optional<int> fold;
+  std::int64_t seed = 0;
+  std::string config_json;  // canonical resolved config
+  std::string config_hash;
+  int protocol_version = 0;
+  int method_version = 0;
+  std::string manifest_hash;
+  std::string fold_hash;
+  std::string status = "pending";  // pending | running | done | failed | interrupted
+  std::string error;
+  std::string env_json = "{}";
+  std::int64_t created_ms = 0;
+  std::optional<std::int64_t> started_ms, finished_ms, heartbeat_ms;
+};
+
+struct MetricRow {
+  int epoch = 0;
+  std::string split;
+  std::string name;
+  double value = 0;
+};
+
+// Milliseconds since the Unix epoch (UTC).
+std::int64_t now_ms();
+// ISO-8601 UTC with milliseconds, e.g. 2026-11-25T21:03:04.123Z.
+std::string iso_utc(std::int64_t ms);
+
+class Store {
+ public:
+  static constexpr std::int32_t kApplicationId = 0x55534231;  // "USB1"
+  static int schema_version();                                 // number of migrations known to this binary
+
+  enum class Access {
+    Existing,  // the file must exist (read commands: runs, report, check)
+    Create,    // created when missing (commands that write)
+  };
+  // Opens, verifies identity and version, enables WAL + busy timeout, applies pending migrations.
+  static Store open(const std::string& path, Access access, int busy_timeout_ms = 30000);
+
+  Store(Store&&) = default;
+  const std::string& path() const { return path_; }
+  sql::Db& db() { return *db_; }
+
+  // Runs `body` in one BEGIN IMMEDIATE transaction; rolls back if it throws.
+  void write(const std::function<void()>& body);
+
+  void upsert_experiment(const std::string& name, int version, const std::string& spec_json,
+                         const std::string& spec_hash);
+
+  // Inserts the run with its seeds if its id is new; returns false (and changes nothing) if it exists.
+  bool create_run(const RunRecord& run, const std::map<std::string, std::int64_t>& seeds);
+  void start_run(const std::string& id, const std::string& env_json);
+  void heartbeat(const std::string& id);
+  void finish_run(const std::string& id, const std::string& status, const std::string& error = "");
+  // Marks `running` runs whose heartbeat is older than `stale_after_ms` as interrupted; returns how many.
+  int mark_stale_runs(std::int64_t stale_after_ms);
+
+  void put_metric(const std::string& run_id, int epoch, const std::string& split, const std::string& name,
+                  double value);
+  void put_metrics(const std::string& run_id, int epoch, const std::string& split,
+                   const std::map<std::string, double>& values);
+  void put_artifact(const std::string& run_id, const std::string& kind, int epoch, const std::string& path,
+                    const std::string& sha256, std::int64_t bytes);
+
+  std::vector<RunRecord> runs(const std::string& experiment = "");
+  // Exact id or unique prefix (at least 4 characters); UsageError when ambiguous; nullopt when absent.
+  std::optional<RunRecord> find_run(const std::string& id_or_prefix);
+  std::vector<MetricRow> metrics(const std::string& run_id);
+  std::map<std::string, std::int64_t> seeds(const std::string& run_id);
+
+ private:
+  Store(std::string path, std::unique_ptr<sql::Db> db) : path_(std::move(path)), db_(std::move(db)) {}
+  void migrate();
+  std::string path_;
+  std::unique_ptr<sql::Db> db_;
+};
+
+// The status a person should see: a `running` run whose heartbeat is older than `stale_after_ms` was
+// killed or lost and is shown as `interrupted`.
+std::string effective_status(const RunRecord& run, std::int64_t now, std::int64_t stale_after_ms);
+
+}  // namespace usbench

@@ -1,0 +1,18 @@
+// The method interface, part 1: each pretraining/initialisation method declares its name, version,
+// defaults and validation through a MethodInfo (harness/registry.h). One file per method.
+// The training entry points join this interface with the methods issue (#4).
+#pragma once
+#include "harness/registry.h"
+
+namespace usbench::methods {
+
+MethodInfo uscl_method();
+MethodInfo simclr_method();
+MethodInfo moco_method();
+MethodInfo imagenet_method();
+MethodInfo random_method();
+
+// Adds every built-in method; called once from main (no static registration).
+void register_methods(Registry<MethodInfo>& registry);
+
+}  // namespace usbench::methods

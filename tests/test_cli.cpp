@@ -1,0 +1,180 @@
+#include <catch2/catch.hpp>
+
+#include "harness/store.h"
+#include "spec_fixture.h"
+#include "support.h"
+
+using namespace usbench;
+using namespace usbench::test;
+using Catch::Matchers::Contains;
+
+namespace {
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+}  // namespace
+
+TEST_CASE("usbench --help lists every subcommand", "[cli]") {
+  const auto r = run_usbench("--help");
+  CHECK(r.exit_code == 0);
+  for (const char* cmd : {"ingest", "splits", "run", "report", "check", "embed", "runs", "merge", "env"}) {
+    INFO(cmd);
+    CHECK_THAT(r.output, Contains(std::string(cmd)));
+  }
+  for (const char* cmd : {"ingest", "splits", "run", "report", "check", "embed", "runs", "merge", "env"}) {
+    INFO(cmd);
+    CHECK(run_usbench(std::string(cmd) + " --help").exit_code == 0);
+  }
+}
+
+TEST_CASE("unknown commands and bad options exit 2 with a message", "[cli]") {
+  auto r = run_usbench("frobnicate");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("unknown command 'frobnicate'"));
+  r = run_usbench("rnu experiments/quickstart.json");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("did you mean 'run'"));
+  CHECK(run_usbench("").exit_code == 2);
+  CHECK(run_usbench("runs list --no-such-flag").exit_code == 2);
+  CHECK(run_usbench("run").exit_code == 2);  // missing EXPERIMENT
+}
+
+TEST_CASE("a misspelt or mistyped spec exits 2 naming the key, and writes nothing", "[cli]") {
+  TempDir dir;
+  auto typo = minimal_spec();
+  typo["protocols"][0]["config"]["epohcs"] = 3;
+  write_bytes(dir / "typo.json", typo.dump(2));
+  auto wrong = minimal_spec();
+  wrong["protocols"][0]["config"]["epochs"] = "three";
+  write_bytes(dir / "wrong.json", wrong.dump(2));
+
+  SECTION("no database yet: none is created") {
+    auto r = run_usbench("run " + q(dir / "typo.json") + " --db " + q(dir / "x.db"));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("epohcs") && Contains("did you mean 'epochs'?"));
+    r = run_usbench("run " + q(dir / "wrong.json") + " --db " + q(dir / "x.db"));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("protocols.0.config.epochs") && Contains("expected an integer"));
+    CHECK_FALSE(fs::exists(dir / "x.db"));
+  }
+  SECTION("an existing database stays byte-identical") {
+    { Store::open((dir / "x.db").string(), Store::Access::Create).db().exec("PRAGMA journal_mode=DELETE"); }
+    const auto before = read_bytes(dir / "x.db");
+    CHECK(run_usbench("run " + q(dir / "typo.json") + " --db " + q(dir / "x.db")).exit_code == 2);
+    CHECK(run_usbench("run " + q(dir / "wrong.json") + " --db " + q(dir / "x.db")).exit_code == 2);
+    CHECK(read_bytes(dir / "x.db") == before);
+  }
+  SECTION("--set typos are caught the same way") {
+    const auto r = run_usbench("run experiments/quickstart.json --plan --set protocols.0.config.epohcs=3");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("did you mean 'epochs'?"));
+    CHECK(run_usbench("run experiments/quickstart.json --plan --set nonsense").exit_code == 2);
+  }
+  SECTION("missing spec file") {
+    const auto r = run_usbench("run " + q(dir / "absent.json") + " --db " + q(dir / "x.db"));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("absent.json"));
+  }
+}
+
+TEST_CASE("run --plan prints the grid of a shipped spec", "[cli]") {
+  const auto r = run_usbench("run experiments/quickstart.json --plan");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("experiment quickstart v1") && Contains("3 pretraining runs, 25 downstream runs"));
+  const auto j = run_usbench("run experiments/quickstart.json --plan --json --set seeds=[0,1]");
+  REQUIRE(j.exit_code == 0);
+  const auto doc = nlohmann::json::parse(j.output);
+  CHECK(doc["runs"].size() == 56);
+  CHECK(doc["spec"]["seeds"].size() == 2);
+}
+
+TEST_CASE("store commands refuse files that are not usbench stores and leave them untouched", "[cli]") {
+  TempDir dir;
+  write_bytes(dir / "notes.txt", "not a database");
+  auto r = run_usbench("runs list --db " + q(dir / "notes.txt"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("not a usbench store"));
+  CHECK(read_bytes(dir / "notes.txt") == "not a database");
+
+  {
+    auto store = Store::open((dir / "future.db").string(), Store::Access::Create);
+    store.db().exec("PRAGMA journal_mode=DELETE");
+    store.db().exec("PRAGMA user_version=" + std::to_string(Store::schema_version() + 5));
+  }
+  const auto before = read_bytes(dir / "future.db");
+  r = run_usbench("runs list --db " + q(dir / "future.db"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("newer than this usbench binary"));
+  CHECK(read_bytes(dir / "future.db") == before);
+
+  r = run_usbench("runs list --db " + q(dir / "missing.db"));
+  CHECK(r.exit_code == 2);
+  CHECK_FALSE(fs::exists(dir / "missing.db"));
+}
+
+TEST_CASE("runs list and runs show print recorded runs, as text and JSON", "[cli]") {
+  TempDir dir;
+  const auto db = dir / "s.db";
+  {
+    auto store = Store::open(db.string(), Store::Access::Create);
+    RunRecord r;
+    r.id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    r.experiment = "tiny";
+    r.method = "uscl";
+    r.protocol = "uscl-paper";
+    r.stage = "finetune";
+    r.fold = 2;
+    r.seed = 7;
+    r.config_json = R"({"method":{"epochs":1}})";
+    r.config_hash = "cfg";
+    r.manifest_hash = "man";
+    r.fold_hash = "fh";
+    store.create_run(r, {{"init", 11}, {"root", 7}});
+    store.start_run(r.id, R"({"device":"cpu","threads":2})");
+    store.put_metrics(r.id, 1, "test", {{"accuracy", 0.625}});
+    store.finish_run(r.id, "done");
+  }
+  auto list = run_usbench("runs list --db " + q(db));
+  CHECK(list.exit_code == 0);
+  CHECK_THAT(list.output, Contains("0123456789ab") && Contains("tiny") && Contains("uscl-paper") && Contains("done"));
+  auto list_json = run_usbench("runs list --json --db " + q(db));
+  REQUIRE(list_json.exit_code == 0);
+  const auto arr = nlohmann::json::parse(list_json.output);
+  REQUIRE(arr.size() == 1);
+  CHECK(arr[0]["fold"] == 2);
+  CHECK(arr[0]["seeds"]["init"] == 11);
+  CHECK(arr[0]["environment"]["threads"] == 2);
+
+  auto show = run_usbench("runs show 01234567 --db " + q(db));
+  CHECK(show.exit_code == 0);
+  CHECK_THAT(show.output, Contains("accuracy") && Contains("0.625") && Contains("init=11"));
+  auto show_json = run_usbench("runs show 0123 --json --db " + q(db));
+  REQUIRE(show_json.exit_code == 0);
+  const auto one = nlohmann::json::parse(show_json.output);
+  CHECK(one["metrics"][0]["value"] == 0.625);
+  CHECK(one["config"]["method"]["epochs"] == 1);
+  CHECK(run_usbench("runs show ffffffff --db " + q(db)).exit_code == 2);
+}
+
+TEST_CASE("usbench env reports libraries, devices and threads", "[cli]") {
+  auto r = run_usbench("env");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("LibTorch") && Contains("OpenCV") && Contains("SQLite") && Contains("CUDA") &&
+                           Contains("threads"));
+  auto j = run_usbench("env --json");
+  REQUIRE(j.exit_code == 0);
+  const auto env = nlohmann::json::parse(j.output);
+  CHECK(env["threads"].get<int>() >= 1);
+  CHECK(env.contains("git_commit"));
+  CHECK(env.contains("cuda_available"));
+  CHECK(env["sqlite_version"].get<std::string>().rfind("3.", 0) == 0);
+}
+
+TEST_CASE("commands of later issues say so and exit 2", "[cli]") {
+  auto r = run_usbench("ingest --dataset pocus --src /nonexistent");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("not available in this build") && Contains("#3"));
+  CHECK(run_usbench("report --format md").exit_code == 2);
+  CHECK(run_usbench("check --expected experiments/expected/ci.json").exit_code == 2);
+  CHECK(run_usbench("merge a.db b.db --out c.db").exit_code == 2);
+  CHECK(run_usbench("embed --init random --images x --out y.csv").exit_code == 2);
+  CHECK(run_usbench("splits --dataset pocus").exit_code == 2);
+}

@@ -1,0 +1,45 @@
+#include <catch2/catch.hpp>
+
+#include "harness/registry.h"
+#include "spec_fixture.h"
+
+using namespace usbench;
+using Catch::Matchers::Contains;
+
+namespace {
+MethodInfo dummy(const std::string& name) {
+  MethodInfo m;
+  m.name = name;
+  m.resolve = [](const nlohmann::json& j, const std::string&, const std::string&) { return j; };
+  return m;
+}
+}  // namespace
+
+TEST_CASE("registries reject duplicates and answer unknown names with the closest ones", "[unit]") {
+  Registry<MethodInfo> reg("method");
+  reg.add(dummy("simclr"));
+  reg.add(dummy("uscl"));
+  CHECK_THROWS_AS(reg.add(dummy("uscl")), std::invalid_argument);
+  MethodInfo no_resolver;
+  no_resolver.name = "x";
+  CHECK_THROWS_AS(reg.add(no_resolver), std::invalid_argument);
+  CHECK(reg.get("uscl").name == "uscl");
+  CHECK_THROWS_WITH(reg.get("usc1"), Contains("unknown method 'usc1'") && Contains("did you mean 'uscl'") &&
+                                         Contains("known: simclr, uscl"));
+}
+
+TEST_CASE("the built-ins cover the five methods, three data sets and three protocols", "[unit]") {
+  const auto& r = test::builtin_registries();
+  CHECK(r.methods.names() == std::vector<std::string>{"imagenet", "moco", "random", "simclr", "uscl"});
+  CHECK(r.datasets.names() == std::vector<std::string>{"pocus", "synthetic", "videos"});
+  CHECK(r.protocols.names() == std::vector<std::string>{"full-finetune", "linear-probe", "uscl-paper"});
+  CHECK(r.methods.get("uscl").pretrains);
+  CHECK_FALSE(r.methods.get("imagenet").pretrains);
+  CHECK(r.protocols.get("linear-probe").stage == "probe");
+  // Each resolver fills its defaults from an empty config and is idempotent on its own output.
+  for (const auto& name : r.methods.names()) {
+    INFO(name);
+    const auto once = r.methods.get(name).resolve(nlohmann::json::object(), "t", "m");
+    CHECK(r.methods.get(name).resolve(once, "t", "m") == once);
+  }
+}

@@ -1,0 +1,133 @@
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+
+#include "harness/canonical.h"
+#include "harness/errors.h"
+#include "harness/spec.h"
+#include "spec_fixture.h"
+#include "support.h"
+
+using namespace usbench;
+using namespace usbench::test;
+using Catch::Matchers::Contains;
+
+TEST_CASE("a valid spec resolves every default from the component that owns it", "[unit]") {
+  const auto spec = parse_spec(minimal_spec(), "tiny.json", builtin_registries());
+  CHECK(spec.name == "tiny");
+  CHECK(spec.folds.k == 3);
+  CHECK(spec.seeds == std::vector<std::int64_t>{0, 1});
+  REQUIRE(spec.methods.size() == 2);
+  CHECK(spec.methods[0].config.at("epochs") == 1);
+  CHECK(spec.methods[0].config.at("temperature") == 0.5);   // USCL reference recipe
+  CHECK(spec.methods[0].config.at("ce_weight") == 0.2);
+  CHECK(spec.methods[0].config.at("lr") == 3e-4);
+  CHECK(spec.methods[0].config.at("constant_epochs") == 10);
+  CHECK(spec.methods[1].name == "random");
+  CHECK(spec.methods[1].label == "random");
+  CHECK(spec.protocols[0].config.at("lr") == 0.01);           // paper's downstream Adam rate
+  CHECK(spec.protocols[0].config.at("epochs") == 2);
+  CHECK(spec.device == "cpu");
+}
+
+TEST_CASE("a misspelt key is named with a suggestion", "[unit]") {
+  auto doc = minimal_spec();
+  doc["protocols"][0]["config"]["epohcs"] = 3;
+  CHECK_THROWS_WITH(parse_spec(doc, "tiny.json", builtin_registries()),
+                    Contains("tiny.json") && Contains("protocols.0.config.epohcs") && Contains("did you mean 'epochs'?"));
+  auto top = minimal_spec();
+  top["seedz"] = {1};
+  CHECK_THROWS_WITH(parse_spec(top, "tiny.json", builtin_registries()),
+                    Contains("unknown key 'seedz'") && Contains("'seeds'"));
+}
+
+TEST_CASE("a string where a number belongs names the key", "[unit]") {
+  auto doc = minimal_spec();
+  doc["methods"][0]["config"]["lr"] = "0.1";
+  CHECK_THROWS_WITH(parse_spec(doc, "tiny.json", builtin_registries()),
+                    Contains("methods.0.config.lr") && Contains("expected a number"));
+}
+
+TEST_CASE("schema_version, unknown components, bad values and duplicates are rejected", "[unit]") {
+  const auto& reg = builtin_registries();
+  auto v = minimal_spec();
+  v["schema_version"] = 2;
+  CHECK_THROWS_WITH(parse_spec(v, "x.json", reg), Contains("schema_version") && Contains("version 1"));
+  auto m = minimal_spec();
+  m["methods"][1] = "simclrr";
+  CHECK_THROWS_WITH(parse_spec(m, "x.json", reg), Contains("methods.1.name") && Contains("did you mean 'simclr'"));
+  auto bad = minimal_spec();
+  bad["protocols"][0]["config"]["epochs"] = 0;
+  CHECK_THROWS_WITH(parse_spec(bad, "x.json", reg), Contains("protocols.0.config.epochs: must be >= 1"));
+  auto dup = minimal_spec();
+  dup["methods"][1] = "uscl";
+  CHECK_THROWS_WITH(parse_spec(dup, "x.json", reg), Contains("appears twice"));
+  auto nopre = minimal_spec();
+  nopre.erase("pretrain_data");
+  CHECK_THROWS_WITH(parse_spec(nopre, "x.json", reg), Contains("pretrain_data"));
+  auto moco = minimal_spec();
+  moco["methods"][1] = {{"name", "moco"}, {"config", {{"queue_size", 100}}}};
+  CHECK_THROWS_WITH(parse_spec(moco, "x.json", reg), Contains("queue_size") && Contains("multiple of batch_size"));
+}
+
+TEST_CASE("spec overrides (--set) reach any field, by index or by label", "[unit]") {
+  auto doc = minimal_spec();
+  apply_override(doc, "methods.uscl.config.epochs=7");
+  apply_override(doc, "protocols.0.config.lr=0.5");
+  apply_override(doc, "methods.random.config.backbone=resnet50");  // string shorthand becomes an object
+  apply_override(doc, "device=cuda");
+  apply_override(doc, "seeds=[3,4,5]");
+  const auto spec = parse_spec(doc, "x.json", builtin_registries());
+  CHECK(spec.methods[0].config.at("epochs") == 7);
+  CHECK(spec.protocols[0].config.at("lr") == 0.5);
+  CHECK(spec.methods[1].config.at("backbone") == "resnet50");
+  CHECK(spec.device == "cuda");
+  CHECK(spec.seeds.size() == 3);
+  CHECK_THROWS_AS(apply_override(doc, "no-equals-sign"), UsageError);
+  CHECK_THROWS_WITH(apply_override(doc, "methods.nosuch.config.epochs=1"), Contains("no element labelled 'nosuch'"));
+  CHECK_THROWS_WITH(apply_override(doc, "methods.9.config=1"), Contains("out of range"));
+  auto typo = minimal_spec();
+  apply_override(typo, "protocols.0.config.epohcs=1");  // lands, and the strict parser then names it
+  CHECK_THROWS_WITH(parse_spec(typo, "x.json", builtin_registries()), Contains("did you mean 'epochs'?"));
+}
+
+TEST_CASE("the resolved spec serialises canonically, independent of key order and number spelling", "[unit]") {
+  const auto a = parse_spec(minimal_spec(), "a.json", builtin_registries());
+  auto doc = minimal_spec();
+  doc["protocols"][0]["config"]["epochs"] = 2.0;                 // same value, different spelling
+  doc["methods"][0]["config"]["lr"] = 0.0003;                    // the default, written out
+  const auto b = parse_spec(doc, "b.json", builtin_registries());
+  CHECK(canonical_json(to_json(a)) == canonical_json(to_json(b)));
+  doc["methods"][0]["config"]["lr"] = 0.001;
+  const auto c = parse_spec(doc, "c.json", builtin_registries());
+  CHECK(content_hash(to_json(a)) != content_hash(to_json(c)));
+  // Round trip: the resolved spec is itself a valid spec that resolves to the same thing.
+  auto resolved = to_json(a);
+  for (auto* list : {&resolved["methods"], &resolved["protocols"]})
+    for (auto& el : *list) el.erase("version");
+  resolved["dataset"].erase("version");
+  resolved["pretrain_data"].erase("version");
+  CHECK(canonical_json(to_json(parse_spec(resolved, "r.json", builtin_registries()))) == canonical_json(to_json(a)));
+}
+
+TEST_CASE("load_spec names the file for missing files and JSON syntax errors", "[unit]") {
+  TempDir dir;
+  CHECK_THROWS_WITH(load_spec((dir / "nope.json").string(), {}, builtin_registries()),
+                    Contains("nope.json") && Contains("cannot open"));
+  write_bytes(dir / "broken.json", "{\n  \"name\": \"x\",\n  oops\n}");
+  CHECK_THROWS_WITH(load_spec((dir / "broken.json").string(), {}, builtin_registries()),
+                    Contains("broken.json:3:") && Contains("not valid JSON"));
+}
+
+TEST_CASE("every shipped experiment spec parses", "[unit]") {
+  namespace fs = std::filesystem;
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(USBENCH_SOURCE_DIR) / "experiments")) {
+    if (entry.path().extension() != ".json") continue;
+    INFO(entry.path().string());
+    const auto spec = load_spec(entry.path().string(), {}, builtin_registries());
+    CHECK(spec.name == entry.path().stem().string());
+    ++n;
+  }
+  CHECK(n >= 3);
+}

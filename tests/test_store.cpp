@@ -1,0 +1,205 @@
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <thread>
+
+#include "harness/errors.h"
+#include "harness/store.h"
+#include "support.h"
+
+using namespace usbench;
+using namespace usbench::test;
+using Catch::Matchers::Contains;
+
+namespace {
+RunRecord sample_run(const std::string& id, std::optional<int> fold = 0) {
+  RunRecord r;
+  r.id = id;
+  r.experiment = "exp";
+  r.method = "uscl";
+  r.protocol = "uscl-paper";
+  r.stage = "finetune";
+  r.fold = fold;
+  r.seed = 0;
+  r.config_json = "{}";
+  r.config_hash = "c";
+  r.manifest_hash = "m";
+  r.fold_hash = "f";
+  return r;
+}
+
+std::int64_t count(Store& s, const std::string& sql) { return s.db().scalar_int(sql); }
+
+// Makes a plain SQLite file with a table of its own (someone else's database).
+void make_foreign_sqlite(const fs::path& p) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "CREATE TABLE patients(id INTEGER); INSERT INTO patients VALUES (1);", nullptr, nullptr,
+                       nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+}
+}  // namespace
+
+TEST_CASE("a new store is created by the migrations and stamped with our id and version", "[store]") {
+  TempDir dir;
+  for (const bool zero_byte : {false, true}) {
+    const auto path = dir / (zero_byte ? "empty.db" : "new.db");
+    if (zero_byte) write_bytes(path, "");
+    auto store = Store::open(path.string(), Store::Access::Create);
+    CHECK(count(store, "PRAGMA application_id") == Store::kApplicationId);
+    CHECK(count(store, "PRAGMA user_version") == Store::schema_version());
+    CHECK(count(store, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+                       "('experiments','datasets','clips','splits','folds','runs','seeds','metrics','predictions','artifacts')") == 10);
+    CHECK(store.db().scalar_int("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'") == 1);
+  }
+  // Reopening applies nothing twice and keeps data.
+  {
+    auto store = Store::open((dir / "new.db").string(), Store::Access::Existing);
+    store.create_run(sample_run("r1"), {{"init", 5}});
+  }
+  auto again = Store::open((dir / "new.db").string(), Store::Access::Existing);
+  CHECK(again.runs().size() == 1);
+  CHECK(again.seeds("r1").at("init") == 5);
+}
+
+TEST_CASE("an existing-only open of a missing file is refused and creates nothing", "[store]") {
+  TempDir dir;
+  CHECK_THROWS_WITH(Store::open((dir / "none.db").string(), Store::Access::Existing), Contains("no usbench store"));
+  CHECK_FALSE(fs::exists(dir / "none.db"));
+}
+
+TEST_CASE("foreign and newer files are refused and left byte-identical", "[store]") {
+  TempDir dir;
+  SECTION("not SQLite at all") {
+    const auto p = dir / "notes.db";
+    write_bytes(p, "these are my notes, not a database\n");
+    const auto before = read_bytes(p);
+    CHECK_THROWS_WITH(Store::open(p.string(), Store::Access::Create), Contains("not a usbench store"));
+    CHECK(read_bytes(p) == before);
+  }
+  SECTION("another application's SQLite database") {
+    const auto p = dir / "other.db";
+    make_foreign_sqlite(p);
+    const auto before = read_bytes(p);
+    CHECK_THROWS_WITH(Store::open(p.string(), Store::Access::Create), Contains("not a usbench store"));
+    CHECK(read_bytes(p) == before);
+    CHECK_FALSE(fs::exists(dir / "other.db-wal"));
+  }
+  SECTION("a store from a newer usbench") {
+    const auto p = dir / "future.db";
+    {
+      auto store = Store::open(p.string(), Store::Access::Create);
+      store.db().exec("PRAGMA journal_mode = DELETE");
+      store.db().exec("PRAGMA user_version = " + std::to_string(Store::schema_version() + 1));
+    }
+    const auto before = read_bytes(p);
+    CHECK_THROWS_WITH(Store::open(p.string(), Store::Access::Existing),
+                      Contains("newer than this usbench binary") && Contains("future.db"));
+    CHECK(read_bytes(p) == before);
+  }
+}
+
+TEST_CASE("a write that throws rolls back everything it did", "[store]") {
+  TempDir dir;
+  auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
+  CHECK_THROWS_AS(store.write([&] {
+    sql::Stmt(store.db(), "INSERT INTO experiments VALUES ('e', 1, '{}', 'h', 0)").run();
+    throw std::runtime_error("boom");
+  }),
+                  std::runtime_error);
+  CHECK(count(store, "SELECT count(*) FROM experiments") == 0);
+  {
+    sql::Transaction tx(store.db());  // never committed
+    sql::Stmt(store.db(), "INSERT INTO experiments VALUES ('e', 1, '{}', 'h', 0)").run();
+  }
+  CHECK(count(store, "SELECT count(*) FROM experiments") == 0);
+  // A failing statement in the middle leaves no partial run behind.
+  auto bad = sample_run("r2");
+  bad.stage = "not-a-stage";  // violates the CHECK constraint
+  CHECK_THROWS(store.create_run(bad, {{"init", 1}}));
+  CHECK(count(store, "SELECT count(*) FROM runs") == 0);
+  CHECK(count(store, "SELECT count(*) FROM seeds") == 0);
+}
+
+TEST_CASE("metric writes are idempotent on (run, epoch, split, name)", "[store]") {
+  TempDir dir;
+  auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
+  REQUIRE(store.create_run(sample_run("r1"), {}));
+  store.put_metric("r1", 3, "test", "accuracy", 0.5);
+  store.put_metric("r1", 3, "test", "accuracy", 0.75);  // a resumed run rewrites epoch 3
+  store.put_metrics("r1", 3, "test", {{"loss", 1.25}, {"accuracy", 0.75}});
+  const auto rows = store.metrics("r1");
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].name == "accuracy");
+  CHECK(rows[0].value == 0.75);
+  CHECK(rows[1].value == 1.25);
+  CHECK_FALSE(store.create_run(sample_run("r1"), {{"init", 9}}));  // existing run: untouched
+  CHECK(store.seeds("r1").empty());
+}
+
+TEST_CASE("two connections write concurrently without 'database is locked'", "[store]") {
+  TempDir dir;
+  const std::string path = (dir / "shared.db").string();
+  {
+    auto store = Store::open(path, Store::Access::Create);
+    store.create_run(sample_run("a"), {});
+    store.create_run(sample_run("b", 1), {});
+  }
+  constexpr int kWrites = 150;
+  auto writer = [&](const std::string& run, std::string* error) {
+    try {
+      auto store = Store::open(path, Store::Access::Existing);
+      for (int i = 0; i < kWrites; ++i) {
+        store.put_metrics(run, i, "train", {{"loss", 1.0 / (i + 1)}, {"images_per_s", 10.0 * i}});
+        store.heartbeat(run);
+      }
+    } catch (const std::exception& e) {
+      *error = e.what();
+    }
+  };
+  std::string err_a, err_b;
+  std::thread ta(writer, "a", &err_a), tb(writer, "b", &err_b);
+  ta.join();
+  tb.join();
+  CHECK(err_a.empty());
+  CHECK(err_b.empty());
+  auto store = Store::open(path, Store::Access::Existing);
+  CHECK(count(store, "SELECT count(*) FROM metrics") == 4 * kWrites);
+}
+
+TEST_CASE("heartbeats advance and a silent running run is seen as interrupted", "[store]") {
+  TempDir dir;
+  auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
+  store.create_run(sample_run("r1"), {});
+  CHECK(store.runs()[0].status == "pending");
+  store.start_run("r1", R"({"device":"cpu"})");
+  const auto first = store.find_run("r1")->heartbeat_ms.value();
+  std::this_thread::sleep_for(std::chrono::milliseconds(15));
+  store.heartbeat("r1");
+  const auto run = store.find_run("r1").value();
+  CHECK(run.status == "running");
+  CHECK(run.heartbeat_ms.value() > first);
+  CHECK(effective_status(run, run.heartbeat_ms.value() + 1000, 60000) == "running");
+  CHECK(effective_status(run, run.heartbeat_ms.value() + 61000, 60000) == "interrupted");
+  CHECK(store.mark_stale_runs(60000) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(15));
+  CHECK(store.mark_stale_runs(5) == 1);
+  CHECK(store.find_run("r1")->status == "interrupted");
+  store.start_run("r1", "{}");  // a resumed run is running again, keeping its first start time
+  CHECK(store.find_run("r1")->started_ms == run.started_ms);
+  store.finish_run("r1", "done");
+  CHECK(store.find_run("r1")->status == "done");
+  CHECK(store.find_run("r1")->finished_ms.has_value());
+}
+
+TEST_CASE("runs are found by unique prefix", "[store]") {
+  TempDir dir;
+  auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
+  store.create_run(sample_run("abcd1111"), {});
+  store.create_run(sample_run("abcd2222", 1), {});
+  CHECK(store.find_run("abcd1")->id == "abcd1111");
+  CHECK_FALSE(store.find_run("ffff").has_value());
+  CHECK_THROWS_WITH(store.find_run("abcd"), Contains("ambiguous"));
+  CHECK_THROWS_WITH(store.find_run("ab"), Contains("too short"));
+}
