@@ -15,6 +15,9 @@ std::string canonical_json(const nlohmann::json& value);
 // Lower-case hex SHA-256 of bytes (OpenSSL).
 std::string sha256_hex(const std::string& bytes);
 
+// Streaming SHA-256 of a file's bytes; UsageError naming the file when it cannot be read.
+std::string sha256_file(const std::string& path);
+
 // sha256_hex(canonical_json(value)).
 std::string content_hash(const nlohmann::json& value);
 

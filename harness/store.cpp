@@ -212,6 +212,112 @@ void Store::put_artifact(const std::string& run_id, const std::string& kind, int
   });
 }
 
+void Store::put_dataset(const DatasetRecord& d) {
+  write([&] {
+    std::string previous;
+    {
+      sql::Stmt q(*db_, "SELECT manifest_hash FROM datasets WHERE name=?");
+      q.bind(1, d.name);
+      if (q.step()) previous = q.text(0);
+    }
+    if (!previous.empty() && previous != d.manifest_hash) {
+      sql::Stmt del(*db_, "DELETE FROM splits WHERE dataset=?");
+      del.bind(1, d.name).run();
+    }
+    sql::Stmt delc(*db_, "DELETE FROM clips WHERE dataset=?");
+    delc.bind(1, d.name).run();
+    sql::Stmt up(*db_,
+                 "INSERT INTO datasets(name, kind, source, config_json, manifest_hash, created_ms) VALUES (?,?,?,?,?,?) "
+                 "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, source=excluded.source, "
+                 "config_json=excluded.config_json, manifest_hash=excluded.manifest_hash, created_ms=excluded.created_ms");
+    up.bind(1, d.name).bind(2, d.kind).bind(3, d.source).bind(4, d.config_json).bind(5, d.manifest_hash).bind(6, now_ms());
+    up.run();
+    sql::Stmt ins(*db_,
+                  "INSERT INTO clips(dataset, clip_id, path, label, grp, n_frames, source_fps, sha256, sampling) "
+                  "VALUES (?,?,?,?,?,?,?,?,?)");
+    for (const auto& c : d.clips) {
+      ins.bind(1, d.name).bind(2, c.clip_id).bind(3, c.path);
+      if (c.label.empty())
+        ins.bind_null(4);
+      else
+        ins.bind(4, c.label);
+      ins.bind(5, c.group).bind(6, c.n_frames).bind(7, c.source_fps).bind(8, c.sha256).bind(9, c.sampling);
+      ins.run();
+      ins.reset();
+    }
+  });
+}
+
+std::optional<DatasetRecord> Store::dataset(const std::string& name) {
+  DatasetRecord d;
+  {
+    sql::Stmt q(*db_, "SELECT name, kind, source, config_json, manifest_hash FROM datasets WHERE name=?");
+    q.bind(1, name);
+    if (!q.step()) return std::nullopt;
+    d.name = q.text(0);
+    d.kind = q.text(1);
+    d.source = q.text(2);
+    d.config_json = q.text(3);
+    d.manifest_hash = q.text(4);
+  }
+  sql::Stmt c(*db_,
+              "SELECT clip_id, path, coalesce(label, ''), grp, n_frames, coalesce(source_fps, 0), sha256, sampling "
+              "FROM clips WHERE dataset=? ORDER BY clip_id");
+  c.bind(1, name);
+  while (c.step())
+    d.clips.push_back({c.text(0), c.text(1), c.text(2), c.text(3), static_cast<int>(c.int64(4)), c.real(5), c.text(6),
+                       c.text(7)});
+  return d;
+}
+
+std::vector<std::string> Store::dataset_names() {
+  sql::Stmt q(*db_, "SELECT name FROM datasets ORDER BY name");
+  std::vector<std::string> out;
+  while (q.step()) out.push_back(q.text(0));
+  return out;
+}
+
+void Store::put_split(const SplitRecord& s) {
+  write([&] {
+    sql::Stmt del(*db_, "DELETE FROM splits WHERE dataset=? AND name=?");
+    del.bind(1, s.dataset).bind(2, s.name).run();
+    sql::Stmt ins(*db_,
+                  "INSERT INTO splits(dataset, name, k, seed, source, assignment_hash, created_ms) VALUES (?,?,?,?,?,?,?)");
+    ins.bind(1, s.dataset).bind(2, s.name).bind(3, s.k).bind(4, s.seed).bind(5, s.source).bind(6, s.assignment_hash);
+    ins.bind(7, now_ms()).run();
+    sql::Stmt known(*db_, "SELECT count(*) FROM clips WHERE dataset=? AND clip_id=?");
+    sql::Stmt f(*db_, "INSERT INTO folds(dataset, split, clip_id, fold) VALUES (?,?,?,?)");
+    for (const auto& [clip, fold] : s.fold_of) {
+      known.bind(1, s.dataset).bind(2, clip);
+      known.step();
+      const bool exists = known.int64(0) == 1;
+      known.reset();
+      if (!exists) throw UsageError("split " + s.name + ": clip '" + clip + "' is not in data set " + s.dataset);
+      f.bind(1, s.dataset).bind(2, s.name).bind(3, clip).bind(4, fold).run();
+      f.reset();
+    }
+  });
+}
+
+std::optional<SplitRecord> Store::split(const std::string& dataset, const std::string& name) {
+  SplitRecord s;
+  {
+    sql::Stmt q(*db_, "SELECT k, seed, source, assignment_hash FROM splits WHERE dataset=? AND name=?");
+    q.bind(1, dataset).bind(2, name);
+    if (!q.step()) return std::nullopt;
+    s.dataset = dataset;
+    s.name = name;
+    s.k = static_cast<int>(q.int64(0));
+    if (!q.is_null(1)) s.seed = q.int64(1);
+    s.source = q.text(2);
+    s.assignment_hash = q.text(3);
+  }
+  sql::Stmt f(*db_, "SELECT clip_id, fold FROM folds WHERE dataset=? AND split=?");
+  f.bind(1, dataset).bind(2, name);
+  while (f.step()) s.fold_of[f.text(0)] = static_cast<int>(f.int64(1));
+  return s;
+}
+
 namespace {
 const char* kRunColumns =
     "id, experiment, method, protocol, stage, fold, seed, config_json, config_hash, protocol_version, "

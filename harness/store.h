@@ -41,6 +41,37 @@ struct RunRecord {
   std::optional<std::int64_t> started_ms, finished_ms, heartbeat_ms;
 };
 
+// One clip of an ingested data set, as recorded in the manifest.
+struct ClipRecord {
+  std::string clip_id;
+  std::string path;
+  std::string label;  // "" when unlabelled
+  std::string group;  // fold grouping key
+  int n_frames = 0;   // frames in the cache
+  double source_fps = 0;
+  std::string sha256;    // content hash of the source clip
+  std::string sampling;  // canonical JSON: rule, stored size, cache key, source frame count
+};
+
+struct DatasetRecord {
+  std::string name;
+  std::string kind;    // pocus | videos | synthetic
+  std::string source;  // src folder ("" for synthetic)
+  std::string config_json;
+  std::string manifest_hash;
+  std::vector<ClipRecord> clips;
+};
+
+struct SplitRecord {
+  std::string dataset;
+  std::string name;  // e.g. "k5-seed0" or "upstream"
+  int k = 5;
+  std::optional<std::int64_t> seed;
+  std::string source;  // "stratified-group-kfold" or the imported file
+  std::string assignment_hash;
+  std::map<std::string, int> fold_of;  // clip_id -> fold
+};
+
 struct MetricRow {
   int epoch = 0;
   std::string split;
@@ -89,6 +120,15 @@ class Store {
                    const std::map<std::string, double>& values);
   void put_artifact(const std::string& run_id, const std::string& kind, int epoch, const std::string& path,
                     const std::string& sha256, std::int64_t bytes);
+
+  // Replaces the data set's manifest in one transaction. When the manifest hash changes, its splits are
+  // dropped (they described other clips); an unchanged manifest keeps them.
+  void put_dataset(const DatasetRecord& dataset);
+  std::optional<DatasetRecord> dataset(const std::string& name);  // with clips, sorted by clip_id
+  std::vector<std::string> dataset_names();
+  // Replaces a split of a data set (all folds in one transaction). Every clip must belong to the set.
+  void put_split(const SplitRecord& split);
+  std::optional<SplitRecord> split(const std::string& dataset, const std::string& name);
 
   std::vector<RunRecord> runs(const std::string& experiment = "");
   // Exact id or unique prefix (at least 4 characters); UsageError when ambiguous; nullopt when absent.

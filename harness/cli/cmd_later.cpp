@@ -27,22 +27,6 @@ void not_yet(CLI::App* cmd, const std::string& what, const std::string& issue) {
 void add_later_commands(CLI::App& app) {
   auto o = std::make_shared<LaterOptions>();
 
-  auto* ingest = app.add_subcommand("ingest", "Decode clips into the frame cache and record their manifest");
-  ingest->add_option("--dataset", o->dataset, "Data set kind")->required()->check(CLI::IsMember({"pocus", "videos", "synthetic"}));
-  ingest->add_option("--src", o->src, "Source folder");
-  ingest->add_option("--labels", o->labels, "CSV with labels (videos)");
-  ingest->add_option("--db", o->db, "Store file")->capture_default_str();
-  not_yet(ingest, "data ingest", "#3");
-
-  auto* splits = app.add_subcommand("splits", "Make or import the stratified, clip-grouped k-fold split");
-  splits->add_option("--dataset", o->dataset, "Ingested data set name")->required();
-  splits->add_option("--folds", o->folds, "Number of folds")->capture_default_str();
-  splits->add_option("--seed", o->seed, "Split seed")->capture_default_str();
-  splits->add_option("--from-json", o->from_json, "Import an upstream split (e.g. pocovid_cross_val.json)");
-  splits->add_option("--db", o->db, "Store file")->capture_default_str();
-  splits->add_flag("--json", o->json, "Print the clip-to-fold assignment as JSON");
-  not_yet(splits, "fold splitting", "#3");
-
   auto* report = app.add_subcommand("report", "Generate comparison tables and figures from the store");
   report->add_option("--experiment", o->experiment, "Experiment name");
   report->add_option("--format", o->format, "Output format")->check(CLI::IsMember({"md", "csv", "tex", "html", "json"}));

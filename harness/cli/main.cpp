@@ -17,6 +17,8 @@ int main(int argc, char** argv) {
   CLI::App app{"usbench — reproducible ultrasound pretraining benchmarks (USCL, SimCLR, MoCo v2, ImageNet-init, "
                "random-init under one 5-fold protocol)"};
   app.require_subcommand(1);
+  cli::add_ingest_command(app, registries);
+  cli::add_splits_command(app);
   cli::add_run_command(app, registries);
   cli::add_runs_command(app);
   cli::add_env_command(app);

@@ -1,0 +1,19 @@
+// A small RFC 4180 CSV reader (quoted fields, doubled quotes, CRLF) for label files.
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+namespace usbench::datasets {
+
+struct CsvTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  // Index of a column; throws UsageError naming the file, the column and the columns that exist.
+  std::size_t column(const std::string& name, const std::string& file) const;
+};
+
+// Throws UsageError naming the file on a missing file, an unterminated quote or a ragged row.
+CsvTable read_csv(const std::string& path);
+
+}  // namespace usbench::datasets

@@ -1,0 +1,42 @@
+// Decoding clips (videos, frame folders, still images) into sampled, resized RGB frames with OpenCV.
+// Used only by ingest; training reads the frame cache.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+#include "datasets/clips.h"
+#include "datasets/frame_cache.h"
+
+namespace usbench::datasets {
+
+// Which frames of a clip are kept.
+struct SamplingRule {
+  double fps = 0;     // > 0: keep every floor(source_fps / fps)-th frame (the POCUS convention, 3 fps)
+  int every_kth = 1;  // used when fps == 0: keep every k-th frame
+  int max_frames = 0; // 0 = no limit
+  // Canonical description, part of the frame cache key and of the manifest.
+  std::string describe() const;
+};
+
+// A clip that cannot be used: the message names the file and the reason.
+class ClipError : public std::runtime_error {
+ public:
+  ClipError(const std::string& path, const std::string& reason)
+      : std::runtime_error(path + ": " + reason), path_(path), reason_(reason) {}
+  const std::string& path() const { return path_; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  std::string path_, reason_;
+};
+
+// Frames at stored_size x stored_size RGB, with source_fps (0 when unknown) and source_frames (frames
+// seen in the source: read to the end, or the container's count). Throws ClipError for zero-byte,
+// unreadable, non-media, truncated or frameless input.
+FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int stored_size);
+
+// Content hash of a clip: the file's SHA-256, or for a frame folder the SHA-256 over each frame file's
+// name and hash in natural order. Throws ClipError when unreadable.
+std::string clip_sha256(const ClipSource& clip);
+
+}  // namespace usbench::datasets
