@@ -117,7 +117,10 @@ IngestReport ingest(const std::string& kind, const nlohmann::json& config, const
       if (!fresh) w.error = "duplicate clip: same content (SHA-256 " + w.sha256.substr(0, 12) + ") as " + it->second;
     }
   }
-  if (work.empty()) throw UsageError("data set '" + options.name + "': no clips found");
+  if (work.empty()) {
+    if (!report.bad.empty()) fail_with(report.bad, options.name);
+    throw UsageError("data set '" + options.name + "': no clips found");
+  }
 
   std::atomic<int> done{0};
   const int total = static_cast<int>(work.size());

@@ -43,43 +43,56 @@ bool looks_like_sqlite(const std::string& path, bool& empty) {
   return empty || (in.gcount() == 16 && std::string(header, 16) == std::string("SQLite format 3\0", 16));
 }
 
+// Identity and version checks; they only read, so a rejected file stays byte-identical.
+void check_identity(sql::Db& db, const std::string& path, int busy_timeout_ms) {
+  try {
+    db.exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms));
+    const auto app_id = static_cast<std::int32_t>(db.scalar_int("PRAGMA application_id"));
+    const auto version = db.scalar_int("PRAGMA user_version");
+    const auto objects = db.scalar_int("SELECT count(*) FROM sqlite_master");
+    if (app_id != Store::kApplicationId && (app_id != 0 || objects > 0 || version != 0))
+      throw UsageError(fmt::format(
+          "{}: not a usbench store (SQLite application_id {:#x}, expected {:#x}); refusing to touch it", path,
+          static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(Store::kApplicationId)));
+    if (version > Store::schema_version())
+      throw UsageError(fmt::format(
+          "{}: store schema version {} is newer than this usbench binary understands ({}); upgrade usbench or "
+          "use another --db",
+          path, version, Store::schema_version()));
+  } catch (const UsageError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw UsageError(path + ": cannot open as a usbench store: " + e.what());
+  }
+}
+
+void check_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a usbench store");
+  bool empty = false;
+  if (!looks_like_sqlite(path, empty))
+    throw UsageError(path + ": not a usbench store (not an SQLite database); refusing to touch it");
+}
+
 }  // namespace
+
+void Store::verify(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw UsageError(path + ": no usbench store here");
+  check_file(path);
+  sql::Db db(path, sql::Db::Mode::ReadOnly);
+  check_identity(db, path, 30000);
+}
 
 Store Store::open(const std::string& path, Access access, int busy_timeout_ms) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
   if (!exists && access == Access::Existing)
     throw UsageError(path + ": no usbench store here (pass --db FILE, or run a command that records results first)");
-  if (exists) {
-    if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a usbench store");
-    bool empty = false;
-    if (!looks_like_sqlite(path, empty))
-      throw UsageError(path + ": not a usbench store (not an SQLite database); refusing to touch it");
-  }
+  if (exists) check_file(path);
 
-  std::unique_ptr<sql::Db> db;
-  try {
-    db = std::make_unique<sql::Db>(path, exists ? sql::Db::Mode::ReadWrite : sql::Db::Mode::ReadWriteCreate);
-    db->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms));
-    // Identity checks come before any write, so a rejected file stays byte-identical.
-    const auto app_id = static_cast<std::int32_t>(db->scalar_int("PRAGMA application_id"));
-    const auto version = db->scalar_int("PRAGMA user_version");
-    const auto objects = db->scalar_int("SELECT count(*) FROM sqlite_master");
-    if (app_id != kApplicationId && (app_id != 0 || objects > 0 || version != 0))
-      throw UsageError(fmt::format(
-          "{}: not a usbench store (SQLite application_id {:#x}, expected {:#x}); refusing to touch it", path,
-          static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(kApplicationId)));
-    if (version > schema_version())
-      throw UsageError(fmt::format(
-          "{}: store schema version {} is newer than this usbench binary understands ({}); upgrade usbench or "
-          "use another --db",
-          path, version, schema_version()));
-  } catch (const UsageError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw UsageError(path + ": cannot open as a usbench store: " + e.what());
-  }
-
+  auto db = std::make_unique<sql::Db>(path, exists ? sql::Db::Mode::ReadWrite : sql::Db::Mode::ReadWriteCreate);
+  check_identity(*db, path, busy_timeout_ms);
   db->exec("PRAGMA journal_mode = WAL");
   db->exec("PRAGMA synchronous = NORMAL");
   db->exec("PRAGMA foreign_keys = ON");

@@ -96,6 +96,10 @@ class Store {
   // Opens, verifies identity and version, enables WAL + busy timeout, applies pending migrations.
   static Store open(const std::string& path, Access access, int busy_timeout_ms = 30000);
 
+  // Checks that an existing file is a usbench store this binary can open, without changing a byte of it
+  // (open() switches the file to WAL, which rewrites its header). Throws UsageError as open() does.
+  static void verify(const std::string& path);
+
   Store(Store&&) = default;
   const std::string& path() const { return path_; }
   sql::Db& db() { return *db_; }

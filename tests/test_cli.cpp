@@ -169,12 +169,56 @@ TEST_CASE("usbench env reports libraries, devices and threads", "[cli]") {
 }
 
 TEST_CASE("commands of later issues say so and exit 2", "[cli]") {
-  auto r = run_usbench("ingest --dataset pocus --src /nonexistent");
+  auto r = run_usbench("report --format md");
   CHECK(r.exit_code == 2);
-  CHECK_THAT(r.output, Contains("not available in this build") && Contains("#3"));
-  CHECK(run_usbench("report --format md").exit_code == 2);
+  CHECK_THAT(r.output, Contains("not available in this build") && Contains("#5"));
   CHECK(run_usbench("check --expected experiments/expected/ci.json").exit_code == 2);
   CHECK(run_usbench("merge a.db b.db --out c.db").exit_code == 2);
   CHECK(run_usbench("embed --init random --images x --out y.csv").exit_code == 2);
-  CHECK(run_usbench("splits --dataset pocus").exit_code == 2);
+}
+
+TEST_CASE("ingest and splits through the CLI: synthetic data, counts, JSON, and bad input", "[cli][data]") {
+  TempDir dir;
+  const auto db = q(dir / "s.db");
+  const auto cache = q(dir / "cache");
+  auto r = run_usbench("ingest --dataset synthetic --set clips_per_class=4 --set frames_per_clip=2 --set stored_size=32 --db " +
+                       db + " --cache " + cache);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("12 clips in 12 groups, 24 frames") && Contains("[12 decoded, 0 from cache]"));
+  r = run_usbench("ingest --dataset synthetic --set clips_per_class=4 --set frames_per_clip=2 --set stored_size=32 --db " +
+                  db + " --cache " + cache);
+  CHECK_THAT(r.output, Contains("[0 decoded, 12 from cache]"));
+
+  r = run_usbench("splits --dataset synthetic --folds 4 --seed 3 --db " + db);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("split 'k4-seed3'"));
+  const auto j = run_usbench("splits --dataset synthetic --folds 4 --seed 3 --json --db " + db);
+  REQUIRE(j.exit_code == 0);
+  const auto doc = nlohmann::json::parse(j.output);
+  CHECK(doc["folds"].size() == 12);
+  CHECK(doc["assignment_hash"].get<std::string>().size() == 64);
+  CHECK(run_usbench("splits --dataset synthetic --folds 4 --seed 3 --json --db " + db).output == j.output);
+  CHECK(run_usbench("splits --dataset synthetic --folds 4 --seed 4 --json --db " + db).output != j.output);
+
+  r = run_usbench("splits --dataset pocsu --db " + db);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("no data set 'pocsu'") && Contains("synthetic"));
+  r = run_usbench("ingest --dataset synthetic --set stored_sise=32 --db " + db);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("stored_sise") && Contains("did you mean 'stored_size'"));
+
+  // A failed ingest writes nothing: no new store, and an existing one stays byte-identical.
+  const auto fresh = dir / "fresh.db";
+  r = run_usbench("ingest --dataset pocus --src " + q(dir / "absent") + " --db " + q(fresh));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("absent"));
+  CHECK_FALSE(fs::exists(fresh));
+  { Store::open((dir / "s.db").string(), Store::Access::Existing).db().exec("PRAGMA journal_mode=DELETE"); }
+  const auto before = read_bytes(dir / "s.db");
+  fs::create_directories(dir / "clips");
+  write_bytes(dir / "clips" / "a.mp4", "");
+  r = run_usbench("ingest --dataset videos --src " + q(dir / "clips") + " --db " + db + " --cache " + cache);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("a.mp4") && Contains("empty file"));
+  CHECK(read_bytes(dir / "s.db") == before);
 }

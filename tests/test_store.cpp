@@ -83,6 +83,7 @@ TEST_CASE("foreign and newer files are refused and left byte-identical", "[store
     make_foreign_sqlite(p);
     const auto before = read_bytes(p);
     CHECK_THROWS_WITH(Store::open(p.string(), Store::Access::Create), Contains("not a usbench store"));
+    CHECK_THROWS_WITH(Store::verify(p.string()), Contains("not a usbench store"));
     CHECK(read_bytes(p) == before);
     CHECK_FALSE(fs::exists(dir / "other.db-wal"));
   }
@@ -96,6 +97,14 @@ TEST_CASE("foreign and newer files are refused and left byte-identical", "[store
     const auto before = read_bytes(p);
     CHECK_THROWS_WITH(Store::open(p.string(), Store::Access::Existing),
                       Contains("newer than this usbench binary") && Contains("future.db"));
+    CHECK_THROWS_WITH(Store::verify(p.string()), Contains("newer than this usbench binary"));
+    CHECK(read_bytes(p) == before);
+  }
+  SECTION("verifying a valid store changes nothing") {
+    const auto p = dir / "ok.db";
+    { Store::open(p.string(), Store::Access::Create).db().exec("PRAGMA journal_mode = DELETE"); }
+    const auto before = read_bytes(p);
+    CHECK_NOTHROW(Store::verify(p.string()));
     CHECK(read_bytes(p) == before);
   }
 }

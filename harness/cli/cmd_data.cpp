@@ -86,7 +86,7 @@ void add_ingest_command(CLI::App& app, const Registries& registries) {
     const nlohmann::json resolved = registries.datasets.get(a->kind).resolve(cfg, "command line", "ingest");
     const std::string name = a->name.empty() ? a->kind : a->name;
     // An existing --db is checked before the (long) decode; a new one is created only on success.
-    if (fs::exists(a->db)) Store::open(a->db, Store::Access::Existing);
+    if (fs::exists(a->db)) Store::verify(a->db);
     datasets::FrameCache cache(a->cache.empty() ? default_cache_dir(a->db) : a->cache);
     datasets::IngestOptions opt;
     opt.name = name;

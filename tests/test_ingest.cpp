@@ -1,0 +1,213 @@
+#include <catch2/catch.hpp>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+
+#include "datasets/dataset_config.h"
+#include "datasets/ingest.h"
+#include "harness/errors.h"
+#include "spec_fixture.h"
+#include "support.h"
+
+using namespace usbench;
+using namespace usbench::datasets;
+using namespace usbench::test;
+using Catch::Matchers::Contains;
+
+namespace {
+
+// Writes a small MJPG AVI whose frames differ (a moving bright bar), `tone` varies content.
+void write_video(const fs::path& p, int frames, int tone, double fps = 30) {
+  cv::VideoWriter w(p.string(), cv::VideoWriter::fourcc('M', 'J', 'P', 'G'), fps, cv::Size(64, 48));
+  REQUIRE(w.isOpened());
+  for (int i = 0; i < frames; ++i) {
+    cv::Mat m(48, 64, CV_8UC3, cv::Scalar(tone, tone / 2, 20));
+    cv::rectangle(m, cv::Rect((i * 3) % 60, 10, 4, 30), cv::Scalar(250, 250, 250), cv::FILLED);
+    w.write(m);
+  }
+}
+
+void write_image(const fs::path& p, int tone) {
+  cv::Mat m(40, 40, CV_8UC3, cv::Scalar(tone, tone, tone));
+  cv::circle(m, {20, 20}, 8, cv::Scalar(255, 0, 0), cv::FILLED);
+  REQUIRE(cv::imwrite(p.string(), m));
+}
+
+// A valid mini-POCUS tree: 2 videos, 1 frame folder, 1 image, 1 Vir clip (excluded).
+fs::path make_pocus(const TempDir& dir) {
+  const auto root = dir / "pocus";
+  const auto conv = root / "pocus_videos" / "convex";
+  fs::create_directories(conv / "Cov_folder");
+  fs::create_directories(root / "pocus_images" / "convex");
+  write_video(conv / "Cov_a.avi", 90, 100);
+  write_video(conv / "pneu_b.avi", 40, 180);  // lower-case prefix
+  write_video(conv / "Vir_c.avi", 20, 60);
+  for (int i : {0, 2, 10}) write_image(conv / "Cov_folder" / ("frame" + std::to_string(i) + ".png"), 40 + i);
+  write_image(root / "pocus_images" / "convex" / "Reg_d.png", 90);
+  return root;
+}
+
+nlohmann::json pocus_config(const fs::path& src) {
+  return builtin_registries().datasets.get("pocus").resolve({{"src", src.string()}, {"stored_size", 32}}, "test", "ds");
+}
+
+IngestReport run(const fs::path& src, const TempDir& dir, bool skip_bad = false) {
+  IngestOptions o;
+  o.name = "pocus";
+  o.skip_bad = skip_bad;
+  return ingest("pocus", pocus_config(src), FrameCache((dir / "cache").string()), o);
+}
+
+}  // namespace
+
+TEST_CASE("ingest reads videos, frame folders and images, samples ~3 fps, and caches by content", "[data]") {
+  TempDir dir;
+  const auto src = make_pocus(dir);
+  const auto r = run(src, dir);
+  REQUIRE(r.dataset.clips.size() == 4);
+  CHECK(r.per_class.at("covid").clips == 2);
+  CHECK(r.per_class.at("pneumonia").clips == 1);
+  CHECK(r.per_class.at("regular").clips == 1);
+  CHECK(r.skipped.size() == 2);  // linear probe and the Vir clip
+  CHECK(r.decoded == 4);
+  for (const auto& c : r.dataset.clips) {
+    INFO(c.clip_id);
+    if (c.clip_id == "pocus_videos/convex/Cov_a.avi") {
+      CHECK(c.n_frames == 9);  // 90 frames at 30 fps, every 10th -> 9
+      CHECK(c.source_fps == Approx(30));
+    }
+    if (c.clip_id == "pocus_videos/convex/Cov_folder") CHECK(c.n_frames == 3);
+    if (c.clip_id == "pocus_images/convex/Reg_d.png") CHECK(c.n_frames == 1);
+    CHECK(c.sha256.size() == 64);
+  }
+  const auto again = run(src, dir);
+  CHECK(again.cache_hits == 4);
+  CHECK(again.decoded == 0);
+  CHECK(again.dataset.manifest_hash == r.dataset.manifest_hash);
+  // Cached frames are the decoded frames at the stored size.
+  const auto block = FrameCache((dir / "cache").string()).get(nlohmann::json::parse(r.dataset.clips[0].sampling)["cache_key"]);
+  CHECK(block.height == 32);
+  CHECK(block.width == 32);
+}
+
+TEST_CASE("each kind of bad input is named with its reason and nothing is produced", "[data]") {
+  TempDir dir;
+  const auto src = make_pocus(dir);
+  const auto conv = src / "pocus_videos" / "convex";
+  std::string file, reason;
+  SECTION("zero-byte video") {
+    write_bytes(conv / "Cov_zero.mp4", "");
+    file = "Cov_zero.mp4";
+    reason = "empty file (0 bytes)";
+  }
+  SECTION("truncated video") {
+    write_video(conv / "Reg_full.avi", 120, 30);
+    const auto bytes = read_bytes(conv / "Reg_full.avi");
+    fs::remove(conv / "Reg_full.avi");
+    write_bytes(conv / "Reg_cut.avi", bytes.substr(0, bytes.size() / 3));
+    file = "Reg_cut.avi";
+    reason = "truncated";
+  }
+  SECTION("a text file with a video extension") {
+    write_bytes(conv / "Reg_fake.mp4", "this is not a video at all, just some text\n");
+    file = "Reg_fake.mp4";
+    reason = "cannot open as a video";
+  }
+  SECTION("a non-media file") {
+    write_bytes(conv / "Reg_notes.txt", "notes");
+    file = "Reg_notes.txt";
+    reason = "not a video, image or frame folder";
+  }
+  SECTION("a corrupt image") {
+    write_bytes(conv / "Reg_broken.png", "\x89PNG\r\n\x1a\n garbage");
+    file = "Reg_broken.png";
+    reason = "cannot decode as an image";
+  }
+  SECTION("an unknown class prefix") {
+    write_video(conv / "Xyz_e.avi", 20, 70);
+    file = "Xyz_e.avi";
+    reason = "unknown class prefix";
+  }
+  SECTION("an empty frame folder") {
+    fs::create_directories(conv / "Cov_empty");
+    file = "Cov_empty";
+    reason = "empty folder";
+  }
+  SECTION("a duplicate clip") {
+    fs::copy_file(conv / "Cov_a.avi", conv / "Pneu_copy.avi");
+    file = "Pneu_copy.avi";
+    reason = "duplicate clip: same content";
+  }
+  SECTION("an unreadable (dangling) link") {
+    fs::create_symlink(dir / "nowhere.mp4", conv / "Reg_link.mp4");
+    file = "Reg_link.mp4";
+    reason = "unreadable";
+  }
+  try {
+    run(src, dir);
+    FAIL("ingest accepted bad input: " << file);
+  } catch (const UsageError& e) {
+    CHECK_THAT(e.what(), Contains(file) && Contains(reason) && Contains("nothing was recorded"));
+  }
+  // With --skip-bad the good clips go through and the bad one is listed.
+  const auto r = run(src, dir, /*skip_bad=*/true);
+  CHECK(r.dataset.clips.size() == 4);
+  REQUIRE(r.bad.size() == 1);
+  CHECK_THAT(r.bad[0].path, Contains(file));
+}
+
+TEST_CASE("missing and malformed sources are refused", "[data]") {
+  TempDir dir;
+  CHECK_THROWS_WITH(run(dir / "absent", dir), Contains("absent") && Contains("not found"));
+  fs::create_directories(dir / "flat");
+  CHECK_THROWS_WITH(run(dir / "flat", dir), Contains("no pocus_videos"));
+  // A generic clip folder that is empty.
+  fs::create_directories(dir / "clips");
+  const auto cfg = builtin_registries().datasets.get("videos").resolve({{"src", (dir / "clips").string()}}, "t", "d");
+  IngestOptions o;
+  o.name = "v";
+  CHECK_THROWS_WITH(ingest("videos", cfg, FrameCache((dir / "c").string()), o), Contains("empty folder"));
+}
+
+TEST_CASE("a labelled clip folder takes groups from file names and labels from a CSV", "[data]") {
+  TempDir dir;
+  fs::create_directories(dir / "clips");
+  write_video(dir / "clips" / "patient_1_L1.avi", 12, 10);
+  write_video(dir / "clips" / "patient_1_R2.avi", 12, 20);
+  write_video(dir / "clips" / "patient_7_L1.avi", 12, 30);
+  write_video(dir / "clips" / "patient_9_L1.avi", 12, 40);
+  write_bytes(dir / "labels.csv", "patient_id,cov_test\n1,1\n7,0\n");
+  const auto cfg = builtin_registries().datasets.get("videos").resolve(
+      {{"src", (dir / "clips").string()}, {"labels_csv", (dir / "labels.csv").string()}, {"key_column", "patient_id"},
+       {"label_column", "cov_test"}, {"group_regex", "^patient_([0-9]+)_"}, {"every_kth", 4}, {"stored_size", 16}},
+      "t", "d");
+  IngestOptions o;
+  o.name = "v";
+  const auto r = ingest("videos", cfg, FrameCache((dir / "c").string()), o);
+  REQUIRE(r.dataset.clips.size() == 4);
+  CHECK(r.groups == 3);
+  CHECK(r.dataset.clips[0].group == "1");
+  CHECK(r.dataset.clips[0].label == "1");
+  CHECK(r.dataset.clips[2].label == "0");
+  CHECK(r.dataset.clips[3].label.empty());  // patient 9 is not in the CSV: unlabelled
+  CHECK(r.dataset.clips[0].n_frames == 3);  // 12 frames, every 4th
+  auto bad_col = cfg;
+  bad_col["label_column"] = "covtest";
+  CHECK_THROWS_WITH(ingest("videos", bad_col, FrameCache((dir / "c").string()), o),
+                    Contains("labels.csv") && Contains("did you mean 'cov_test'"));
+}
+
+TEST_CASE("synthetic ingest produces a labelled, cached, reproducible set", "[data]") {
+  TempDir dir;
+  const auto cfg = builtin_registries().datasets.get("synthetic").resolve({{"clips_per_class", 3}, {"frames_per_clip", 2}, {"stored_size", 32}}, "t", "d");
+  IngestOptions o;
+  o.name = "synthetic";
+  const auto a = ingest("synthetic", cfg, FrameCache((dir / "c").string()), o);
+  CHECK(a.dataset.clips.size() == 9);
+  CHECK(a.per_class.at("covid").frames == 6);
+  const auto b = ingest("synthetic", cfg, FrameCache((dir / "c2").string()), o);
+  CHECK(a.dataset.manifest_hash == b.dataset.manifest_hash);
+  const auto k = nlohmann::json::parse(a.dataset.clips[0].sampling)["cache_key"].get<std::string>();
+  CHECK(read_bytes(FrameCache((dir / "c").string()).path_of(k)) == read_bytes(FrameCache((dir / "c2").string()).path_of(k)));
+}
