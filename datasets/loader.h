@@ -1,0 +1,99 @@
+// Frames in memory and the batch loader (DESIGN §3, §11).
+//
+// FrameSet holds one data set's frames at their stored size (uint8, the cache layout): the only copy a
+// run keeps in memory. Loader computes batches on background threads and hands them out in order; the
+// content of batch b depends only on (seed, epoch, b), never on which thread made it or when, so the
+// batch sequence is identical for any number of threads.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "datasets/augment.h"
+#include "datasets/frame_cache.h"
+#include "harness/store.h"
+
+namespace usbench::datasets {
+
+struct FrameSet {
+  torch::Tensor frames;                // uint8 [F, H, W, 3] on the CPU
+  std::vector<int> clip_of;            // frame -> clip position in clip_ids
+  std::vector<int> frame_in_clip;      // frame -> index within its clip
+  std::vector<std::int64_t> label_of;  // frame -> class index, -1 when unlabelled
+  std::vector<std::string> clip_ids;
+  std::vector<int> clip_first, clip_frames;  // per clip: first frame, frame count
+  std::vector<std::string> classes;
+
+  std::int64_t size() const { return static_cast<std::int64_t>(clip_of.size()); }
+  // Frame indices of the given clip positions, in clip order.
+  std::vector<std::int64_t> frames_of_clips(const std::vector<int>& clips) const;
+
+  // Loads `clip_ids` (all clips when empty) of a recorded data set from the cache. `classes` fixes the
+  // label indices (labels outside it are errors naming the clip; "" is unlabelled). Throws UsageError
+  // naming the cache file when an entry is missing or damaged (re-run usbench ingest).
+  static FrameSet load(const DatasetRecord& dataset, const FrameCache& cache, const std::vector<std::string>& classes,
+                       const std::vector<std::string>& clip_ids = {});
+};
+
+struct Batch {
+  int index = 0;
+  torch::Tensor images;             // float [B, 3, S, S], normalised (or uint8 [B, H, W, 3] when raw)
+  torch::Tensor labels;             // int64 [B]
+  std::vector<std::int64_t> frames; // FrameSet frame index of each item
+};
+
+class Loader {
+ public:
+  // Makes batches 0..num_batches-1 with `make` on `threads` workers (0 = compute in next()), at most
+  // `prefetch` ahead of the consumer.
+  Loader(int num_batches, std::function<Batch(int)> make, int threads, int prefetch = 4);
+  ~Loader();
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // The next batch in order, or nullopt at the end. Rethrows a worker's exception.
+  std::optional<Batch> next();
+  int num_batches() const { return num_batches_; }
+
+ private:
+  void work();
+  int num_batches_;
+  std::function<Batch(int)> make_;
+  int prefetch_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<int, Batch> ready_;
+  int next_to_make_ = 0, next_to_give_ = 0;
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::vector<std::thread> workers_;
+};
+
+// A frame-level batch source for supervised training and evaluation: the epoch's order is a shuffle
+// of `frames` drawn from (seed, epoch) (or kept as given), and each batch's augmentation parameters come
+// from (seed, epoch, batch index). `augment_on_cpu` false returns raw uint8 batches with their
+// parameters applied later on the device (see make_params).
+struct FrameBatches {
+  const FrameSet* set = nullptr;
+  std::vector<std::int64_t> order;  // this epoch's frame order
+  int batch_size = 32;
+  AugmentConfig augment;
+  std::uint64_t seed = 0;
+  int epoch = 0;
+
+  static FrameBatches make(const FrameSet& set, std::vector<std::int64_t> frames, int batch_size, bool shuffle,
+                           const AugmentConfig& augment, std::uint64_t seed, int epoch);
+  int num_batches() const;
+  std::vector<ImageParams> params(int b) const;  // deterministic in (seed, epoch, b)
+  Batch raw(int b) const;                        // uint8 images, labels, frame indices
+  Batch augmented(int b) const;                  // raw + augment() on the CPU
+};
+
+}  // namespace usbench::datasets
