@@ -117,6 +117,10 @@ torch::Tensor adjust_saturation(const torch::Tensor& img, const torch::Tensor& f
 }
 
 torch::Tensor adjust_hue(const torch::Tensor& img, const torch::Tensor& shift) {
+  // A grey image (r == g == b everywhere) has saturation 0, and the HSV round trip returns it exactly
+  // (p = q = t = v): skip the work, which dominates augmentation on grey-scale ultrasound.
+  const auto grey = (img.select(1, 0) == img.select(1, 1)).logical_and(img.select(1, 1) == img.select(1, 2)).flatten(1).all(1);
+  if (grey.all().item<bool>()) return img;
   // torchvision's _rgb2hsv / _hsv2rgb on tensors.
   auto c = img.unbind(1);
   const auto r = c[0], g = c[1], b = c[2];
