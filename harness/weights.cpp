@@ -1,0 +1,413 @@
+#include "harness/weights.h"
+
+#include <caffe2/serialize/inline_container.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "harness/errors.h"
+
+namespace usbench {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// ---- A minimal unpickler for state dicts (pickle protocols 2-4) -------------------------------------
+
+struct PVal;
+using PPtr = std::shared_ptr<PVal>;
+struct PVal {
+  enum Kind { None, Bool, Int, Float, Str, Tuple, List, Dict, Global, Tensor, Mark } kind = None;
+  bool b = false;
+  std::int64_t i = 0;
+  double f = 0;
+  std::string s;  // Str, or "module.name" for Global
+  std::vector<PPtr> items;                       // Tuple, List
+  std::vector<std::pair<PPtr, PPtr>> entries;    // Dict (insertion order)
+  torch::Tensor t;
+};
+
+PPtr make(PVal::Kind k) {
+  auto p = std::make_shared<PVal>();
+  p->kind = k;
+  return p;
+}
+
+class Unpickler {
+ public:
+  Unpickler(const std::string& origin, const char* data, std::size_t size,
+            std::function<torch::Tensor(const std::string& key, c10::ScalarType, std::int64_t numel)> storage)
+      : origin_(origin), p_(data), end_(data + size), storage_(std::move(storage)) {}
+
+  PPtr run() {
+    for (;;) {
+      const auto op = static_cast<unsigned char>(byte());
+      switch (op) {
+        case 0x80: byte(); break;                            // PROTO
+        case 0x95: take(8); break;                           // FRAME
+        case '(': push(make(PVal::Mark)); break;             // MARK
+        case 'N': push(make(PVal::None)); break;
+        case 0x88: push_bool(true); break;                   // NEWTRUE
+        case 0x89: push_bool(false); break;                  // NEWFALSE
+        case 'K': push_int(static_cast<unsigned char>(byte())); break;  // BININT1
+        case 'M': push_int(le<std::uint16_t>()); break;                 // BININT2
+        case 'J': push_int(le<std::int32_t>()); break;                  // BININT
+        case 0x8a: {                                                    // LONG1
+          const int n = static_cast<unsigned char>(byte());
+          std::int64_t v = 0;
+          const char* d = take(static_cast<std::size_t>(n));
+          for (int k = n - 1; k >= 0; --k) v = (v << 8) | static_cast<unsigned char>(d[k]);
+          if (n > 0 && n < 8 && (d[n - 1] & 0x80)) v -= std::int64_t(1) << (8 * n);
+          push_int(v);
+          break;
+        }
+        case 'G': {  // BINFLOAT, big-endian
+          const char* d = take(8);
+          std::uint64_t bits = 0;
+          for (int k = 0; k < 8; ++k) bits = (bits << 8) | static_cast<unsigned char>(d[k]);
+          auto v = make(PVal::Float);
+          std::memcpy(&v->f, &bits, 8);
+          push(v);
+          break;
+        }
+        case 'X': push_str(le<std::uint32_t>()); break;     // BINUNICODE
+        case 0x8c: push_str(static_cast<unsigned char>(byte())); break;  // SHORT_BINUNICODE
+        case 'c': {                                          // GLOBAL "module\nname\n"
+          const std::string mod = line(), name = line();
+          auto g = make(PVal::Global);
+          g->s = mod + "." + name;
+          push(g);
+          break;
+        }
+        case 0x93: {  // STACK_GLOBAL
+          auto name = pop(), mod = pop();
+          auto g = make(PVal::Global);
+          g->s = mod->s + "." + name->s;
+          push(g);
+          break;
+        }
+        case ')': push(make(PVal::Tuple)); break;            // EMPTY_TUPLE
+        case 0x85: tuple_of(1); break;
+        case 0x86: tuple_of(2); break;
+        case 0x87: tuple_of(3); break;
+        case 't': {  // TUPLE
+          auto t = make(PVal::Tuple);
+          t->items = pop_to_mark();
+          push(t);
+          break;
+        }
+        case ']': push(make(PVal::List)); break;             // EMPTY_LIST
+        case '}': push(make(PVal::Dict)); break;             // EMPTY_DICT
+        case 'a': {                                          // APPEND
+          auto v = pop();
+          top()->items.push_back(v);
+          break;
+        }
+        case 'e': {                                          // APPENDS
+          auto vs = pop_to_mark();
+          auto& l = top()->items;
+          l.insert(l.end(), vs.begin(), vs.end());
+          break;
+        }
+        case 's': {                                          // SETITEM
+          auto v = pop(), k = pop();
+          top()->entries.emplace_back(k, v);
+          break;
+        }
+        case 'u': {                                          // SETITEMS
+          auto vs = pop_to_mark();
+          for (std::size_t k = 0; k + 1 < vs.size(); k += 2) top()->entries.emplace_back(vs[k], vs[k + 1]);
+          break;
+        }
+        case 'q': memo_[static_cast<unsigned char>(byte())] = top(); break;  // BINPUT
+        case 'r': memo_[le<std::uint32_t>()] = top(); break;                   // LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = top(); break;                         // MEMOIZE
+        case 'h': push(memo(static_cast<unsigned char>(byte()))); break;     // BINGET
+        case 'j': push(memo(le<std::uint32_t>())); break;                      // LONG_BINGET
+        case 'Q': push(persistent(pop())); break;                              // BINPERSID
+        case 'R': {                                                            // REDUCE
+          auto args = pop(), fn = pop();
+          push(reduce(fn, args));
+          break;
+        }
+        case 'b': pop(); break;  // BUILD: the only state in a state dict is OrderedDict's `_metadata`; dropped
+        case '.': return pop();  // STOP
+        default:
+          fail("unsupported pickle opcode 0x" + hex(op) + " (not a plain state dict?)");
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& why) const { throw UsageError(origin_ + ": cannot read weights: " + why); }
+  static std::string hex(unsigned v) {
+    const char* h = "0123456789abcdef";
+    return std::string{h[(v >> 4) & 15], h[v & 15]};
+  }
+  char byte() { return *take(1); }
+  const char* take(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - p_) < n) fail("pickle stream ends early (truncated file?)");
+    const char* r = p_;
+    p_ += n;
+    return r;
+  }
+  template <class T>
+  T le() {
+    T v;
+    std::memcpy(&v, take(sizeof(T)), sizeof(T));
+    return v;
+  }
+  std::string line() {
+    std::string s;
+    for (char c = byte(); c != '\n'; c = byte()) s += c;
+    return s;
+  }
+  void push(PPtr v) { stack_.push_back(std::move(v)); }
+  PPtr pop() {
+    if (stack_.empty()) fail("pickle stack underflow");
+    auto v = stack_.back();
+    stack_.pop_back();
+    return v;
+  }
+  PPtr top() {
+    if (stack_.empty()) fail("pickle stack underflow");
+    return stack_.back();
+  }
+  PPtr memo(std::size_t k) {
+    auto it = memo_.find(k);
+    if (it == memo_.end()) fail("bad memo reference");
+    return it->second;
+  }
+  void push_bool(bool b) {
+    auto v = make(PVal::Bool);
+    v->b = b;
+    push(v);
+  }
+  void push_int(std::int64_t i) {
+    auto v = make(PVal::Int);
+    v->i = i;
+    push(v);
+  }
+  void push_str(std::size_t n) {
+    auto v = make(PVal::Str);
+    v->s.assign(take(n), n);
+    push(v);
+  }
+  void tuple_of(int n) {
+    auto t = make(PVal::Tuple);
+    t->items.resize(static_cast<std::size_t>(n));
+    for (int k = n - 1; k >= 0; --k) t->items[static_cast<std::size_t>(k)] = pop();
+    push(t);
+  }
+  std::vector<PPtr> pop_to_mark() {
+    std::vector<PPtr> out;
+    for (;;) {
+      auto v = pop();
+      if (v->kind == PVal::Mark) break;
+      out.push_back(v);
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+  static c10::ScalarType dtype_of(const std::string& storage_type, bool& ok) {
+    static const std::map<std::string, c10::ScalarType> kTypes = {
+        {"torch.FloatStorage", c10::kFloat}, {"torch.DoubleStorage", c10::kDouble}, {"torch.HalfStorage", c10::kHalf},
+        {"torch.BFloat16Storage", c10::kBFloat16}, {"torch.LongStorage", c10::kLong}, {"torch.IntStorage", c10::kInt},
+        {"torch.ShortStorage", c10::kShort}, {"torch.CharStorage", c10::kChar}, {"torch.ByteStorage", c10::kByte},
+        {"torch.BoolStorage", c10::kBool}};
+    auto it = kTypes.find(storage_type);
+    ok = it != kTypes.end();
+    return ok ? it->second : c10::kFloat;
+  }
+  PPtr persistent(const PPtr& pid) {
+    // ('storage', torch.FloatStorage, key, location, numel)
+    if (pid->kind != PVal::Tuple || pid->items.size() < 5 || pid->items[0]->s != "storage")
+      fail("unexpected persistent id (not a tensor storage)");
+    bool ok = false;
+    const auto dtype = dtype_of(pid->items[1]->s, ok);
+    if (!ok) fail("unsupported storage type " + pid->items[1]->s);
+    auto v = make(PVal::Tensor);
+    v->t = storage_(pid->items[2]->s, dtype, pid->items[4]->i);
+    return v;
+  }
+  static std::vector<std::int64_t> ints(const PPtr& t) {
+    std::vector<std::int64_t> out;
+    for (const auto& x : t->items) out.push_back(x->i);
+    return out;
+  }
+  PPtr reduce(const PPtr& fn, const PPtr& args) {
+    if (fn->kind != PVal::Global) fail("REDUCE of a non-global");
+    if (fn->s == "collections.OrderedDict") return make(PVal::Dict);
+    if (fn->s == "torch._utils._rebuild_tensor_v2" || fn->s == "torch._utils._rebuild_tensor") {
+      // (storage, storage_offset, size, stride, ...)
+      const auto& a = args->items;
+      if (a.size() < 4 || a[0]->kind != PVal::Tensor) fail("malformed tensor record");
+      auto v = make(PVal::Tensor);
+      v->t = a[0]->t.as_strided(ints(a[2]), ints(a[3]), a[1]->i).clone();
+      return v;
+    }
+    if (fn->s == "torch._utils._rebuild_parameter") return args->items.at(0);
+    // LibTorch's pickle_save (our own exports) tags typed containers: (value, "Dict[str, Tensor]").
+    if (fn->s == "torch.jit._pickle.restore_type_tag") return args->items.at(0);
+    fail("unsupported object " + fn->s + " (only state dicts of tensors are read)");
+  }
+
+  std::string origin_;
+  const char* p_;
+  const char* end_;
+  std::function<torch::Tensor(const std::string&, c10::ScalarType, std::int64_t)> storage_;
+  std::vector<PPtr> stack_;
+  std::map<std::size_t, PPtr> memo_;
+};
+
+std::vector<std::string> keys_of(const StateDict& d) {
+  std::vector<std::string> k;
+  for (const auto& [name, t] : d) k.push_back(name);
+  return k;
+}
+
+std::string list(const std::vector<std::string>& v, std::size_t max = 12) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size() && i < max; ++i) s += (i ? ", " : "") + v[i];
+  if (v.size() > max) s += ", ... (" + std::to_string(v.size() - max) + " more)";
+  return s;
+}
+
+}  // namespace
+
+StateDict read_state_dict(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) throw UsageError(path + ": weights file not found");
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
+  try {
+    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+  } catch (const c10::Error&) {
+    throw UsageError(path + ": not a PyTorch zip checkpoint (torch.save format since 1.6); legacy files: re-save them "
+                            "with torch.save(torch.load(f), g) in Python");
+  }
+  if (!reader->hasRecord("data.pkl")) throw UsageError(path + ": PyTorch archive without data.pkl (a TorchScript module?)");
+  auto [data, size] = reader->getRecord("data.pkl");
+  Unpickler u(path, static_cast<const char*>(data.get()), size,
+              [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
+                const std::string rec = "data/" + key;
+                if (!reader->hasRecord(rec)) throw UsageError(path + ": missing tensor record " + rec);
+                auto [bytes, n] = reader->getRecord(rec);
+                const auto elem = c10::elementSize(dtype);
+                if (n < static_cast<std::size_t>(numel) * elem) throw UsageError(path + ": tensor record " + rec + " is short");
+                auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
+                std::memcpy(t.data_ptr(), bytes.get(), static_cast<std::size_t>(numel) * elem);
+                return t;
+              });
+  const PPtr root = u.run();
+  if (root->kind != PVal::Dict) throw UsageError(path + ": the checkpoint is not a state dict (top level is not a dict)");
+  StateDict out;
+  for (const auto& [k, v] : root->entries) {
+    if (k->kind != PVal::Str) throw UsageError(path + ": state dict key is not a string");
+    if (v->kind != PVal::Tensor) {
+      // Wrapped checkpoints ({"state_dict": {...}, "epoch": ...}) are common in research code.
+      if (v->kind == PVal::Dict && (k->s == "state_dict" || k->s == "model"))
+        throw UsageError(path + ": the weights are nested under '" + k->s + "'; save that entry on its own");
+      throw UsageError(path + ": entry '" + k->s + "' is not a tensor");
+    }
+    out.emplace_back(k->s, v->t);
+  }
+  return out;
+}
+
+LoadReport load_weights(ResNetImpl& model, const StateDict& weights, const std::string& origin, bool with_fc) {
+  LoadReport report;
+  bool uscl = false;
+  for (const auto& [k, t] : weights) uscl = uscl || k.rfind("features.", 0) == 0 || k.rfind("module.features.", 0) == 0;
+  report.layout = uscl ? WeightLayout::Uscl : WeightLayout::Torchvision;
+  static const std::map<std::string, std::string> kUsclMap = {
+      {"0", "conv1"}, {"1", "bn1"}, {"4", "layer1"}, {"5", "layer2"}, {"6", "layer3"}, {"7", "layer4"}};
+  std::map<std::string, torch::Tensor> mapped;
+  std::vector<std::string> unexpected;
+  for (const auto& [key, t] : weights) {
+    std::string k = key.rfind("module.", 0) == 0 ? key.substr(7) : key;
+    if (uscl) {
+      if (k.rfind("l1.", 0) == 0 || k.rfind("l2.", 0) == 0 || k.rfind("fc.", 0) == 0) {
+        report.ignored.push_back(key);
+        continue;
+      }
+      if (k.rfind("features.", 0) == 0) {
+        const auto dot = k.find('.', 9);
+        auto it = kUsclMap.find(k.substr(9, dot - 9));
+        if (dot == std::string::npos || it == kUsclMap.end()) {
+          unexpected.push_back(key);
+          continue;
+        }
+        k = it->second + k.substr(dot);
+      }
+    } else if (!with_fc && k.rfind("fc.", 0) == 0) {
+      report.ignored.push_back(key);
+      continue;
+    }
+    mapped[k] = t;
+  }
+  const bool need_fc = with_fc && !uscl;
+  std::vector<std::string> missing, mismatched;
+  std::map<std::string, torch::Tensor> targets;
+  for (auto& p : model.named_parameters(true)) targets[p.key()] = p.value();
+  for (auto& b : model.named_buffers(true)) targets[b.key()] = b.value();
+  for (const auto& [name, target] : targets) {
+    if (!need_fc && name.rfind("fc.", 0) == 0) continue;
+    auto it = mapped.find(name);
+    if (it == mapped.end()) {
+      missing.push_back(name);
+    } else if (it->second.sizes() != target.sizes()) {
+      mismatched.push_back(name + " (file " + c10::str(it->second.sizes()) + ", model " + c10::str(target.sizes()) + ")");
+    }
+  }
+  for (const auto& [name, t] : mapped)
+    if (!targets.count(name) || (!need_fc && name.rfind("fc.", 0) == 0)) unexpected.push_back(name);
+  if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
+    std::string msg = origin + ": weights do not fit a " + std::to_string(model.spec().feature_dim()) + "-feature ResNet";
+    if (!missing.empty()) msg += "\n  missing keys: " + list(missing);
+    if (!unexpected.empty()) msg += "\n  unexpected keys: " + list(unexpected);
+    if (!mismatched.empty()) msg += "\n  shape mismatches: " + list(mismatched);
+    throw UsageError(msg);
+  }
+  torch::NoGradGuard guard;
+  for (const auto& [name, target] : targets) {
+    auto it = mapped.find(name);
+    if (it == mapped.end()) continue;
+    target.copy_(it->second.to(target.dtype()));
+    ++report.loaded;
+  }
+  return report;
+}
+
+StateDict state_dict(ResNetImpl& model) {
+  // torchvision's order: each module's parameters, then its buffers, depth first. named_parameters /
+  // named_buffers list them separately, so interleave by module prefix.
+  StateDict out;
+  auto params = model.named_parameters(true);
+  auto buffers = model.named_buffers(true);
+  for (const auto& m : model.named_modules()) {
+    const std::string prefix = m.key().empty() ? "" : m.key() + ".";
+    for (const auto& p : m.value()->named_parameters(false)) out.emplace_back(prefix + p.key(), p.value().detach().cpu());
+    for (const auto& b : m.value()->named_buffers(false)) out.emplace_back(prefix + b.key(), b.value().detach().cpu());
+  }
+  return out;
+}
+
+void save_state_dict(const StateDict& dict, const std::string& path) {
+  c10::Dict<std::string, torch::Tensor> d;
+  for (const auto& [k, t] : dict) d.insert(k, t.contiguous());
+  const std::vector<char> bytes = torch::pickle_save(d);
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) throw std::runtime_error(tmp + ": cannot write weights (disk full?)");
+  }
+  fs::rename(tmp, path);
+}
+
+}  // namespace usbench
