@@ -1,8 +1,11 @@
 // MoCo v2: query/key encoders, momentum 0.999, queue of negatives, MLP head 512-512-128, temperature
 // 0.2, SGD (momentum 0.9, wd 1e-4) at lr = base_lr x batch / 256, cosine schedule. The queue defaults to
 // 4096 (the original 65536 exceeds these data sets); no shuffle-BN on a single device.
+#include "methods/heads.h"
+#include "methods/losses.h"
 #include "methods/method.h"
 #include "methods/pretrain_config.h"
+#include "methods/pretrainer.h"
 
 namespace usbench::methods {
 
@@ -45,6 +48,90 @@ MethodInfo moco_method() {
   m.pretrains = true;
   m.resolve = resolve;
   return m;
+}
+
+// ---- Training -----------------------------------------------------------------------------------------
+
+namespace {
+
+class MocoNetImpl : public torch::nn::Module {
+ public:
+  MocoNetImpl(const nlohmann::json& c) {
+    const auto spec = ResNetSpec::by_name(c.at("backbone"));
+    query = register_module("query", Encoder(spec, c.at("head_hidden"), c.at("head_out")));
+    key = register_module("key", Encoder(spec, c.at("head_hidden"), c.at("head_out")));
+    torch::NoGradGuard g;
+    auto qp = query->named_parameters(), kp = key->named_parameters();
+    for (auto& p : kp) {
+      p.value().copy_(qp[p.key()]);
+      p.value().set_requires_grad(false);  // the key encoder follows by momentum only
+    }
+    auto qb = query->named_buffers();
+    for (auto& b : key->named_buffers()) b.value().copy_(qb[b.key()]);
+    queue = register_buffer("queue", torch::nn::functional::normalize(torch::randn({c.at("queue_size").get<int>(), c.at("head_out").get<int>()}),
+                                                                     torch::nn::functional::NormalizeFuncOptions().dim(1)));
+    queue_ptr = register_buffer("queue_ptr", torch::zeros({1}, torch::kLong));
+  }
+  Encoder query{nullptr}, key{nullptr};
+  torch::Tensor queue, queue_ptr;
+};
+TORCH_MODULE(MocoNet);
+
+class MocoPretrainer : public Pretrainer {
+ public:
+  MocoPretrainer(const nlohmann::json& c, torch::Device device, std::uint64_t seed) : c_(c) {
+    torch::manual_seed(seed);
+    net_ = MocoNet(c);
+    net_->to(device);
+    optimizer_ = std::make_unique<torch::optim::SGD>(
+        trainable(*net_), torch::optim::SGDOptions(base_lr()).momentum(c.at("sgd_momentum").get<double>()).weight_decay(c.at("weight_decay").get<double>()));
+  }
+  // Linear scaling rule: lr = base x batch / 256.
+  double base_lr() const { return c_.at("lr").get<double>() * c_.at("batch_size").get<int>() / 256.0; }
+  torch::nn::Module& state() override { return *net_; }
+  ResNet backbone() override { return net_->query->backbone; }
+  torch::optim::Optimizer& optimizer() override { return *optimizer_; }
+  // MoCo v2: cosine over all epochs, set at the start of each epoch.
+  double lr_for_epoch(int e) const override { return cosine_after_constant(base_lr(), e, c_.at("epochs"), 0); }
+  PairMode pair_mode() const override { return PairMode::Pair; }
+  StepLosses loss(const PairBatch& b, bool train) override {
+    const auto device = net_->queue.device();
+    const auto q = net_->query->forward(b.x1.to(device));
+    torch::Tensor k;
+    {
+      torch::NoGradGuard g;
+      k = torch::nn::functional::normalize(net_->key->forward(b.x2.to(device)), torch::nn::functional::NormalizeFuncOptions().dim(1));
+    }
+    if (train) last_keys_ = k;
+    StepLosses out;
+    out.total = moco_loss(q, k, net_->queue, c_.at("temperature"));
+    out.parts["contrastive"] = out.total.item<double>();
+    return out;
+  }
+  void after_step(const PairBatch&) override {
+    torch::NoGradGuard g;
+    const double m = c_.at("momentum");
+    auto qp = net_->query->named_parameters();
+    for (auto& p : net_->key->named_parameters()) p.value().mul_(m).add_(qp[p.key()].detach(), 1 - m);
+    // Enqueue the newest keys, overwriting the oldest (the queue is a ring of queue_size rows).
+    const auto K = net_->queue.size(0), n = last_keys_.size(0);
+    const auto ptr = net_->queue_ptr.item<std::int64_t>();
+    const auto idx = (torch::arange(n, torch::kLong) + ptr).remainder(K).to(net_->queue.device());
+    net_->queue.index_copy_(0, idx, last_keys_);
+    net_->queue_ptr.fill_((ptr + n) % K);
+  }
+
+ private:
+  nlohmann::json c_;
+  MocoNet net_{nullptr};
+  std::unique_ptr<torch::optim::SGD> optimizer_;
+  torch::Tensor last_keys_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pretrainer> make_moco_pretrainer(const nlohmann::json& c, torch::Device d, std::uint64_t seed) {
+  return std::make_unique<MocoPretrainer>(c, d, seed);
 }
 
 }  // namespace usbench::methods

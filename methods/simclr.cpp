@@ -1,7 +1,10 @@
 // SimCLR on ultrasound clips: one random frame per clip, two augmentations as the positive pair,
 // NT-Xent at temperature 0.5; head, optimiser and schedule as USCL's (DESIGN §5), no labels.
+#include "methods/heads.h"
+#include "methods/losses.h"
 #include "methods/method.h"
 #include "methods/pretrain_config.h"
+#include "methods/pretrainer.h"
 
 namespace usbench::methods {
 
@@ -35,6 +38,48 @@ MethodInfo simclr_method() {
   m.pretrains = true;
   m.resolve = resolve;
   return m;
+}
+
+// ---- Training -----------------------------------------------------------------------------------------
+
+namespace {
+
+class SimclrPretrainer : public Pretrainer {
+ public:
+  SimclrPretrainer(const nlohmann::json& c, torch::Device device, std::uint64_t seed) : c_(c) {
+    torch::manual_seed(seed);
+    net_ = Encoder(ResNetSpec::by_name(c.at("backbone")), c.at("head_hidden"), c.at("head_out"));
+    net_->to(device);
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        trainable(*net_), torch::optim::AdamOptions(c.at("lr").get<double>()).weight_decay(c.at("weight_decay").get<double>()));
+  }
+  torch::nn::Module& state() override { return *net_; }
+  ResNet backbone() override { return net_->backbone; }
+  torch::optim::Optimizer& optimizer() override { return *optimizer_; }
+  double lr_for_epoch(int e) const override {
+    return cosine_after_constant(c_.at("lr"), e, c_.at("epochs"), c_.at("constant_epochs"));
+  }
+  PairMode pair_mode() const override { return PairMode::Pair; }
+  StepLosses loss(const PairBatch& b, bool) override {
+    const auto device = net_->backbone->conv1->weight.device();
+    const auto z = net_->forward(torch::cat({b.x1, b.x2}).to(device));
+    const auto n = b.x1.size(0);
+    StepLosses out;
+    out.total = nt_xent(z.slice(0, 0, n), z.slice(0, n), c_.at("temperature"));
+    out.parts["contrastive"] = out.total.item<double>();
+    return out;
+  }
+
+ private:
+  nlohmann::json c_;
+  Encoder net_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pretrainer> make_simclr_pretrainer(const nlohmann::json& c, torch::Device d, std::uint64_t seed) {
+  return std::make_unique<SimclrPretrainer>(c, d, seed);
 }
 
 }  // namespace usbench::methods

@@ -2,8 +2,11 @@
 // mixed around an anchor frame, plus a semi-supervised cross-entropy term on labelled clips.
 // Recipe (reference code): head 512-512-256, NT-Xent at temperature 0.5, Beta(0.5, 0.5) mixup,
 // CE weight 0.2, Adam 3e-4 / wd 1e-4, batch 32 clips, 300 epochs, cosine from epoch 10.
+#include "methods/heads.h"
+#include "methods/losses.h"
 #include "methods/method.h"
 #include "methods/pretrain_config.h"
+#include "methods/pretrainer.h"
 
 namespace usbench::methods {
 
@@ -54,6 +57,77 @@ MethodInfo uscl_method() {
   m.pretrains = true;
   m.resolve = resolve;
   return m;
+}
+
+// ---- Training -----------------------------------------------------------------------------------------
+
+namespace {
+
+class UsclNetImpl : public torch::nn::Module {
+ public:
+  UsclNetImpl(const nlohmann::json& c, int n_classes) {
+    encoder = register_module("encoder", Encoder(ResNetSpec::by_name(c.at("backbone")), c.at("head_hidden"), c.at("head_out")));
+    if (n_classes > 0) classifier = register_module("classifier", torch::nn::Linear(c.at("head_out").get<int>(), n_classes));
+  }
+  Encoder encoder{nullptr};
+  torch::nn::Linear classifier{nullptr};
+};
+TORCH_MODULE(UsclNet);
+
+class UsclPretrainer : public Pretrainer {
+ public:
+  UsclPretrainer(const nlohmann::json& c, int n_classes, torch::Device device, std::uint64_t seed) : c_(c) {
+    torch::manual_seed(seed);
+    net_ = UsclNet(c, n_classes);
+    net_->to(device);
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        trainable(*net_), torch::optim::AdamOptions(c.at("lr").get<double>()).weight_decay(c.at("weight_decay").get<double>()));
+  }
+  torch::nn::Module& state() override { return *net_; }
+  ResNet backbone() override { return net_->encoder->backbone; }
+  torch::optim::Optimizer& optimizer() override { return *optimizer_; }
+  double lr_for_epoch(int e) const override {
+    return cosine_after_constant(c_.at("lr"), e, c_.at("epochs"), c_.at("constant_epochs"));
+  }
+  PairMode pair_mode() const override { return PairMode::Mix; }
+  StepLosses loss(const PairBatch& b, bool train) override {
+    const auto device = net_->encoder->backbone->conv1->weight.device();
+    const auto x = torch::cat({b.x1, b.x2}).to(device);
+    // One forward serves both terms (the reference forwards every view twice: same loss, half the cost).
+    const auto z = net_->encoder->forward(x);
+    const auto n = b.x1.size(0);
+    const auto z1 = z.slice(0, 0, n), z2 = z.slice(0, n);
+    StepLosses out;
+    const auto nt = nt_xent(z1, z2, c_.at("temperature"));
+    out.total = nt;
+    out.parts["contrastive"] = nt.item<double>();
+    double ce_value = 0;
+    if (net_->classifier) {
+      const auto labels = b.labels.to(device);
+      const auto labelled = (labels >= 0).nonzero().flatten();
+      if (labelled.numel() > 0) {
+        const auto y = labels.index_select(0, labelled);
+        const auto ce = torch::nn::functional::cross_entropy(net_->classifier(z1.index_select(0, labelled)), y) +
+                        torch::nn::functional::cross_entropy(net_->classifier(z2.index_select(0, labelled)), y);
+        out.total = out.total + c_.at("ce_weight").get<double>() * ce;
+        ce_value = ce.item<double>();
+      }
+    }
+    out.parts["ce"] = ce_value;
+    (void)train;
+    return out;
+  }
+
+ private:
+  nlohmann::json c_;
+  UsclNet net_{nullptr};
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Pretrainer> make_uscl_pretrainer(const nlohmann::json& c, int n_classes, torch::Device d, std::uint64_t seed) {
+  return std::make_unique<UsclPretrainer>(c, n_classes, d, seed);
 }
 
 }  // namespace usbench::methods
