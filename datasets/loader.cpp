@@ -77,57 +77,6 @@ FrameSet FrameSet::load(const DatasetRecord& dataset, const FrameCache& cache, c
   return s;
 }
 
-Loader::Loader(int num_batches, std::function<Batch(int)> make, int threads, int prefetch)
-    : num_batches_(num_batches), make_(std::move(make)), prefetch_(std::max(1, prefetch)) {
-  for (int t = 0; t < threads; ++t) workers_.emplace_back([this] { work(); });
-}
-
-Loader::~Loader() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  for (auto& t : workers_) t.join();
-}
-
-void Loader::work() {
-  for (;;) {
-    int b;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || (next_to_make_ < num_batches_ && next_to_make_ < next_to_give_ + prefetch_); });
-      if (stop_) return;
-      b = next_to_make_++;
-    }
-    try {
-      Batch batch = make_(b);
-      std::lock_guard<std::mutex> lock(mu_);
-      ready_.emplace(b, std::move(batch));
-    } catch (...) {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!error_) error_ = std::current_exception();
-    }
-    cv_.notify_all();
-  }
-}
-
-std::optional<Batch> Loader::next() {
-  if (workers_.empty()) {
-    if (next_to_give_ >= num_batches_) return std::nullopt;
-    return make_(next_to_give_++);
-  }
-  std::unique_lock<std::mutex> lock(mu_);
-  if (next_to_give_ >= num_batches_) return std::nullopt;
-  cv_.wait(lock, [&] { return error_ || ready_.count(next_to_give_) > 0; });
-  if (error_) std::rethrow_exception(error_);
-  auto node = ready_.extract(next_to_give_);
-  ++next_to_give_;
-  lock.unlock();
-  cv_.notify_all();
-  return std::move(node.mapped());
-}
-
 FrameBatches FrameBatches::make(const FrameSet& set, std::vector<std::int64_t> frames, int batch_size, bool shuffle,
                                 const AugmentConfig& augment, std::uint64_t seed, int epoch) {
   FrameBatches fb;

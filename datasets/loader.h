@@ -49,32 +49,78 @@ struct Batch {
   std::vector<std::int64_t> frames; // FrameSet frame index of each item
 };
 
-class Loader {
+template <class T>
+class OrderedLoader {
  public:
   // Makes batches 0..num_batches-1 with `make` on `threads` workers (0 = compute in next()), at most
   // `prefetch` ahead of the consumer.
-  Loader(int num_batches, std::function<Batch(int)> make, int threads, int prefetch = 4);
-  ~Loader();
-  Loader(const Loader&) = delete;
-  Loader& operator=(const Loader&) = delete;
+  OrderedLoader(int num_batches, std::function<T(int)> make, int threads, int prefetch = 4)
+      : num_batches_(num_batches), make_(std::move(make)), prefetch_(std::max(1, prefetch)) {
+    for (int t = 0; t < threads; ++t) workers_.emplace_back([this] { work(); });
+  }
+  ~OrderedLoader() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+  OrderedLoader(const OrderedLoader&) = delete;
+  OrderedLoader& operator=(const OrderedLoader&) = delete;
 
   // The next batch in order, or nullopt at the end. Rethrows a worker's exception.
-  std::optional<Batch> next();
+  std::optional<T> next() {
+    if (workers_.empty()) {
+      if (next_to_give_ >= num_batches_) return std::nullopt;
+      return make_(next_to_give_++);
+    }
+    std::unique_lock<std::mutex> lock(mu_);
+    if (next_to_give_ >= num_batches_) return std::nullopt;
+    cv_.wait(lock, [&] { return error_ || ready_.count(next_to_give_) > 0; });
+    if (error_) std::rethrow_exception(error_);
+    auto node = ready_.extract(next_to_give_);
+    ++next_to_give_;
+    lock.unlock();
+    cv_.notify_all();
+    return std::move(node.mapped());
+  }
   int num_batches() const { return num_batches_; }
 
  private:
-  void work();
+  void work() {
+    for (;;) {
+      int b;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || (next_to_make_ < num_batches_ && next_to_make_ < next_to_give_ + prefetch_); });
+        if (stop_) return;
+        b = next_to_make_++;
+      }
+      try {
+        T batch = make_(b);
+        std::lock_guard<std::mutex> lock(mu_);
+        ready_.emplace(b, std::move(batch));
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!error_) error_ = std::current_exception();
+      }
+      cv_.notify_all();
+    }
+  }
   int num_batches_;
-  std::function<Batch(int)> make_;
+  std::function<T(int)> make_;
   int prefetch_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<int, Batch> ready_;
+  std::map<int, T> ready_;
   int next_to_make_ = 0, next_to_give_ = 0;
   bool stop_ = false;
   std::exception_ptr error_;
   std::vector<std::thread> workers_;
 };
+
+using Loader = OrderedLoader<Batch>;
 
 // A frame-level batch source for supervised training and evaluation: the epoch's order is a shuffle
 // of `frames` drawn from (seed, epoch) (or kept as given), and each batch's augmentation parameters come

@@ -110,6 +110,16 @@ CREATE TABLE artifacts (
   PRIMARY KEY (run_id, kind, epoch)
 );
 )sql",
+      // 2: why a method of an experiment produced no runs (e.g. "not run: weights not supplied").
+      R"sql(
+CREATE TABLE method_notes (
+  experiment TEXT NOT NULL,
+  method     TEXT NOT NULL,
+  note       TEXT NOT NULL,
+  updated_ms INTEGER NOT NULL,
+  PRIMARY KEY (experiment, method)
+);
+)sql",
   };
   return kMigrations;
 }

@@ -331,6 +331,68 @@ std::optional<SplitRecord> Store::split(const std::string& dataset, const std::s
   return s;
 }
 
+void Store::set_method_note(const std::string& experiment, const std::string& method, const std::string& note) {
+  write([&] {
+    if (note.empty()) {
+      sql::Stmt d(*db_, "DELETE FROM method_notes WHERE experiment=? AND method=?");
+      d.bind(1, experiment).bind(2, method).run();
+      return;
+    }
+    sql::Stmt s(*db_,
+                "INSERT INTO method_notes(experiment, method, note, updated_ms) VALUES (?,?,?,?) "
+                "ON CONFLICT(experiment, method) DO UPDATE SET note=excluded.note, updated_ms=excluded.updated_ms");
+    s.bind(1, experiment).bind(2, method).bind(3, note).bind(4, now_ms()).run();
+  });
+}
+
+std::map<std::string, std::string> Store::method_notes(const std::string& experiment) {
+  sql::Stmt q(*db_, "SELECT method, note FROM method_notes WHERE experiment=?");
+  q.bind(1, experiment);
+  std::map<std::string, std::string> out;
+  while (q.step()) out[q.text(0)] = q.text(1);
+  return out;
+}
+
+std::optional<std::string> Store::experiment_spec(const std::string& name) {
+  sql::Stmt q(*db_, "SELECT spec_json FROM experiments WHERE name=?");
+  q.bind(1, name);
+  if (!q.step()) return std::nullopt;
+  return q.text(0);
+}
+
+void Store::put_predictions(const std::string& run_id, int epoch, const std::vector<std::string>& clip_ids,
+                            const std::vector<int>& frame_index, const std::vector<int>& labels,
+                            const std::vector<int>& predicted, const std::vector<std::string>& scores_json) {
+  write([&] {
+    sql::Stmt s(*db_,
+                "INSERT INTO predictions(run_id, epoch, clip_id, frame_index, label, predicted, scores_json) "
+                "VALUES (?,?,?,?,?,?,?) ON CONFLICT(run_id, epoch, clip_id, frame_index) DO UPDATE SET "
+                "label=excluded.label, predicted=excluded.predicted, scores_json=excluded.scores_json");
+    for (std::size_t i = 0; i < clip_ids.size(); ++i) {
+      s.bind(1, run_id).bind(2, epoch).bind(3, clip_ids[i]).bind(4, frame_index[i]).bind(5, labels[i]);
+      s.bind(6, predicted[i]).bind(7, scores_json[i]).run();
+      s.reset();
+    }
+  });
+}
+
+std::vector<Store::Prediction> Store::predictions(const std::string& run_id, int epoch) {
+  sql::Stmt q(*db_, "SELECT clip_id, frame_index, label, predicted FROM predictions WHERE run_id=? AND epoch=? "
+                    "ORDER BY clip_id, frame_index");
+  q.bind(1, run_id).bind(2, epoch);
+  std::vector<Prediction> out;
+  while (q.step())
+    out.push_back({q.text(0), static_cast<int>(q.int64(1)), static_cast<int>(q.int64(2)), static_cast<int>(q.int64(3))});
+  return out;
+}
+
+std::optional<std::pair<std::string, std::string>> Store::artifact(const std::string& run_id, const std::string& kind) {
+  sql::Stmt q(*db_, "SELECT path, sha256 FROM artifacts WHERE run_id=? AND kind=? ORDER BY epoch DESC LIMIT 1");
+  q.bind(1, run_id).bind(2, kind);
+  if (!q.step()) return std::nullopt;
+  return std::make_pair(q.text(0), q.text(1));
+}
+
 namespace {
 const char* kRunColumns =
     "id, experiment, method, protocol, stage, fold, seed, config_json, config_hash, protocol_version, "

@@ -134,6 +134,22 @@ class Store {
   void put_split(const SplitRecord& split);
   std::optional<SplitRecord> split(const std::string& dataset, const std::string& name);
 
+  // A method of an experiment that produced no runs, and why; cleared when it runs.
+  void set_method_note(const std::string& experiment, const std::string& method, const std::string& note);
+  std::map<std::string, std::string> method_notes(const std::string& experiment);
+  std::optional<std::string> experiment_spec(const std::string& name);  // resolved spec JSON
+
+  void put_predictions(const std::string& run_id, int epoch, const std::vector<std::string>& clip_ids,
+                       const std::vector<int>& frame_index, const std::vector<int>& labels,
+                       const std::vector<int>& predicted, const std::vector<std::string>& scores_json);
+  struct Prediction {
+    std::string clip_id;
+    int frame_index = 0, label = 0, predicted = 0;
+  };
+  std::vector<Prediction> predictions(const std::string& run_id, int epoch);
+  // Artifact path and SHA-256 of (run, kind) at its latest epoch, if any.
+  std::optional<std::pair<std::string, std::string>> artifact(const std::string& run_id, const std::string& kind);
+
   std::vector<RunRecord> runs(const std::string& experiment = "");
   // Exact id or unique prefix (at least 4 characters); UsageError when ambiguous; nullopt when absent.
   std::optional<RunRecord> find_run(const std::string& id_or_prefix);

@@ -27,19 +27,6 @@ void not_yet(CLI::App* cmd, const std::string& what, const std::string& issue) {
 void add_later_commands(CLI::App& app) {
   auto o = std::make_shared<LaterOptions>();
 
-  auto* report = app.add_subcommand("report", "Generate comparison tables and figures from the store");
-  report->add_option("--experiment", o->experiment, "Experiment name");
-  report->add_option("--format", o->format, "Output format")->check(CLI::IsMember({"md", "csv", "tex", "html", "json"}));
-  report->add_option("--out", o->out, "Output file (default: standard output)");
-  report->add_option("--db", o->db, "Store file")->capture_default_str();
-  not_yet(report, "the comparison report", "#5");
-
-  auto* check = app.add_subcommand("check", "Compare recorded metrics with expected results (CI regression gate)");
-  check->add_option("--expected", o->expected, "Expected results (experiments/expected/*.json)")->required();
-  check->add_option("--experiment", o->experiment, "Experiment name");
-  check->add_option("--db", o->db, "Store file")->capture_default_str();
-  not_yet(check, "the regression gate", "#5");
-
   auto* embed = app.add_subcommand("embed", "Write backbone features of every image in a folder to CSV");
   embed->add_option("--init", o->init, "Backbone initialisation")->required()->check(CLI::IsMember({"random", "imagenet", "checkpoint"}));
   embed->add_option("--weights", o->weights, "Weights file (torchvision .pth or a usbench checkpoint)");

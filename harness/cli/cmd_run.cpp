@@ -1,3 +1,6 @@
+#include <unistd.h>
+
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -6,15 +9,21 @@
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
 #include "harness/run_plan.h"
+#include "harness/runner.h"
 #include "harness/spec.h"
+#include "harness/store.h"
+#include "reports/comparison.h"
 
 namespace usbench::cli {
+
+namespace fs = std::filesystem;
+std::string default_cache_dir(const std::string& db);  // cmd_data.cpp
 
 namespace {
 struct RunOptions {
   std::string spec_path;
   std::string db = "usbench.db";
-  std::string device;
+  std::string device, shard, cache, work_dir, weights;
   std::vector<std::string> overrides;
   bool plan = false;
   bool json = false;
@@ -57,6 +66,10 @@ void add_run_command(CLI::App& app, const Registries& registries) {
   cmd->add_option("--db", opt->db, "Store file")->capture_default_str();
   cmd->add_option("--device", opt->device, "Override the spec's device")->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--set", opt->overrides, "Override a spec field: key.path=value (repeatable)");
+  cmd->add_option("--shard", opt->shard, "Run the I-th of N deterministic shares of the grid: I/N (0-based)");
+  cmd->add_option("--cache", opt->cache, "Frame cache folder (default: usbench-cache beside the store, or $USBENCH_CACHE)");
+  cmd->add_option("--work-dir", opt->work_dir, "Checkpoints and exported weights (default: usbench-runs beside the store)");
+  cmd->add_option("--weights", opt->weights, "ImageNet weights for the imagenet method (else $USBENCH_IMAGENET_WEIGHTS)");
   cmd->add_flag("--plan", opt->plan, "Validate the spec and print the run grid; write nothing");
   cmd->add_flag("--json", opt->json, "With --plan: print the resolved spec and grid as JSON");
   cmd->callback([opt, &registries] {
@@ -69,10 +82,28 @@ void add_run_command(CLI::App& app, const Registries& registries) {
       print_plan(spec, runs, opt->json);
       return;
     }
-    throw UsageError(
-        "usbench run: the spec is valid, but executing runs needs data ingest (issue #3), the methods (issue #4) and the "
-        "downstream protocols (issue #5), which this build does not have yet; `usbench run " + opt->spec_path +
-        " --plan` shows the grid it will run. Nothing was written to " + opt->db + ".");
+    RunnerOptions ro;
+    ro.db = opt->db;
+    const fs::path parent = fs::path(opt->db).parent_path();
+    ro.cache_dir = opt->cache.empty() ? default_cache_dir(opt->db) : opt->cache;
+    ro.work_dir = opt->work_dir.empty() ? (parent.empty() ? fs::path("usbench-runs") : parent / "usbench-runs").string() : opt->work_dir;
+    if (!opt->shard.empty()) std::tie(ro.shard_index, ro.shard_count) = parse_shard(opt->shard);
+    ro.imagenet_weights = opt->weights;
+    if (ro.imagenet_weights.empty())
+      if (const char* env = std::getenv("USBENCH_IMAGENET_WEIGHTS"); env) ro.imagenet_weights = env;
+    const bool tty = ::isatty(2);
+    ro.progress = [tty](const std::string& line) {
+      if (tty) std::cerr << "\r\033[K" << line << std::flush;
+    };
+    ro.log = [tty](const std::string& line) { std::cerr << (tty ? "\r\033[K" : "") << line << "\n" << std::flush; };
+    if (fs::exists(opt->db)) Store::verify(opt->db);
+    const auto summary = run_experiment(spec, registries, ro);
+    std::cerr << fmt::format("{}: {} runs planned{}, {} executed, {} already done, {} failed\n", spec.name, summary.planned,
+                             ro.shard_count > 1 ? fmt::format(" in shard {}/{}", ro.shard_index, ro.shard_count) : "",
+                             summary.executed, summary.skipped_done, summary.failed);
+    auto store = Store::open(opt->db, Store::Access::Existing);
+    std::cout << reports::to_markdown(reports::build_comparison(store, spec.name));
+    if (summary.failed > 0) throw RunFailure(fmt::format("{} run(s) failed; see usbench runs list --db {}", summary.failed, opt->db));
   });
 }
 

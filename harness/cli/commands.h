@@ -12,7 +12,9 @@ void add_runs_command(CLI::App& app);
 void add_run_command(CLI::App& app, const Registries& registries);
 void add_ingest_command(CLI::App& app, const Registries& registries);
 void add_splits_command(CLI::App& app);
-// report, check, embed, merge: their options exist; their capabilities land later.
+void add_report_command(CLI::App& app);
+void add_check_command(CLI::App& app);
+// embed, merge: their options exist; their capabilities land later.
 void add_later_commands(CLI::App& app);
 
 }  // namespace usbench::cli

@@ -1,0 +1,229 @@
+#include "harness/runner.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "datasets/clips.h"
+#include "datasets/folds.h"
+#include "datasets/ingest.h"
+#include "datasets/loader.h"
+#include "harness/canonical.h"
+#include "harness/env.h"
+#include "harness/errors.h"
+#include "harness/finetune.h"
+#include "harness/pretrain_run.h"
+#include "harness/run_plan.h"
+#include "harness/store.h"
+
+namespace usbench {
+
+namespace fs = std::filesystem;
+
+std::pair<int, int> parse_shard(const std::string& text) {
+  const auto slash = text.find('/');
+  try {
+    if (slash != std::string::npos) {
+      const int i = std::stoi(text.substr(0, slash)), n = std::stoi(text.substr(slash + 1));
+      if (n >= 1 && i >= 0 && i < n) return {i, n};
+    }
+  } catch (const std::exception&) {
+  }
+  throw UsageError("--shard '" + text + "': expected I/N with 0 <= I < N (e.g. 0/4 for the first of four shards)");
+}
+
+namespace {
+
+struct LoadedData {
+  DatasetRecord record;
+  std::vector<std::string> classes;
+};
+
+LoadedData ensure_dataset(Store& store, const ComponentRef& ref, const datasets::FrameCache& cache,
+                          const std::function<void(const std::string&)>& log) {
+  datasets::IngestOptions o;
+  o.name = ref.label;
+  const auto report = datasets::ingest(ref.name, ref.config, cache, o);
+  store.put_dataset(report.dataset);
+  if (log && report.decoded > 0)
+    log(fmt::format("ingested '{}': {} clips, {} decoded, {} from cache", ref.label, report.dataset.clips.size(),
+                    report.decoded, report.cache_hits));
+  LoadedData d;
+  d.record = report.dataset;
+  std::set<std::string> labels;
+  for (const auto& c : d.record.clips)
+    if (!c.label.empty()) labels.insert(c.label);
+  const auto& pocus = datasets::pocus_classes();
+  const bool is_pocus = std::all_of(labels.begin(), labels.end(),
+                                    [&](const std::string& l) { return std::find(pocus.begin(), pocus.end(), l) != pocus.end(); });
+  d.classes = is_pocus ? pocus : std::vector<std::string>(labels.begin(), labels.end());
+  return d;
+}
+
+std::uint64_t shard_of(const std::string& id, int n) { return std::stoull(id.substr(0, 12), nullptr, 16) % static_cast<std::uint64_t>(n); }
+
+}  // namespace
+
+RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& registries, const RunnerOptions& opt) {
+  ExperimentSpec spec = spec_in;
+  if (spec.device == "cuda" && !torch::cuda::is_available())
+    throw UsageError("the spec asks for device cuda, but CUDA is not available in this build or machine; use --device cpu");
+  const torch::Device device = spec.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  at::set_num_threads(spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+
+  // ImageNet weights: the spec's, else the caller's (--weights / USBENCH_IMAGENET_WEIGHTS). Without a file
+  // the method is reported as not run, never replaced by random weights.
+  std::map<std::string, std::string> not_run;
+  std::vector<ComponentRef> runnable;
+  for (auto m : spec.methods) {
+    if (m.name == "imagenet") {
+      if (m.config.at("weights").get<std::string>().empty()) m.config["weights"] = opt.imagenet_weights;
+      const std::string w = m.config.at("weights");
+      if (w.empty()) {
+        not_run[m.label] = "not run: weights not supplied";
+        continue;
+      }
+      if (!fs::is_regular_file(w)) throw UsageError(w + ": ImageNet weights file not found (method '" + m.label + "')");
+    }
+    runnable.push_back(m);
+  }
+  spec.methods = runnable;
+
+  auto store = Store::open(opt.db, Store::Access::Create);
+  const nlohmann::json resolved = to_json(spec_in);
+  store.upsert_experiment(spec.name, spec.version, canonical_json(resolved), content_hash(resolved));
+  for (const auto& m : spec_in.methods) store.set_method_note(spec.name, m.label, not_run.count(m.label) ? not_run[m.label] : "");
+
+  const datasets::FrameCache cache(opt.cache_dir);
+  const LoadedData down = ensure_dataset(store, spec.dataset, cache, opt.log);
+  bool any_pretraining = false;
+  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains;
+  LoadedData pre;
+  if (any_pretraining) pre = ensure_dataset(store, *spec.pretrain_data, cache, opt.log);
+
+  SplitRecord split;
+  split.dataset = down.record.name;
+  if (!spec.folds.from_json.empty()) {
+    const auto imported = datasets::import_cross_val(spec.folds.from_json, down.record.clips);
+    if (imported.k != spec.folds.k)
+      throw UsageError(fmt::format("{}: has {} folds, the spec says k = {}", spec.folds.from_json, imported.k, spec.folds.k));
+    split.name = "upstream:" + fs::path(spec.folds.from_json).filename().string();
+    split.source = spec.folds.from_json;
+    split.fold_of = imported.fold_of;
+  } else {
+    split.name = fmt::format("k{}-seed{}", spec.folds.k, spec.folds.seed);
+    split.seed = spec.folds.seed;
+    split.source = "stratified-group-kfold";
+    split.fold_of = datasets::stratified_group_kfold(down.record.clips, spec.folds.k, spec.folds.seed);
+  }
+  split.k = spec.folds.k;
+  split.assignment_hash = datasets::assignment_hash(split.fold_of);
+  store.put_split(split);
+
+  DataIdentity ids{down.record.manifest_hash, split.assignment_hash, any_pretraining ? pre.record.manifest_hash : ""};
+  auto plan = plan_runs(spec, registries, ids);
+
+  // Sharding by run id; a shard also runs the pretraining its downstream runs need.
+  std::set<std::string> needed_pretrain;
+  std::vector<PlannedRun> mine;
+  for (const auto& r : plan)
+    if (r.record.stage != "pretrain" && shard_of(r.record.id, opt.shard_count) == static_cast<std::uint64_t>(opt.shard_index)) {
+      mine.push_back(r);
+      if (!r.pretrain_run_id.empty()) needed_pretrain.insert(r.pretrain_run_id);
+    }
+  std::vector<PlannedRun> ordered;
+  for (const auto& r : plan)
+    if (r.record.stage == "pretrain" && needed_pretrain.count(r.record.id)) ordered.push_back(r);
+  ordered.insert(ordered.end(), mine.begin(), mine.end());
+
+  RunnerSummary summary;
+  summary.planned = static_cast<int>(ordered.size());
+  summary.not_run = static_cast<int>(not_run.size());
+  const std::string work = opt.work_dir;
+
+  std::unique_ptr<datasets::FrameSet> down_set, pre_set;
+  std::map<std::string, std::string> pretrained;  // pretrain run id -> backbone file
+  std::set<std::string> failed_pretrain;
+  std::map<std::string, const ComponentRef*> method_by_label;
+  for (const auto& m : spec.methods) method_by_label[m.label] = &m;
+  std::map<std::string, const ComponentRef*> protocol_by_label;
+  for (const auto& p : spec.protocols) protocol_by_label[p.label] = &p;
+
+  int index = 0;
+  for (const auto& planned : ordered) {
+    ++index;
+    const RunRecord& rec = planned.record;
+    store.create_run(rec, planned.seeds);
+    const auto existing = store.find_run(rec.id);
+    if (existing && existing->status == "done") {
+      ++summary.skipped_done;
+      if (rec.stage == "pretrain") {
+        const auto art = store.artifact(rec.id, "best_backbone");
+        if (art && fs::exists(art->first)) {
+          pretrained[rec.id] = art->first;
+          continue;
+        }
+        // The run is recorded as done but its weights are gone: run it again.
+        --summary.skipped_done;
+      } else {
+        continue;
+      }
+    }
+    RunContext ctx;
+    ctx.store = &store;
+    ctx.run = rec;
+    ctx.seeds = planned.seeds;
+    ctx.device = device;
+    ctx.run_dir = (fs::path(work) / rec.id.substr(0, 16)).string();
+    ctx.loader_threads = 1;
+    ctx.progress = opt.progress;
+    ctx.log = opt.log;
+    const ComponentRef& method = *method_by_label.at(rec.method);
+    if (opt.log)
+      opt.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec.name, rec.method, rec.stage,
+                          rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "), rec.seed, rec.id.substr(0, 12)));
+    store.start_run(rec.id, capture_environment(spec.device).dump());
+    try {
+      if (rec.stage == "pretrain") {
+        if (!pre_set) pre_set = std::make_unique<datasets::FrameSet>(datasets::FrameSet::load(pre.record, cache, pre.classes));
+        std::vector<std::string> groups;
+        for (const auto& c : pre.record.clips) groups.push_back(c.group);
+        const auto outcome = run_pretraining(ctx, method.name, method.config, *pre_set, groups);
+        pretrained[rec.id] = outcome.backbone_path;
+      } else {
+        if (!planned.pretrain_run_id.empty() && !pretrained.count(planned.pretrain_run_id))
+          throw RunFailure("its pretraining run " + planned.pretrain_run_id.substr(0, 12) + " did not finish");
+        if (!down_set) down_set = std::make_unique<datasets::FrameSet>(datasets::FrameSet::load(down.record, cache, down.classes));
+        FoldData fd;
+        fd.set = down_set.get();
+        for (std::size_t c = 0; c < down_set->clip_ids.size(); ++c) {
+          const auto& id = down_set->clip_ids[c];
+          fd.groups.push_back(down.record.clips[c].group);
+          auto it = split.fold_of.find(id);
+          if (it == split.fold_of.end()) continue;  // a clip the imported split leaves out
+          (it->second == *rec.fold ? fd.test_clips : fd.train_clips).push_back(static_cast<int>(c));
+        }
+        BackboneSource src;
+        if (!planned.pretrain_run_id.empty()) src.weights_path = pretrained.at(planned.pretrain_run_id);
+        if (method.name == "imagenet") src.weights_path = method.config.at("weights");
+        const ComponentRef& protocol = *protocol_by_label.at(rec.protocol);
+        const auto out = run_downstream(ctx, protocol.name, protocol.config, method.config.at("backbone"), src, fd);
+        if (opt.log)
+          opt.log(fmt::format("    test accuracy: last epoch {:.4f}, best on validation {:.4f}, best on test {:.4f}",
+                              out.test_accuracy_last, out.test_accuracy_best_val, out.test_accuracy_best_test));
+      }
+      store.finish_run(rec.id, "done");
+      ++summary.executed;
+    } catch (const std::exception& e) {
+      store.finish_run(rec.id, "failed", e.what());
+      ++summary.failed;
+      if (opt.log) opt.log(fmt::format("    FAILED: {}", e.what()));
+    }
+  }
+  return summary;
+}
+
+}  // namespace usbench

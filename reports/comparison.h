@@ -1,0 +1,63 @@
+// The comparison table of an experiment, computed from the store only (DESIGN §6, §10): per method and
+// protocol, pooled accuracy under three epoch selections (best epoch on test — optimistic, as in the
+// paper —, last epoch, best epoch on validation), mean +- std over folds, a 95% bootstrap interval over
+// clips, per-class precision / recall / F1, macro-F1, McNemar against USCL on the same frames, and the
+// paper's figure for reference. Rendered as Markdown, CSV, LaTeX, JSON or a self-contained HTML page.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "harness/store.h"
+#include "reports/metrics.h"
+
+namespace usbench::reports {
+
+struct Selection {
+  Confusion confusion;
+  double pooled = 0;
+  std::vector<double> per_fold;  // accuracy of every (seed, fold)
+  double mean = 0, std = 0;
+  Interval ci;
+};
+
+struct MethodRow {
+  std::string label, name, protocol;
+  std::string note;  // "not run: weights not supplied", "3 of 5 folds done", ...
+  int runs_done = 0, runs_expected = 0;
+  std::map<std::string, Selection> by;  // "best_test", "last", "best_val"
+  std::optional<long> mcnemar_b, mcnemar_c;  // val-selected, vs USCL: USCL right / this wrong, and reverse
+  std::optional<double> mcnemar_p;
+  std::string paper;  // the paper's figure, "" where it reports none
+  std::map<std::string, std::string> provenance;  // run id -> config hash etc. (JSON output only)
+};
+
+struct ComparisonTable {
+  std::string experiment;
+  int version = 0;
+  std::string dataset, dataset_kind;
+  bool synthetic = false;
+  int folds = 0;
+  std::vector<std::int64_t> seeds;
+  std::vector<std::string> classes;
+  long test_frames = 0;  // pooled over folds, per seed
+  std::vector<MethodRow> rows;
+  nlohmann::json runs = nlohmann::json::array();  // provenance of every downstream run
+};
+
+// UsageError when the experiment is not in the store.
+ComparisonTable build_comparison(Store& store, const std::string& experiment);
+
+std::string to_markdown(const ComparisonTable& t);
+std::string to_csv(const ComparisonTable& t);
+std::string to_latex(const ComparisonTable& t);
+nlohmann::json to_json(const ComparisonTable& t);
+std::string to_html(const ComparisonTable& t);
+
+// The paper's reported 5-fold accuracy for a method name ("" when the paper reports none we carry).
+std::string paper_figure(const std::string& method);
+
+}  // namespace usbench::reports

@@ -1,0 +1,87 @@
+#include "reports/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "datasets/rng.h"
+
+namespace usbench::reports {
+
+void Confusion::merge(const Confusion& o) {
+  for (std::size_t i = 0; i < counts.size(); ++i) counts[i] += o.counts[i];
+}
+long Confusion::total() const { return std::accumulate(counts.begin(), counts.end(), 0L); }
+double Confusion::accuracy() const {
+  long correct = 0;
+  for (int c = 0; c < k; ++c) correct += at(c, c);
+  return total() ? static_cast<double>(correct) / static_cast<double>(total()) : 0;
+}
+double Confusion::precision(int c) const {
+  long col = 0;
+  for (int t = 0; t < k; ++t) col += at(t, c);
+  return col ? static_cast<double>(at(c, c)) / static_cast<double>(col) : 0;
+}
+double Confusion::recall(int c) const {
+  long row = 0;
+  for (int p = 0; p < k; ++p) row += at(c, p);
+  return row ? static_cast<double>(at(c, c)) / static_cast<double>(row) : 0;
+}
+double Confusion::f1(int c) const {
+  const double p = precision(c), r = recall(c);
+  return p + r > 0 ? 2 * p * r / (p + r) : 0;
+}
+double Confusion::macro_f1() const {
+  double s = 0;
+  for (int c = 0; c < k; ++c) s += f1(c);
+  return k ? s / k : 0;
+}
+
+double mean(const std::vector<double>& v) { return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); }
+
+double sample_std(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  const double m = mean(v);
+  double s = 0;
+  for (double x : v) s += (x - m) * (x - m);
+  return std::sqrt(s / static_cast<double>(v.size() - 1));
+}
+
+Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int resamples, std::uint64_t seed, double level) {
+  if (clips.empty()) return {};
+  datasets::Rng rng(seed);
+  std::vector<double> acc;
+  acc.reserve(static_cast<std::size_t>(resamples));
+  for (int r = 0; r < resamples; ++r) {
+    long correct = 0, total = 0;
+    for (std::size_t i = 0; i < clips.size(); ++i) {
+      const auto& c = clips[rng.below(clips.size())];
+      correct += c.first;
+      total += c.second;
+    }
+    acc.push_back(total ? static_cast<double>(correct) / static_cast<double>(total) : 0);
+  }
+  std::sort(acc.begin(), acc.end());
+  const double tail = (1 - level) / 2;
+  auto q = [&](double p) {
+    const double pos = p * static_cast<double>(acc.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const auto hi = std::min(acc.size() - 1, lo + 1);
+    return acc[lo] + (pos - static_cast<double>(lo)) * (acc[hi] - acc[lo]);
+  };
+  return {q(tail), q(1 - tail)};
+}
+
+double mcnemar_exact_p(long b, long c) {
+  const long n = b + c;
+  if (n == 0) return 1.0;
+  const long k = std::min(b, c);
+  // P(X <= k) for X ~ Binomial(n, 1/2), in log space for large n.
+  double tail = 0;
+  for (long i = 0; i <= k; ++i)
+    tail += std::exp(std::lgamma(static_cast<double>(n) + 1) - std::lgamma(static_cast<double>(i) + 1) -
+                     std::lgamma(static_cast<double>(n - i) + 1) - static_cast<double>(n) * std::log(2.0));
+  return std::min(1.0, 2 * tail);
+}
+
+}  // namespace usbench::reports

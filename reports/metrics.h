@@ -1,0 +1,39 @@
+// Classification metrics computed from stored per-frame predictions (DESIGN §6): confusion matrix,
+// accuracy, per-class precision / recall / F1, macro-F1, a clip-level bootstrap interval and McNemar's
+// exact test for paired predictions.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace usbench::reports {
+
+struct Confusion {
+  explicit Confusion(int classes = 0) : k(classes), counts(static_cast<std::size_t>(classes * classes), 0) {}
+  int k;
+  std::vector<long> counts;  // row = true class, column = predicted
+  void add(int truth, int predicted) { ++counts[static_cast<std::size_t>(truth * k + predicted)]; }
+  void merge(const Confusion& o);
+  long at(int truth, int predicted) const { return counts[static_cast<std::size_t>(truth * k + predicted)]; }
+  long total() const;
+  double accuracy() const;
+  // 0 where undefined (no predictions / no instances of the class).
+  double precision(int c) const;
+  double recall(int c) const;
+  double f1(int c) const;
+  double macro_f1() const;
+};
+
+double mean(const std::vector<double>& v);
+double sample_std(const std::vector<double>& v);  // n - 1 denominator; 0 for fewer than 2 values
+
+struct Interval {
+  double lo = 0, hi = 0;
+};
+// Percentile bootstrap of pooled accuracy, resampling clips (each with its correct / total frames).
+Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int resamples, std::uint64_t seed,
+                            double level = 0.95);
+
+// Two-sided exact McNemar p-value from the discordant counts b and c (binomial, p = 0.5).
+double mcnemar_exact_p(long b, long c);
+
+}  // namespace usbench::reports
