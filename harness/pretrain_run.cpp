@@ -162,6 +162,7 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
     int held_steps = 0;
     if (!heldout.empty()) {
       torch::NoGradGuard guard;
+      m.state().eval();  // running BatchNorm statistics, as the reference's validation
       const auto hb = methods::PairBatches::make(clips, heldout, batch_size, false, aug, m.pair_mode(), alpha, false,
                                                  ctx.seed("augmentation") ^ 0x4E1D0017ull, 0);
       for (int b = 0; b < hb.num_batches(); ++b) {

@@ -43,7 +43,7 @@ nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, co
 MethodInfo moco_method() {
   MethodInfo m;
   m.name = "moco";
-  m.version = 1;
+  m.version = 2;  // 2: held-out loss in eval mode against in-batch keys (was: against the moving queue)
   m.summary = "MoCo v2: momentum encoder (0.999), queue 4096, t = 0.2, SGD lr 0.03 x batch/256, cosine";
   m.pretrains = true;
   m.resolve = resolve;
@@ -97,13 +97,25 @@ class MocoPretrainer : public Pretrainer {
   StepLosses loss(const PairBatch& b, bool train) override {
     const auto device = net_->queue.device();
     const auto q = net_->query->forward(b.x1.to(device));
+    StepLosses out;
+    if (!train) {
+      // Held-out: the queue changes from step to step, so a loss against it is not comparable across
+      // epochs. Score the held-out pairs against each other instead: InfoNCE of q(x1) against the key
+      // encoder's k(x2), with the other held-out keys as negatives.
+      namespace F = torch::nn::functional;
+      const auto q1 = F::normalize(q, F::NormalizeFuncOptions().dim(1));
+      const auto k2 = F::normalize(net_->key->forward(b.x2.to(device)), F::NormalizeFuncOptions().dim(1));
+      const auto logits = torch::matmul(q1, k2.t()) / c_.at("temperature").get<double>();
+      out.total = F::cross_entropy(logits, torch::arange(q.size(0), torch::TensorOptions().dtype(torch::kLong).device(device)));
+      out.parts["contrastive"] = out.total.item<double>();
+      return out;
+    }
     torch::Tensor k;
     {
       torch::NoGradGuard g;
       k = torch::nn::functional::normalize(net_->key->forward(b.x2.to(device)), torch::nn::functional::NormalizeFuncOptions().dim(1));
     }
-    if (train) last_keys_ = k;
-    StepLosses out;
+    last_keys_ = k;
     out.total = moco_loss(q, k, net_->queue, c_.at("temperature"));
     out.parts["contrastive"] = out.total.item<double>();
     return out;

@@ -33,7 +33,7 @@ nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, co
 MethodInfo simclr_method() {
   MethodInfo m;
   m.name = "simclr";
-  m.version = 1;
+  m.version = 2;  // 2: held-out loss in eval mode (running BatchNorm statistics), as the reference validates
   m.summary = "SimCLR: two augmentations of one frame per clip, NT-Xent (t = 0.5)";
   m.pretrains = true;
   m.resolve = resolve;

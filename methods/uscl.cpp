@@ -52,7 +52,7 @@ nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, co
 MethodInfo uscl_method() {
   MethodInfo m;
   m.name = "uscl";
-  m.version = 1;
+  m.version = 2;  // 2: held-out loss in eval mode (running BatchNorm statistics), as the reference validates
   m.summary = "USCL: video contrastive pretraining with anchor-frame mixup and a semi-supervised CE term";
   m.pretrains = true;
   m.resolve = resolve;
