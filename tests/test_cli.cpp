@@ -168,13 +168,18 @@ TEST_CASE("usbench env reports libraries, devices and threads", "[cli]") {
   CHECK(env["sqlite_version"].get<std::string>().rfind("3.", 0) == 0);
 }
 
-TEST_CASE("commands of later issues say so and exit 2", "[cli]") {
-  auto r = run_usbench("report --format md");
+TEST_CASE("commands of later issues say so and exit 2; report and check refuse missing input", "[cli]") {
+  auto r = run_usbench("merge a.db b.db --out c.db");
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("not available in this build") && Contains("#5"));
-  CHECK(run_usbench("check --expected experiments/expected/ci.json").exit_code == 2);
-  CHECK(run_usbench("merge a.db b.db --out c.db").exit_code == 2);
   CHECK(run_usbench("embed --init random --images x --out y.csv").exit_code == 2);
+  TempDir dir;
+  r = run_usbench("report --format md --db " + q(dir / "none.db"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("none.db"));
+  CHECK_FALSE(fs::exists(dir / "none.db"));
+  CHECK(run_usbench("check --db " + q(dir / "none.db")).exit_code == 2);
+  CHECK(run_usbench("report --format pdf").exit_code == 2);
 }
 
 TEST_CASE("ingest and splits through the CLI: synthetic data, counts, JSON, and bad input", "[cli][data]") {
