@@ -1,0 +1,110 @@
+// Golden-file tests of every report format on a store filled by hand (no training, so the figures are
+// the same on every machine). USBENCH_UPDATE_GOLDEN=1 rewrites the files; review the diff.
+#include <catch2/catch.hpp>
+
+#include "harness/canonical.h"
+#include "harness/store.h"
+#include "reports/comparison.h"
+#include "support.h"
+
+using namespace usbench;
+using namespace usbench::test;
+
+namespace {
+
+const fs::path kGolden = fs::path(USBENCH_SOURCE_DIR) / "tests" / "golden";
+
+// Two methods x 2 folds on 8 clips of 2 frames; predictions chosen so every metric is non-trivial.
+void fill(Store& store) {
+  const auto spec = nlohmann::json::parse(R"({"name": "golden", "version": 3,
+    "dataset": {"name": "pocus", "label": "pocus"}, "folds": {"k": 2}, "seeds": [0],
+    "protocols": [{"name": "uscl-paper", "label": "uscl-paper"}],
+    "methods": [{"name": "uscl", "label": "uscl"}, {"name": "random", "label": "random"}, {"name": "imagenet", "label": "imagenet"}]})");
+  store.upsert_experiment("golden", 3, canonical_json(spec), content_hash(spec));
+  store.set_method_note("golden", "imagenet", "not run: weights not supplied");
+  DatasetRecord d;
+  d.name = "pocus";
+  d.kind = "pocus";
+  d.source = "/data/pocus";
+  d.config_json = "{}";
+  d.manifest_hash = std::string(64, 'a');
+  const char* labels[] = {"covid", "pneumonia", "regular"};
+  for (int c = 0; c < 8; ++c) d.clips.push_back({"clip" + std::to_string(c), "/data/clip" + std::to_string(c), labels[c % 3],
+                                                 "clip" + std::to_string(c), 2, 0, std::string(64, 'b'), "{}"});
+  store.put_dataset(d);
+  for (const std::string method : {"uscl", "random"}) {
+    for (int fold = 0; fold < 2; ++fold) {
+      RunRecord r;
+      r.id = content_hash({{"m", method}, {"f", fold}});
+      r.experiment = "golden";
+      r.method = method;
+      r.protocol = "uscl-paper";
+      r.stage = "finetune";
+      r.fold = fold;
+      r.config_json = "{}";
+      r.config_hash = std::string(64, 'c');
+      r.manifest_hash = d.manifest_hash;
+      r.fold_hash = std::string(64, 'f');
+      r.env_json = R"({"device":"cpu"})";
+      store.create_run(r, {{"init", 1}, {"root", 0}});
+      store.finish_run(r.id, "done");
+      store.put_metrics(r.id, -1, "selection", {{"last", 4}, {"best_val", 3}, {"best_test", 2}});
+      for (int epoch : {2, 3, 4}) {
+        std::vector<std::string> clips, scores;
+        std::vector<int> frames, truth, pred;
+        for (int c = fold; c < 8; c += 2)
+          for (int f = 0; f < 2; ++f) {
+            clips.push_back("clip" + std::to_string(c));
+            frames.push_back(f);
+            const int t = c % 3;
+            truth.push_back(t);
+            // uscl errs on one frame per epoch-dependent clip, random on more.
+            const bool wrong = method == "uscl" ? (c + f + epoch) % 7 == 0 : (c + 2 * f + epoch) % 3 == 0;
+            pred.push_back(wrong ? (t + 1) % 3 : t);
+            scores.push_back("[1,0,0]");
+          }
+        store.put_predictions(r.id, epoch, clips, frames, truth, pred, scores);
+      }
+    }
+  }
+}
+
+void compare(const std::string& name, const std::string& actual) {
+  const auto path = kGolden / name;
+  if (std::getenv("USBENCH_UPDATE_GOLDEN")) write_bytes(path, actual);
+  INFO("golden file " << path.string() << " (USBENCH_UPDATE_GOLDEN=1 rewrites it)");
+  REQUIRE(fs::exists(path));
+  CHECK(read_bytes(path) == actual);
+}
+
+}  // namespace
+
+TEST_CASE("every report format matches its golden file", "[unit][report]") {
+  TempDir dir;
+  auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
+  fill(store);
+  auto t = reports::build_comparison(store, "golden");
+  for (auto& run : t.runs) run.erase("environment");  // the only machine-dependent part
+  REQUIRE(t.rows.size() == 3);
+  CHECK(t.rows[2].note == "not run: weights not supplied");
+  CHECK(t.rows[0].paper == "94.19%");
+  compare("golden.md", reports::to_markdown(t));
+  compare("golden.csv", reports::to_csv(t));
+  compare("golden.tex", reports::to_latex(t));
+  compare("golden.json", reports::to_json(t).dump(2) + "\n");
+  compare("golden.html", reports::to_html(t));
+}
+
+TEST_CASE("the report's figures are the ones computed by hand from the predictions", "[unit][report]") {
+  TempDir dir;
+  auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
+  fill(store);
+  const auto t = reports::build_comparison(store, "golden");
+  // uscl at its best_test epoch 2 is wrong where (c + f + 2) % 7 == 0: c=5,f=0 (fold 1) and c=4,f=1 (fold 0).
+  const auto& best_test = t.rows[0].by.at("best_test");
+  CHECK(best_test.confusion.total() == 16);
+  CHECK(best_test.pooled == Approx(14.0 / 16));
+  CHECK(best_test.per_fold == std::vector<double>{7.0 / 8, 7.0 / 8});
+  CHECK(t.test_frames == 16);
+  REQUIRE(t.rows[1].mcnemar_p.has_value());
+}
