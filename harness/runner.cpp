@@ -194,6 +194,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
         const auto outcome = run_pretraining(ctx, method.name, method.config, *pre_set, groups);
         pretrained[rec.id] = outcome.backbone_path;
       } else {
+        pre_set.reset();  // pretraining is over: hold one data set's frames at a time
         if (!planned.pretrain_run_id.empty() && !pretrained.count(planned.pretrain_run_id))
           throw RunFailure("its pretraining run " + planned.pretrain_run_id.substr(0, 12) + " did not finish");
         if (!down_set) down_set = std::make_unique<datasets::FrameSet>(datasets::FrameSet::load(down.record, cache, down.classes));

@@ -1,4 +1,4 @@
-// Subcommands whose options are fixed by DESIGN §8 but whose capabilities land with later issues.
+// Subcommands whose options are fixed by DESIGN §8 but whose capabilities land with a later issue.
 // They say so plainly and exit 2, so no script mistakes them for working commands.
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
@@ -7,11 +7,7 @@ namespace usbench::cli {
 
 namespace {
 struct LaterOptions {
-  std::string dataset, src, labels, db = "usbench.db", from_json, experiment, format = "md", out, expected, init,
-                                    weights, images, normalize = "protocol";
-  int folds = 5;
-  long long seed = 0;
-  bool json = false;
+  std::string out;
   std::vector<std::string> inputs;
 };
 
@@ -26,14 +22,6 @@ void not_yet(CLI::App* cmd, const std::string& what, const std::string& issue) {
 
 void add_later_commands(CLI::App& app) {
   auto o = std::make_shared<LaterOptions>();
-
-  auto* embed = app.add_subcommand("embed", "Write backbone features of every image in a folder to CSV");
-  embed->add_option("--init", o->init, "Backbone initialisation")->required()->check(CLI::IsMember({"random", "imagenet", "checkpoint"}));
-  embed->add_option("--weights", o->weights, "Weights file (torchvision .pth or a usbench checkpoint)");
-  embed->add_option("--images", o->images, "Folder of images")->required();
-  embed->add_option("--out", o->out, "Output CSV")->required();
-  embed->add_option("--normalize", o->normalize, "Normalisation")->check(CLI::IsMember({"protocol", "imagenet"}));
-  not_yet(embed, "feature extraction", "#4");
 
   auto* merge = app.add_subcommand("merge", "Merge store shards into one database");
   merge->add_option("INPUTS", o->inputs, "Store files to merge")->required();

@@ -14,7 +14,8 @@ void add_ingest_command(CLI::App& app, const Registries& registries);
 void add_splits_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_check_command(CLI::App& app);
-// embed, merge: their options exist; their capabilities land later.
+void add_embed_command(CLI::App& app);
+// merge: their options exist; their capabilities land later.
 void add_later_commands(CLI::App& app);
 
 }  // namespace usbench::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   cli::add_run_command(app, registries);
   cli::add_report_command(app);
   cli::add_check_command(app);
+  cli::add_embed_command(app);
   cli::add_runs_command(app);
   cli::add_env_command(app);
   cli::add_later_commands(app);

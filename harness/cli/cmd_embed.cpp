@@ -1,0 +1,84 @@
+// usbench embed: backbone features of every image in a folder, one CSV row per image.
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "datasets/clips.h"
+#include "harness/cli/commands.h"
+#include "harness/errors.h"
+#include "harness/resnet.h"
+#include "harness/weights.h"
+
+namespace usbench::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+struct EmbedArgs {
+  std::string init, weights, images, out, normalize = "protocol", backbone = "resnet18";
+  int size = 224;
+  std::int64_t seed = 0;
+};
+}  // namespace
+
+void add_embed_command(CLI::App& app) {
+  auto a = std::make_shared<EmbedArgs>();
+  auto* cmd = app.add_subcommand("embed", "Write backbone features (after global average pooling) of every image in a folder to CSV");
+  cmd->add_option("--init", a->init, "Backbone initialisation")->required()->check(CLI::IsMember({"random", "imagenet", "checkpoint"}));
+  cmd->add_option("--weights", a->weights, "torchvision .pth, a USCL checkpoint or a usbench export (imagenet, checkpoint)");
+  cmd->add_option("--images", a->images, "Folder of images (png, jpg, ...)")->required();
+  cmd->add_option("--out", a->out, "Output CSV: file name, then one column per feature")->required();
+  cmd->add_option("--normalize", a->normalize, "protocol (mean 0.5, std 0.25) or imagenet")->check(CLI::IsMember({"protocol", "imagenet"}))->capture_default_str();
+  cmd->add_option("--backbone", a->backbone, "resnet18 or resnet50")->capture_default_str();
+  cmd->add_option("--size", a->size, "Input size")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "Init seed for --init random")->capture_default_str();
+  cmd->callback([a] {
+    if (a->init != "random" && a->weights.empty()) throw UsageError("usbench embed --init " + a->init + " needs --weights FILE");
+    std::error_code ec;
+    if (!fs::is_directory(a->images, ec)) throw UsageError(a->images + ": no such folder");
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(a->images))
+      if (e.is_regular_file()) {
+        std::string ext = e.path().extension().string();
+        for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (datasets::is_image_extension(ext)) files.push_back(e.path());
+      }
+    std::sort(files.begin(), files.end());
+    if (files.empty()) throw UsageError(a->images + ": no images in it");
+
+    torch::manual_seed(static_cast<std::uint64_t>(a->seed));
+    ResNet model(ResNetSpec::by_name(a->backbone));
+    if (a->init != "random") load_weights(*model, read_state_dict(a->weights), a->weights, /*with_fc=*/false);
+    model->eval();
+    torch::InferenceMode guard;
+    const std::array<float, 3> mean = a->normalize == "imagenet" ? std::array<float, 3>{0.485f, 0.456f, 0.406f}
+                                                                 : std::array<float, 3>{0.5f, 0.5f, 0.5f};
+    const std::array<float, 3> std = a->normalize == "imagenet" ? std::array<float, 3>{0.229f, 0.224f, 0.225f}
+                                                                : std::array<float, 3>{0.25f, 0.25f, 0.25f};
+    const std::string tmp = a->out + ".tmp";
+    std::ofstream out(tmp);
+    if (!out) throw UsageError(a->out + ": cannot write");
+    for (const auto& f : files) {
+      cv::Mat img = cv::imread(f.string(), cv::IMREAD_COLOR);
+      if (img.empty()) throw UsageError(f.string() + ": cannot decode as an image");
+      cv::cvtColor(img, img, cv::COLOR_BGR2RGB);  // the protocol's RGB order
+      if (img.cols != a->size || img.rows != a->size) cv::resize(img, img, cv::Size(a->size, a->size), 0, 0, cv::INTER_LINEAR);
+      auto x = torch::from_blob(img.data, {img.rows, img.cols, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32).div(255.0);
+      for (int c = 0; c < 3; ++c) x[c].sub_(mean[static_cast<std::size_t>(c)]).div_(std[static_cast<std::size_t>(c)]);
+      const auto feat = model->features(x.unsqueeze(0))[0].contiguous();
+      out << f.filename().string();
+      const float* p = feat.data_ptr<float>();
+      for (std::int64_t i = 0; i < feat.numel(); ++i) out << ',' << fmt::format("{:.8g}", p[i]);
+      out << '\n';
+    }
+    out.close();
+    fs::rename(tmp, a->out);
+    std::cout << fmt::format("wrote {} rows of {} features to {}\n", files.size(), model->spec().feature_dim(), a->out);
+  });
+}
+
+}  // namespace usbench::cli
