@@ -44,7 +44,7 @@ std::map<std::string, int> stratified_group_kfold(const std::vector<ClipRecord>&
   for (auto& [label, members] : strata) {
     // A stream per stratum, so adding a class does not reshuffle the others.
     Rng rng(static_cast<std::uint64_t>(seed) * 0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(label));
-    for (std::size_t i = members.size(); i > 1; --i) std::swap(members[i - 1], members[rng.below(i)]);
+    rng.shuffle(members);
     std::stable_sort(members.begin(), members.end(), [](const Group* a, const Group* b) { return a->clips.size() > b->clips.size(); });
     std::vector<long> in_stratum(static_cast<std::size_t>(k), 0);
     for (const Group* g : members) {

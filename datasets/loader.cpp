@@ -87,7 +87,7 @@ FrameBatches FrameBatches::make(const FrameSet& set, std::vector<std::int64_t> f
   fb.epoch = epoch;
   if (shuffle) {
     Rng rng = Rng(seed).split(0x5EED0000ull + static_cast<std::uint64_t>(epoch));
-    for (std::size_t i = frames.size(); i > 1; --i) std::swap(frames[i - 1], frames[rng.below(i)]);
+    rng.shuffle(frames);
   }
   fb.order = std::move(frames);
   return fb;

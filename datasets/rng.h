@@ -4,6 +4,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 namespace usbench::datasets {
 
@@ -44,6 +45,11 @@ class Rng {
   double beta(double a, double b) {
     const double x = gamma(a), y = gamma(b);
     return x / (x + y);
+  }
+  // Fisher-Yates shuffle in place, drawing below(i) for i = n .. 2 (the order every caller relies on).
+  template <class V>
+  void shuffle(V& v) {
+    for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
   }
   // A child stream: independent of how much of this one is consumed later.
   Rng split(std::uint64_t salt) const { return Rng(Rng(state_ ^ (salt * 0xD1B54A32D192ED03ull)).next()); }

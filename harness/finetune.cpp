@@ -164,7 +164,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     if (probe) {
       datasets::Rng rng = datasets::Rng(ctx.seed("data_order")).split(static_cast<std::uint64_t>(epoch) + 1);
       std::vector<std::int64_t> order = fit;
-      for (std::size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+      rng.shuffle(order);
       for (std::size_t begin = 0; begin < order.size(); begin += static_cast<std::size_t>(batch_size)) {
         const std::vector<std::int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(begin),
                                               order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), begin + static_cast<std::size_t>(batch_size))));

@@ -27,7 +27,7 @@ std::vector<int> held_out_positions(const std::vector<std::string>& groups, cons
   std::set<std::string> held;
   Rng rng(seed);
   for (auto& [label, gs] : strata) {
-    for (std::size_t i = gs.size(); i > 1; --i) std::swap(gs[i - 1], gs[rng.below(i)]);
+    rng.shuffle(gs);
     auto n = static_cast<std::size_t>(std::lround(fraction * static_cast<double>(gs.size())));
     if (gs.size() >= 2) n = std::clamp<std::size_t>(n, 1, gs.size() - 1);
     else n = 0;

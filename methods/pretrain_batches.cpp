@@ -20,7 +20,7 @@ PairBatches PairBatches::make(const datasets::FrameSet& set, std::vector<int> cl
   p.epoch = epoch;
   if (shuffle) {
     Rng rng = Rng(seed).split(0xC11B0000ull + static_cast<std::uint64_t>(epoch));
-    for (std::size_t i = clips.size(); i > 1; --i) std::swap(clips[i - 1], clips[rng.below(i)]);
+    rng.shuffle(clips);
   }
   p.order = std::move(clips);
   return p;
