@@ -3,12 +3,11 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
-#include <memory>
 
 #include <fmt/core.h>
+
+#include "build_provenance.h"  // generated: USBENCH_GIT_COMMIT, USBENCH_GIT_DIRTY
 
 #ifndef USBENCH_SOURCE_DIR
 #define USBENCH_SOURCE_DIR ""
@@ -17,21 +16,6 @@
 namespace usbench {
 
 namespace {
-
-// Output of a shell command with trailing newlines removed; "" when it fails.
-std::string command_output(const std::string& cmd, int& status) {
-  std::string out;
-  std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
-  if (!pipe) {
-    status = -1;
-    return out;
-  }
-  std::array<char, 512> buf{};
-  while (fgets(buf.data(), buf.size(), pipe.get())) out += buf.data();
-  status = pclose(pipe.release());
-  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
-  return out;
-}
 
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
@@ -50,13 +34,10 @@ nlohmann::json capture_host_environment() {
   nlohmann::json env;
   const std::string src = USBENCH_SOURCE_DIR;
   env["source_dir"] = src;
-  int status = 0;
-  const std::string git = "git -C '" + src + "' ";
-  const std::string commit = src.empty() ? "" : command_output(git + "rev-parse HEAD 2>/dev/null", status);
-  if (!commit.empty() && status == 0) {
-    env["git_commit"] = commit;
-    const std::string dirty = command_output(git + "status --porcelain --untracked-files=no 2>/dev/null", status);
-    env["git_dirty"] = !dirty.empty();
+  // The source this binary was built from (recorded at build time: the checkout may have moved on since).
+  if (USBENCH_GIT_DIRTY >= 0) {
+    env["git_commit"] = USBENCH_GIT_COMMIT;
+    env["git_dirty"] = USBENCH_GIT_DIRTY == 1;
   } else {
     env["git_commit"] = nullptr;  // built outside a git checkout (e.g. from a tarball)
     env["git_dirty"] = nullptr;
