@@ -1,6 +1,8 @@
 #include "reports/comparison.h"
 
 #include <algorithm>
+#include <cmath>
+#include <optional>
 #include <set>
 
 #include <fmt/format.h>
@@ -17,6 +19,92 @@ const std::map<std::string, std::string> kSelectionTitle = {
     {"best_val", "best epoch on validation"}};
 
 std::string pct(double x) { return fmt::format("{:.2f}%", 100 * x); }
+
+const nlohmann::json* find_label(const nlohmann::json& list, const std::string& label) {
+  for (const auto& x : list)
+    if (x.at("label") == label) return &x;
+  return nullptr;
+}
+
+// The done downstream runs that belong to the experiment's current spec: method and protocol at the
+// spec's versions with its resolved configs, on its data config; of several for the same cell
+// (method, protocol, seed, fold) the latest finished. `superseded` counts the rest.
+std::vector<RunRecord> current_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs, int& superseded) {
+  std::map<std::tuple<std::string, std::string, std::int64_t, int>, RunRecord> cells;
+  superseded = 0;
+  for (const auto& r : runs) {
+    if (r.stage == "pretrain" || r.status != "done" || !r.fold) continue;
+    const auto* m = find_label(spec.at("methods"), r.method);
+    const auto* p = find_label(spec.at("protocols"), r.protocol);
+    const auto cfg = nlohmann::json::parse(r.config_json);
+    const bool current = m && p && r.method_version == m->value("version", 0) && r.protocol_version == p->value("version", 0) &&
+                         cfg.value("method", nlohmann::json()) == m->value("config", nlohmann::json()) &&
+                         cfg.value("protocol", nlohmann::json()) == p->value("config", nlohmann::json()) &&
+                         cfg.value("data", nlohmann::json()) == spec.at("dataset").value("config", nlohmann::json());
+    if (!current) {
+      ++superseded;
+      continue;
+    }
+    const auto key = std::make_tuple(r.method, r.protocol, r.seed, *r.fold);
+    auto it = cells.find(key);
+    if (it == cells.end()) {
+      cells.emplace(key, r);
+      continue;
+    }
+    ++superseded;
+    if (r.finished_ms.value_or(0) > it->second.finished_ms.value_or(0)) it->second = r;
+  }
+  std::vector<RunRecord> out;
+  for (const auto& r : runs)  // in store order
+    for (const auto& [key, kept] : cells)
+      if (kept.id == r.id) out.push_back(r);
+  return out;
+}
+// Fills row.curves from the per-epoch metrics of the row's counted runs and of its pretraining run.
+void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunRecord>& runs,
+                const std::vector<RunRecord>& all_runs, MethodRow& row) {
+  const std::map<std::pair<std::string, std::string>, std::string> downstream = {
+      {{"train", "loss"}, "train loss"}, {{"val", "accuracy"}, "val accuracy"}, {{"test", "accuracy"}, "test accuracy"}};
+  std::map<std::string, std::map<int, std::pair<double, int>>> sums;  // curve -> epoch -> (sum, count)
+  std::optional<std::int64_t> seed;
+  for (const auto& r : runs) {
+    if (r.method != row.label || r.protocol != row.protocol) continue;
+    if (!seed) seed = r.seed;
+    for (const auto& m : store.metrics(r.id)) {
+      auto it = downstream.find({m.split, m.name});
+      if (m.epoch < 0 || it == downstream.end()) continue;
+      auto& s = sums[it->second][m.epoch];
+      s.first += m.value;
+      ++s.second;
+    }
+  }
+  // The pretraining run: this method at the spec's version and resolved config, latest finished.
+  const auto* m = find_label(spec.at("methods"), row.label);
+  std::optional<RunRecord> pre;
+  for (const auto& r : all_runs) {
+    if (r.stage != "pretrain" || r.method != row.label || r.status != "done" || !m || (seed && r.seed != *seed)) continue;
+    if (r.method_version != m->value("version", 0)) continue;
+    if (nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) != m->value("config", nlohmann::json())) continue;
+    if (!pre || r.finished_ms.value_or(0) > pre->finished_ms.value_or(0)) pre = r;
+  }
+  if (pre)
+    for (const auto& mr : store.metrics(pre->id)) {
+      if (mr.epoch < 0) continue;
+      const std::string name = mr.split == "train" && mr.name == "loss" ? "pretrain loss"
+                               : mr.split == "heldout" && mr.name == "contrastive" ? "pretrain held-out loss" : "";
+      if (name.empty()) continue;
+      auto& s = sums[name][mr.epoch];
+      s.first += mr.value;
+      ++s.second;
+    }
+  for (const auto& [name, by_epoch] : sums) {
+    auto& curve = row.curves[name];
+    for (const auto& [epoch, s] : by_epoch) {
+      if (static_cast<std::size_t>(epoch) >= curve.size()) curve.resize(static_cast<std::size_t>(epoch) + 1, std::nan(""));
+      curve[static_cast<std::size_t>(epoch)] = s.first / s.second;
+    }
+  }
+}
 }  // namespace
 
 std::string paper_figure(const std::string& method) {
@@ -45,7 +133,8 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
   t.folds = spec.at("folds").at("k");
   t.seeds = spec.at("seeds").get<std::vector<std::int64_t>>();
   const auto notes = store.method_notes(experiment);
-  const auto runs = store.runs(experiment);
+  const auto all_runs = store.runs(experiment);
+  const auto runs = current_runs(spec, all_runs, t.superseded);
   const auto ds = store.dataset(t.dataset);
   std::set<std::string> labels;
   if (ds)
@@ -68,7 +157,9 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
       row.protocol = p.at("label");
       row.paper = p.at("name") == "uscl-paper" ? paper_figure(row.name) : "";
       row.runs_expected = t.folds * static_cast<int>(t.seeds.size());
-      for (const char* s : kSelections) row.by[s] = Selection{Confusion(k)};
+      for (const char* s : kSelections) {
+        row.by[s].confusion = Confusion(k);
+      }
       std::map<std::string, std::vector<std::pair<long, long>>> clip_counts;  // selection -> per clip
       for (const auto& r : runs) {
         if (r.method != row.label || r.protocol != row.protocol || r.stage == "pretrain" || r.status != "done") continue;
@@ -100,6 +191,7 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
           for (const auto& [clip, counts] : per_clip) clip_counts[s].push_back(counts);
         }
       }
+      add_curves(store, spec, runs, all_runs, row);
       for (const char* s : kSelections) {
         auto& sel = row.by[s];
         sel.pooled = sel.confusion.accuracy();
@@ -155,7 +247,8 @@ std::string header_line(const ComparisonTable& t) {
                      t.version, t.dataset,
                      t.synthetic ? "SYNTHETIC clips — shows the harness works, says nothing about ultrasound"
                                  : t.dataset_kind == "pocus" ? "POCUS (public subset)" : t.dataset_kind,
-                     t.folds, seeds, t.test_frames);
+                     t.folds, seeds, t.test_frames) +
+         (t.superseded > 0 ? fmt::format(" · {} superseded runs (earlier method/protocol versions or configs) not counted", t.superseded) : "");
 }
 }  // namespace
 
@@ -241,7 +334,7 @@ std::string to_latex(const ComparisonTable& t) {
 }
 
 nlohmann::json to_json(const ComparisonTable& t) {
-  nlohmann::json j = {{"experiment", t.experiment}, {"version", t.version}, {"dataset", t.dataset},
+  nlohmann::json j = {{"experiment", t.experiment}, {"version", t.version}, {"superseded_runs", t.superseded}, {"dataset", t.dataset},
                       {"dataset_kind", t.dataset_kind}, {"synthetic", t.synthetic}, {"folds", t.folds},
                       {"seeds", t.seeds}, {"classes", t.classes}, {"test_frames", t.test_frames}, {"runs", t.runs}};
   j["methods"] = nlohmann::json::array();
@@ -250,6 +343,10 @@ nlohmann::json to_json(const ComparisonTable& t) {
                         {"runs_done", r.runs_done}, {"runs_expected", r.runs_expected},
                         {"paper", r.paper.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.paper)}};
     if (r.mcnemar_p) m["mcnemar_vs_uscl"] = {{"b", *r.mcnemar_b}, {"c", *r.mcnemar_c}, {"p", *r.mcnemar_p}};
+    for (const auto& [name, curve] : r.curves) {
+      auto& c = m["curves"][name] = nlohmann::json::array();
+      for (double v : curve) c.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
+    }
     if (has_results(r))
       for (const char* s : kSelections) {
         const auto& sel = r.by.at(s);
@@ -267,12 +364,55 @@ nlohmann::json to_json(const ComparisonTable& t) {
   return j;
 }
 
+namespace {
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return o;
+}
+
+// An inline SVG line chart: one polyline per named series (x = epoch), y axis from the data's range,
+// gaps (NaN) skipped. Empty string when no series has a point.
+std::string line_chart(const std::string& title, const std::vector<std::pair<std::string, std::vector<double>>>& series) {
+  static const char* kColours[] = {"#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d68910", "#566573"};
+  double lo = INFINITY, hi = -INFINITY;
+  std::size_t n = 0;
+  for (const auto& [name, ys] : series)
+    for (double y : ys)
+      if (!std::isnan(y)) {
+        lo = std::min(lo, y);
+        hi = std::max(hi, y);
+        n = std::max(n, ys.size());
+      }
+  if (n == 0) return "";
+  if (hi - lo < 1e-12) hi = lo + 1;
+  const double w = 420, h = 180, left = 50, top = 10;
+  auto X = [&](std::size_t i) { return left + (n > 1 ? w * static_cast<double>(i) / static_cast<double>(n - 1) : w / 2); };
+  auto Y = [&](double y) { return top + h * (hi - y) / (hi - lo); };
+  std::string out = "<figure><figcaption>" + esc(title) + "</figcaption><svg width=\"" + fmt::format("{:.0f}", left + w + 140) +
+                    "\" height=\"" + fmt::format("{:.0f}", top + h + 30) + "\">";
+  out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#999\"/><line x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\" stroke=\"#999\"/>",
+                     left, top, top + h, left + w);
+  out += fmt::format("<text x=\"2\" y=\"{:.0f}\" font-size=\"11\">{:.3g}</text><text x=\"2\" y=\"{:.0f}\" font-size=\"11\">{:.3g}</text>",
+                     top + 10, hi, top + h, lo);
+  out += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"11\">epoch 0</text><text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"11\">{}</text>",
+                     left, top + h + 20, left + w - 20, top + h + 20, n - 1);
+  for (std::size_t s = 0; s < series.size(); ++s) {
+    const char* colour = kColours[s % 6];
+    std::string points;
+    for (std::size_t i = 0; i < series[s].second.size(); ++i)
+      if (!std::isnan(series[s].second[i])) points += fmt::format("{:.1f},{:.1f} ", X(i), Y(series[s].second[i]));
+    if (points.empty()) continue;
+    out += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"><title>{}</title></polyline>", colour,
+                       points.substr(0, points.size() - 1), esc(series[s].first));
+    out += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"11\" fill=\"{}\">{}</text>", left + w + 8, top + 12 + 14 * s, colour,
+                       esc(series[s].first));
+  }
+  return out + "</svg></figure>\n";
+}
+}  // namespace
+
 std::string to_html(const ComparisonTable& t) {
-  auto esc = [](const std::string& s) {
-    std::string o;
-    for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-    return o;
-  };
   std::string out = "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>usbench: " + esc(t.experiment) +
                     "</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
                     "td,th{border:1px solid #999;padding:4px 8px;text-align:right}th{background:#eee}"
@@ -292,7 +432,25 @@ std::string to_html(const ComparisonTable& t) {
                        esc(r.label), esc(r.protocol), cell(r, "best_test"), cell(r, "last"), cell(r, "best_val"),
                        100 * v.ci.lo, 100 * v.ci.hi, esc(r.paper.empty() ? "—" : r.paper));
   }
-  out += "</table>\n<h2>Per-fold accuracy (val-selected)</h2>\n";
+  out += "</table>\n<h2>Learning curves</h2>\n";
+  std::vector<std::string> protocols;
+  for (const auto& r : t.rows)
+    if (std::find(protocols.begin(), protocols.end(), r.protocol) == protocols.end()) protocols.push_back(r.protocol);
+  for (const std::string curve : {"test accuracy", "val accuracy", "train loss"})
+    for (const auto& p : protocols) {
+      std::vector<std::pair<std::string, std::vector<double>>> series;
+      for (const auto& r : t.rows)
+        if (r.protocol == p && r.curves.count(curve)) series.emplace_back(r.label, r.curves.at(curve));
+      out += line_chart(p + ": " + curve + " by epoch (mean over folds)", series);
+    }
+  for (const std::string curve : {"pretrain held-out loss", "pretrain loss"}) {
+    std::vector<std::pair<std::string, std::vector<double>>> series;
+    std::set<std::string> seen;
+    for (const auto& r : t.rows)
+      if (r.curves.count(curve) && seen.insert(r.label).second) series.emplace_back(r.label, r.curves.at(curve));
+    out += line_chart(curve + " by epoch (contrastive; chance differs by method)", series);
+  }
+  out += "<h2>Per-fold accuracy (val-selected)</h2>\n";
   for (const auto& r : t.rows) {
     if (!has_results(r)) continue;
     const auto& f = r.by.at("best_val").per_fold;

@@ -33,6 +33,10 @@ struct MethodRow {
   std::optional<double> mcnemar_p;
   std::string paper;  // the paper's figure, "" where it reports none
   std::map<std::string, std::string> provenance;  // run id -> config hash etc. (JSON output only)
+  // Learning curves, indexed by epoch: downstream "train loss", "val accuracy", "test accuracy" (means over
+  // the counted runs that recorded the epoch), and the pretraining run's "pretrain loss" and
+  // "pretrain held-out loss" (seed of the first counted run) for methods that pretrain.
+  std::map<std::string, std::vector<double>> curves;
 };
 
 struct ComparisonTable {
@@ -44,6 +48,9 @@ struct ComparisonTable {
   std::vector<std::int64_t> seeds;
   std::vector<std::string> classes;
   long test_frames = 0;  // pooled over folds, per seed
+  // Done downstream runs of this experiment left out because they belong to an earlier version of its spec
+  // (another method/protocol version or resolved config), or were redone since (the latest one counts).
+  int superseded = 0;
   std::vector<MethodRow> rows;
   nlohmann::json runs = nlohmann::json::array();  // provenance of every downstream run
 };

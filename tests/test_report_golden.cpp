@@ -2,6 +2,8 @@
 // the same on every machine). USBENCH_UPDATE_GOLDEN=1 rewrites the files; review the diff.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "harness/canonical.h"
 #include "harness/store.h"
 #include "reports/comparison.h"
@@ -64,8 +66,25 @@ void fill(Store& store) {
             scores.push_back("[1,0,0]");
           }
         store.put_predictions(r.id, epoch, clips, frames, truth, pred, scores);
+        // Learning-curve metrics: train loss falls with the epoch, differs by fold.
+        store.put_metrics(r.id, epoch, "train", {{"loss", 1.0 / epoch + 0.25 * fold}});
       }
     }
+  }
+  // USCL's pretraining run, with a loss curve over 3 epochs.
+  RunRecord p;
+  p.id = content_hash({{"m", "uscl"}, {"stage", "pretrain"}});
+  p.experiment = "golden";
+  p.method = "uscl";
+  p.stage = "pretrain";
+  p.config_json = "{}";
+  p.config_hash = std::string(64, 'c');
+  p.manifest_hash = std::string(64, 'e');
+  store.create_run(p, {{"init", 1}});
+  store.finish_run(p.id, "done");
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    store.put_metrics(p.id, epoch, "train", {{"loss", 4.0 - epoch}});
+    store.put_metrics(p.id, epoch, "heldout", {{"contrastive", 3.5 - 0.5 * epoch}});
   }
 }
 
@@ -107,4 +126,43 @@ TEST_CASE("the report's figures are the ones computed by hand from the predictio
   CHECK(best_test.per_fold == std::vector<double>{7.0 / 8, 7.0 / 8});
   CHECK(t.test_frames == 16);
   REQUIRE(t.rows[1].mcnemar_p.has_value());
+  // Learning curves: epoch 3's train loss is the mean of fold 0 (1/3) and fold 1 (1/3 + 0.25); epochs
+  // 0 and 1 were not recorded (NaN); the pretraining curves come from the pretraining run.
+  const auto& loss = t.rows[0].curves.at("train loss");
+  REQUIRE(loss.size() == 5);
+  CHECK(std::isnan(loss[0]));
+  CHECK(loss[3] == Approx((1.0 / 3 + 1.0 / 3 + 0.25) / 2));
+  CHECK(t.rows[0].curves.at("pretrain held-out loss") == std::vector<double>{3.5, 3.0, 2.5});
+  CHECK(t.rows[1].curves.count("pretrain loss") == 0);  // random-init does not pretrain
+}
+
+TEST_CASE("runs of an earlier method version or a redone cell are not counted twice", "[unit][report]") {
+  TempDir dir;
+  auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
+  fill(store);
+  const auto before = reports::build_comparison(store, "golden");
+  REQUIRE(before.superseded == 0);
+  // The same cell (uscl, fold 0) from an older uscl version, every frame predicted wrong.
+  RunRecord r;
+  r.id = content_hash({{"m", "uscl"}, {"f", 0}, {"old", true}});
+  r.experiment = "golden";
+  r.method = "uscl";
+  r.protocol = "uscl-paper";
+  r.stage = "finetune";
+  r.fold = 0;
+  r.method_version = 7;  // the spec's methods carry no version (0)
+  r.config_json = "{}";
+  r.config_hash = std::string(64, 'c');
+  r.manifest_hash = std::string(64, 'a');
+  r.fold_hash = std::string(64, 'f');
+  store.create_run(r, {{"init", 1}});
+  store.finish_run(r.id, "done");
+  store.put_metrics(r.id, -1, "selection", {{"last", 2}, {"best_val", 2}, {"best_test", 2}});
+  store.put_predictions(r.id, 2, {"clip0", "clip2"}, {0, 0}, {0, 2}, {1, 0}, {"[0,1,0]", "[1,0,0]"});
+  const auto after = reports::build_comparison(store, "golden");
+  CHECK(after.superseded == 1);
+  CHECK(after.rows[0].runs_done == 2);
+  CHECK(after.rows[0].by.at("best_test").pooled == before.rows[0].by.at("best_test").pooled);
+  CHECK(after.rows[0].by.at("best_test").confusion.total() == 16);
+  CHECK_THAT(reports::to_markdown(after), Catch::Contains("1 superseded runs"));
 }
