@@ -150,6 +150,17 @@ class Store {
   // Artifact path and SHA-256 of (run, kind) at its latest epoch, if any.
   std::optional<std::pair<std::string, std::string>> artifact(const std::string& run_id, const std::string& kind);
 
+  // Merges another store (e.g. a shard of the same experiments) into this one, in one transaction:
+  // data sets, splits, experiments, method notes, and runs with their seeds, metrics, predictions and
+  // artifacts. A run id (a content hash) already here is kept, unless it is unfinished here and done
+  // there, in which case the done one replaces it. The newer spec and notes of an experiment win.
+  // UsageError, with nothing written, when the source is not a store at this schema version or when a
+  // data set or split of the same name describes other clips or folds.
+  struct MergeCounts {
+    int runs_added = 0, runs_replaced = 0, runs_present = 0, datasets_added = 0, experiments_updated = 0;
+  };
+  MergeCounts merge_from(const std::string& source);
+
   std::vector<RunRecord> runs(const std::string& experiment = "");
   // Exact id or unique prefix (at least 4 characters); UsageError when ambiguous; nullopt when absent.
   std::optional<RunRecord> find_run(const std::string& id_or_prefix);

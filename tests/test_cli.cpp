@@ -168,12 +168,18 @@ TEST_CASE("usbench env reports libraries, devices and threads", "[cli]") {
   CHECK(env["sqlite_version"].get<std::string>().rfind("3.", 0) == 0);
 }
 
-TEST_CASE("commands of later issues say so and exit 2; report and check refuse missing input", "[cli]") {
-  auto r = run_usbench("merge a.db b.db --out c.db");
-  CHECK(r.exit_code == 2);
-  CHECK_THAT(r.output, Contains("not available in this build") && Contains("#5"));
-  CHECK(run_usbench("embed --init random --images x --out y.csv").exit_code == 2);
+TEST_CASE("merge, report and check refuse missing input without creating files", "[cli]") {
   TempDir dir;
+  auto r = run_usbench("merge " + q(dir / "a.db") + " --out " + q(dir / "c.db"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("a.db") && Contains("no such store"));
+  CHECK_FALSE(fs::exists(dir / "c.db"));
+  write_bytes(dir / "text.db", "not sqlite");
+  r = run_usbench("merge " + q(dir / "text.db") + " --out " + q(dir / "c.db"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("text.db"));
+  CHECK_FALSE(fs::exists(dir / "c.db"));
+  CHECK(run_usbench("embed --init random --images x --out y.csv").exit_code == 2);
   r = run_usbench("report --format md --db " + q(dir / "none.db"));
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("none.db"));

@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <set>
 #include <thread>
 
 #include "harness/store.h"
@@ -154,4 +155,33 @@ TEST_CASE("a NaN loss fails the run with its epoch named and exit code 1", "[pro
   int failed = 0;
   for (const auto& run : store.runs("tiny")) failed += run.status == "failed";
   CHECK(failed == 3);  // the pretraining and both folds that depend on it
+}
+
+TEST_CASE("two shards merged give the same table as one unsharded run", "[protocol][cli][slow]") {
+  Workspace w;
+  const auto whole = run_usbench("run " + w.args("whole.db"));
+  REQUIRE(whole.exit_code == 0);
+  // Shards share the frame cache and work folder, as Slurm array tasks on one file system would.
+  const std::string shared = " --cache " + q(w.dir / "cache") + " --work-dir " + q(w.dir / "work-shards");
+  const auto s1 = run_usbench("run " + q(w.spec) + " --db " + q(w.dir / "s1.db") + shared + " --shard 0/2");
+  const auto s2 = run_usbench("run " + q(w.spec) + " --db " + q(w.dir / "s2.db") + shared + " --shard 1/2");
+  INFO(s1.output << s2.output);
+  REQUIRE(s1.exit_code == 0);
+  REQUIRE(s2.exit_code == 0);
+  const auto m = run_usbench("merge " + q(w.dir / "s1.db") + " " + q(w.dir / "s2.db") + " --out " + q(w.dir / "merged.db"));
+  INFO(m.output);
+  REQUIRE(m.exit_code == 0);
+  CHECK_THAT(m.output, Contains("merged 2 stores"));
+  auto merged = Store::open((w.dir / "merged.db").string(), Store::Access::Existing);
+  auto single = Store::open((w.dir / "whole.db").string(), Store::Access::Existing);
+  std::set<std::string> merged_ids, single_ids;
+  for (const auto& r : merged.runs()) merged_ids.insert(r.id + ":" + r.status);
+  for (const auto& r : single.runs()) single_ids.insert(r.id + ":" + r.status);
+  CHECK(merged_ids == single_ids);  // every run of the grid, once, done
+  const auto a = run_usbench("report --format json --db " + q(w.dir / "whole.db"));
+  const auto b = run_usbench("report --format json --db " + q(w.dir / "merged.db"));
+  CHECK(methods_of(a) == methods_of(b));
+  // The merged store is complete: running the experiment on it executes nothing.
+  const auto again = run_usbench("run " + q(w.spec) + " --db " + q(w.dir / "merged.db") + shared);
+  CHECK_THAT(again.output, Contains("0 executed, 5 already done"));
 }

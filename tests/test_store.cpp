@@ -212,3 +212,81 @@ TEST_CASE("runs are found by unique prefix", "[store]") {
   CHECK_THROWS_WITH(store.find_run("abcd"), Contains("ambiguous"));
   CHECK_THROWS_WITH(store.find_run("ab"), Contains("too short"));
 }
+
+TEST_CASE("merge adds new runs with their rows, replaces unfinished ones by done ones, and is idempotent", "[store]") {
+  TempDir dir;
+  auto a = Store::open((dir / "a.db").string(), Store::Access::Create);
+  auto b = Store::open((dir / "b.db").string(), Store::Access::Create);
+  DatasetRecord d;
+  d.name = "pocus";
+  d.kind = "pocus";
+  d.config_json = "{}";
+  d.manifest_hash = "m1";
+  d.clips.push_back({"c1", "/p/c1", "covid", "c1", 3, 0, "h", "{}"});
+  a.put_dataset(d);
+  b.put_dataset(d);
+  a.upsert_experiment("exp", 1, "{\"v\":1}", "h1");
+  b.upsert_experiment("exp", 1, "{\"v\":1}", "h1");
+  // a: run r1 done, r2 interrupted. b: r2 done (the same content hash), r3 done.
+  a.create_run(sample_run("r1"), {{"init", 1}});
+  a.finish_run("r1", "done");
+  a.create_run(sample_run("r2", 1), {{"init", 2}});
+  a.start_run("r2", "{}");
+  a.put_metric("r2", 0, "train", "loss", 9.0);
+  a.finish_run("r2", "interrupted");
+  b.create_run(sample_run("r2", 1), {{"init", 2}});
+  b.finish_run("r2", "done");
+  b.put_metric("r2", 0, "train", "loss", 1.0);
+  b.put_metric("r2", 1, "train", "loss", 0.5);
+  b.put_predictions("r2", 1, {"c1", "c1"}, {0, 1}, {0, 0}, {0, 1}, {"[1,0,0]", "[0,1,0]"});
+  b.create_run(sample_run("r3", 2), {{"init", 3}, {"root", 4}});
+  b.finish_run("r3", "done");
+  b.put_artifact("r3", "best_backbone", 1, "/work/r3.pth", "s", 10);
+
+  const auto c = a.merge_from((dir / "b.db").string());
+  CHECK(c.runs_added == 1);
+  CHECK(c.runs_replaced == 1);
+  CHECK(c.runs_present == 0);
+  CHECK(c.datasets_added == 0);
+  CHECK(a.find_run("r2")->status == "done");
+  CHECK(a.metrics("r2").size() == 2);  // b's rows; a's interrupted epoch is gone
+  CHECK(a.predictions("r2", 1).size() == 2);
+  CHECK(a.seeds("r3") == std::map<std::string, std::int64_t>{{"init", 3}, {"root", 4}});
+  CHECK(a.artifact("r3", "best_backbone")->first == "/work/r3.pth");
+  CHECK(a.find_run("r1")->status == "done");
+  CHECK(count(a, "SELECT COUNT(*) FROM runs") == 3);
+
+  // Merging again changes nothing.
+  const auto again = a.merge_from((dir / "b.db").string());
+  CHECK(again.runs_added == 0);
+  CHECK(again.runs_replaced == 0);
+  CHECK(again.runs_present == 2);
+  CHECK(count(a, "SELECT COUNT(*) FROM metrics") == 2);
+  CHECK_THROWS_WITH(a.merge_from((dir / "a.db").string()), Contains("into itself"));
+}
+
+TEST_CASE("merge refuses a shard whose data set differs and writes nothing of it", "[store]") {
+  TempDir dir;
+  auto a = Store::open((dir / "a.db").string(), Store::Access::Create);
+  auto b = Store::open((dir / "b.db").string(), Store::Access::Create);
+  DatasetRecord d;
+  d.name = "pocus";
+  d.kind = "pocus";
+  d.config_json = "{}";
+  d.manifest_hash = "m1";
+  d.clips.push_back({"c1", "/p/c1", "covid", "c1", 3, 0, "h", "{}"});
+  a.put_dataset(d);
+  d.manifest_hash = "m2";
+  b.put_dataset(d);
+  b.create_run(sample_run("r9"), {{"init", 1}});
+  b.finish_run("r9", "done");
+  CHECK_THROWS_WITH(a.merge_from((dir / "b.db").string()), Contains("b.db") && Contains("pocus") && Contains("Nothing was merged"));
+  CHECK(count(a, "SELECT COUNT(*) FROM runs") == 0);
+  CHECK(a.dataset("pocus")->manifest_hash == "m1");
+  // A new data set under another name is added with its clips.
+  d.name = "other";
+  auto c = Store::open((dir / "c.db").string(), Store::Access::Create);
+  c.put_dataset(d);
+  CHECK(a.merge_from((dir / "c.db").string()).datasets_added == 1);
+  CHECK(a.dataset("other")->clips.size() == 1);
+}

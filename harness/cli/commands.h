@@ -15,7 +15,6 @@ void add_splits_command(CLI::App& app);
 void add_report_command(CLI::App& app);
 void add_check_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
-// merge: their options exist; their capabilities land later.
-void add_later_commands(CLI::App& app);
+void add_merge_command(CLI::App& app);
 
 }  // namespace usbench::cli
