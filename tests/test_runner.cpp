@@ -3,9 +3,15 @@
 #include <signal.h>
 
 #include <chrono>
+#include <map>
+#include <sstream>
 #include <set>
 #include <thread>
 
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "harness/resnet.h"
 #include "harness/store.h"
 #include "harness/weights.h"
 #include "spec_fixture.h"
@@ -184,4 +190,76 @@ TEST_CASE("two shards merged give the same table as one unsharded run", "[protoc
   // The merged store is complete: running the experiment on it executes nothing.
   const auto again = run_usbench("run " + q(w.spec) + " --db " + q(w.dir / "merged.db") + shared);
   CHECK_THAT(again.output, Contains("0 executed, 5 already done"));
+}
+
+namespace {
+// Rows of an embed CSV: file name -> features.
+std::map<std::string, std::vector<double>> read_features(const fs::path& csv) {
+  std::map<std::string, std::vector<double>> rows;
+  std::istringstream in(read_bytes(csv));
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream cells(line);
+    std::string name, v;
+    std::getline(cells, name, ',');
+    auto& row = rows[name];
+    while (std::getline(cells, v, ',')) row.push_back(std::stod(v));
+  }
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing; weights round trip; bad input", "[cli][slow]") {
+  TempDir dir;
+  const auto images = dir / "imgs";
+  fs::create_directories(images);
+  cv::RNG rng(7);
+  for (int i = 0; i < 3; ++i) {
+    cv::Mat img(30 + 10 * i, 40, CV_8UC3);  // not square, not the input size: embed resizes
+    rng.fill(img, cv::RNG::UNIFORM, 0, 256);
+    cv::imwrite((images / ("img" + std::to_string(i) + ".png")).string(), img);
+  }
+  write_bytes(images / "notes.txt", "not an image, not listed");
+  auto r = run_usbench("embed --init random --seed 3 --size 64 --images " + q(images) + " --out " + q(dir / "random.csv"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto ours = read_features(dir / "random.csv");
+  REQUIRE(ours.size() == 3);
+
+  // The reference, step by step: RGB, resize to 64, [0, 1], (x - 0.5) / 0.25, eval-mode pooled features.
+  torch::manual_seed(3);
+  ResNet model(ResNetSpec::by_name("resnet18"));
+  model->eval();
+  torch::NoGradGuard g;
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "img" + std::to_string(i) + ".png";
+    cv::Mat img = cv::imread((images / name).string(), cv::IMREAD_COLOR), rgb, small;
+    cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
+    cv::resize(rgb, small, cv::Size(64, 64), 0, 0, cv::INTER_LINEAR);
+    const auto x = (torch::from_blob(small.data, {64, 64, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32) / 255.0 - 0.5) / 0.25;
+    const auto want = model->features(x.unsqueeze(0))[0];
+    REQUIRE(ours.at(name).size() == 512);
+    const auto got = torch::tensor(ours.at(name), torch::kFloat64).to(torch::kFloat32);
+    CHECK((got - want).abs().max().item<double>() < 1e-5);
+  }
+
+  // The same weights exported in torchvision layout and read back give the same features.
+  save_state_dict(state_dict(*model), (dir / "r18.pth").string());
+  r = run_usbench("embed --init checkpoint --weights " + q(dir / "r18.pth") + " --size 64 --images " + q(images) + " --out " + q(dir / "ckpt.csv"));
+  REQUIRE(r.exit_code == 0);
+  const auto ckpt = read_features(dir / "ckpt.csv");
+  for (const auto& [name, row] : ours)
+    for (std::size_t k = 0; k < row.size(); ++k) REQUIRE(ckpt.at(name)[k] == Approx(row[k]).margin(1e-6));
+
+  // ImageNet init without weights, and an undecodable image: exit 2, the cause named, no output left.
+  r = run_usbench("embed --init imagenet --images " + q(images) + " --out " + q(dir / "x.csv"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("needs --weights"));
+  CHECK_FALSE(fs::exists(dir / "x.csv"));
+  write_bytes(images / "img9.png", "this is text, not a PNG");
+  r = run_usbench("embed --init random --size 64 --images " + q(images) + " --out " + q(dir / "y.csv"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("img9.png") && Contains("cannot decode"));
+  CHECK_FALSE(fs::exists(dir / "y.csv"));
+  CHECK_FALSE(fs::exists(dir / "y.csv.tmp"));
 }

@@ -15,6 +15,16 @@
 
 namespace usbench::cli {
 
+namespace {
+// A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& v) {
+  if (v.find_first_of(",\"\r\n") == std::string::npos) return v;
+  std::string q = "\"";
+  for (char c : v) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+}  // namespace
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -59,23 +69,30 @@ void add_embed_command(CLI::App& app) {
                                                                  : std::array<float, 3>{0.5f, 0.5f, 0.5f};
     const std::array<float, 3> std = a->normalize == "imagenet" ? std::array<float, 3>{0.229f, 0.224f, 0.225f}
                                                                 : std::array<float, 3>{0.25f, 0.25f, 0.25f};
+    // Written to OUT.tmp and renamed at the end: a failure (say, an undecodable image) leaves no file.
     const std::string tmp = a->out + ".tmp";
-    std::ofstream out(tmp);
-    if (!out) throw UsageError(a->out + ": cannot write");
-    for (const auto& f : files) {
-      cv::Mat img = cv::imread(f.string(), cv::IMREAD_COLOR);
-      if (img.empty()) throw UsageError(f.string() + ": cannot decode as an image");
-      cv::cvtColor(img, img, cv::COLOR_BGR2RGB);  // the protocol's RGB order
-      if (img.cols != a->size || img.rows != a->size) cv::resize(img, img, cv::Size(a->size, a->size), 0, 0, cv::INTER_LINEAR);
-      auto x = torch::from_blob(img.data, {img.rows, img.cols, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32).div(255.0);
-      for (int c = 0; c < 3; ++c) x[c].sub_(mean[static_cast<std::size_t>(c)]).div_(std[static_cast<std::size_t>(c)]);
-      const auto feat = model->features(x.unsqueeze(0))[0].contiguous();
-      out << f.filename().string();
-      const float* p = feat.data_ptr<float>();
-      for (std::int64_t i = 0; i < feat.numel(); ++i) out << ',' << fmt::format("{:.8g}", p[i]);
-      out << '\n';
+    try {
+      std::ofstream out(tmp);
+      if (!out) throw UsageError(a->out + ": cannot write");
+      for (const auto& f : files) {
+        cv::Mat img = cv::imread(f.string(), cv::IMREAD_COLOR);
+        if (img.empty()) throw UsageError(f.string() + ": cannot decode as an image; nothing was written");
+        cv::cvtColor(img, img, cv::COLOR_BGR2RGB);  // the protocol's RGB order
+        if (img.cols != a->size || img.rows != a->size) cv::resize(img, img, cv::Size(a->size, a->size), 0, 0, cv::INTER_LINEAR);
+        auto x = torch::from_blob(img.data, {img.rows, img.cols, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32).div(255.0);
+        for (int c = 0; c < 3; ++c) x[c].sub_(mean[static_cast<std::size_t>(c)]).div_(std[static_cast<std::size_t>(c)]);
+        const auto feat = model->features(x.unsqueeze(0))[0].contiguous();
+        out << csv_field(f.filename().string());
+        const float* p = feat.data_ptr<float>();
+        for (std::int64_t i = 0; i < feat.numel(); ++i) out << ',' << fmt::format("{:.8g}", p[i]);
+        out << '\n';
+      }
+      out.close();
+      if (!out) throw UsageError(a->out + ": write failed");
+    } catch (...) {
+      fs::remove(tmp, ec);
+      throw;
     }
-    out.close();
     fs::rename(tmp, a->out);
     std::cout << fmt::format("wrote {} rows of {} features to {}\n", files.size(), model->spec().feature_dim(), a->out);
   });
