@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/amp.h"
 #include "harness/errors.h"
 #include "harness/pretrain_run.h"
 #include "harness/resnet.h"
@@ -85,6 +86,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
   for (auto& p : model->parameters())
     if (p.requires_grad()) params.push_back(p);
   torch::optim::Adam opt(params, torch::optim::AdamOptions(base_lr).weight_decay(config.at("weight_decay").get<double>()));
+  GradScaler scaler(ctx.amp);
 
   datasets::AugmentConfig train_aug, test_aug;
   train_aug.out_size = test_aug.out_size = input;
@@ -94,6 +96,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
   torch::Tensor cached;
   auto features_of = [&](const std::vector<std::int64_t>& frames) {
     torch::InferenceMode guard;
+    AutocastGuard autocast(ctx.amp);
     model->eval();
     std::vector<torch::Tensor> chunks;
     const auto fb = datasets::FrameBatches::make(set, frames, 64, false, test_aug, 0, 0);
@@ -105,7 +108,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     std::vector<std::int64_t> all = fit;
     all.insert(all.end(), val.begin(), val.end());
     all.insert(all.end(), test.begin(), test.end());
-    cached = features_of(all).clone();
+    cached = features_of(all).to(torch::kFloat32).clone();
     for (std::size_t i = 0; i < all.size(); ++i) row_of[all[i]] = static_cast<std::int64_t>(i);
   }
   auto rows = [&](const std::vector<std::int64_t>& frames) {
@@ -118,6 +121,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     Eval e;
     if (frames.empty()) return e;
     torch::InferenceMode guard;
+    AutocastGuard autocast(ctx.amp);
     model->eval();
     std::int64_t correct = 0;
     double loss = 0;
@@ -171,11 +175,15 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
         std::vector<std::int64_t> y;
         for (auto f : chunk) y.push_back(set.label_of[static_cast<std::size_t>(f)]);
         const auto target = torch::tensor(y, torch::kInt64).to(ctx.device);
-        const auto logits = model->fc(cached.index_select(0, rows(chunk)));
-        const auto loss = F::cross_entropy(logits, target);
+        torch::Tensor logits, loss;
+        {
+          AutocastGuard autocast(ctx.amp);
+          logits = model->fc(cached.index_select(0, rows(chunk)));
+          loss = F::cross_entropy(logits, target);
+        }
         opt.zero_grad();
-        loss.backward();
-        opt.step();
+        scaler.scale(loss).backward();
+        scaler.step(opt);
         loss_sum += loss.item<double>() * static_cast<double>(chunk.size());
         correct += (logits.argmax(1) == target).sum().item<std::int64_t>();
         seen += static_cast<std::int64_t>(chunk.size());
@@ -187,23 +195,26 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
       while (auto batch = loader.next()) {
         const auto x = batch->images.to(ctx.device);
         const auto target = batch->labels.to(ctx.device);
-        torch::Tensor logits;
-        if (paper) {
-          torch::Tensor h;
-          {
-            torch::NoGradGuard no_grad;  // frozen layers: no autograd graph, no saved activations
-            h = frozen_trunk(*model, x);
+        torch::Tensor logits, loss;
+        {
+          AutocastGuard autocast(ctx.amp);
+          if (paper) {
+            torch::Tensor h;
+            {
+              torch::NoGradGuard no_grad;  // frozen layers: no autograd graph, no saved activations
+              h = frozen_trunk(*model, x);
+            }
+            logits = last_block_and_head(*model, h);
+          } else {
+            logits = model->forward(x);
           }
-          logits = last_block_and_head(*model, h);
-        } else {
-          logits = model->forward(x);
+          loss = F::cross_entropy(logits, target);
         }
-        const auto loss = F::cross_entropy(logits, target);
         const double value = loss.item<double>();
         if (!std::isfinite(value)) throw RunFailure(fmt::format("epoch {}: training loss is {}; stopping", epoch, value));
         opt.zero_grad();
-        loss.backward();
-        opt.step();
+        scaler.scale(loss).backward();
+        scaler.step(opt);
         loss_sum += value * static_cast<double>(x.size(0));
         correct += (logits.argmax(1) == target).sum().item<std::int64_t>();
         seen += x.size(0);

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/amp.h"
 #include "harness/canonical.h"
 #include "harness/errors.h"
 #include "harness/weights.h"
@@ -54,9 +55,11 @@ datasets::AugmentConfig pretrain_augment(const nlohmann::json& c) {
   return a;
 }
 
-void save_checkpoint(methods::Pretrainer& m, const std::string& path, int epoch, double best, int best_epoch) {
+void save_checkpoint(methods::Pretrainer& m, const GradScaler& scaler, const std::string& path, int epoch, double best,
+                     int best_epoch) {
   torch::serialize::OutputArchive archive;
   m.state().save(archive);
+  if (scaler.enabled()) scaler.save(archive);
   torch::serialize::OutputArchive opt;
   m.optimizer().save(opt);
   archive.write("optimizer", opt);
@@ -102,10 +105,12 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
   const std::string best_path = (fs::path(ctx.run_dir) / "best_backbone.pth").string();
   int start = 0, best_epoch = -1;
   double best = std::numeric_limits<double>::infinity();
+  GradScaler scaler(ctx.amp);
   if (fs::exists(last_path)) {
     torch::serialize::InputArchive archive;
     archive.load_from(last_path, ctx.device);
     m.state().load(archive);
+    if (scaler.enabled()) scaler.load(archive);
     torch::serialize::InputArchive opt;
     archive.read("optimizer", opt);
     m.optimizer().load(opt);
@@ -138,13 +143,17 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
     while (auto next = loader.next()) {
       const methods::PairBatch& pb = *next;
       const auto n = pb.x1.size(0);
-      auto losses = m.loss(pb, true);
+      methods::StepLosses losses;
+      {
+        AutocastGuard autocast(ctx.amp);
+        losses = m.loss(pb, true);
+      }
       const double value = losses.total.item<double>();
       if (!std::isfinite(value))
         throw RunFailure(fmt::format("epoch {}: the {} loss is {} at batch {}; stopping", epoch, method, value, pb.index));
       m.optimizer().zero_grad();
-      losses.total.backward();
-      m.optimizer().step();
+      scaler.scale(losses.total).backward();
+      scaler.step(m.optimizer());  // under AMP, a step with inf/NaN gradients is skipped and the scale backs off
       m.after_step(pb);
       sum += value;
       for (const auto& [k, v] : losses.parts) parts[k] += v;
@@ -162,6 +171,7 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
     int held_steps = 0;
     if (!heldout.empty()) {
       torch::NoGradGuard guard;
+      AutocastGuard autocast(ctx.amp);
       m.state().eval();  // running BatchNorm statistics, as the reference's validation
       const auto hb = methods::PairBatches::make(clips, heldout, batch_size, false, aug, m.pair_mode(), alpha, false,
                                                  ctx.seed("augmentation") ^ 0x4E1D0017ull, 0);
@@ -185,7 +195,7 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
       ctx.store->put_artifact(ctx.run.id, "best_backbone", epoch, best_path, sha256_file(best_path),
                               static_cast<std::int64_t>(fs::file_size(best_path)));
     }
-    save_checkpoint(m, last_path, epoch, best, best_epoch);
+    save_checkpoint(m, scaler, last_path, epoch, best, best_epoch);
     ctx.store->heartbeat(ctx.run.id);
     ++outcome.epochs_run;
     if (ctx.log)

@@ -18,6 +18,7 @@ struct RunContext {
   torch::Device device = torch::kCPU;
   std::string run_dir;  // checkpoints and exported weights of this run
   int loader_threads = 1;
+  bool amp = false;  // CUDA mixed precision: autocast float16 forwards, scaled losses (harness/amp.h)
   std::function<void(const std::string&)> progress;  // one line, overwritten in place by the CLI
   std::function<void(const std::string&)> log;       // lines that stay
   std::uint64_t seed(const std::string& stream) const { return static_cast<std::uint64_t>(seeds.at(stream)); }

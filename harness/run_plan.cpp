@@ -26,6 +26,7 @@ std::vector<PlannedRun> plan_runs(const ExperimentSpec& spec, const Registries& 
         data_id["manifest_hash"] = data.pretrain_manifest_hash;
         p.identity = {{"experiment", spec.name}, {"stage", "pretrain"}, {"method", component_identity(method)},
                       {"data", data_id}, {"seed", seed}};
+        if (spec.amp()) p.identity["precision"] = "amp-float16";  // fp32 identities predate this key
         const nlohmann::json config = {{"method", method.config}, {"data", spec.pretrain_data->config}};
         p.record.experiment = spec.name;
         p.record.method = method.label;
@@ -56,6 +57,7 @@ std::vector<PlannedRun> plan_runs(const ExperimentSpec& spec, const Registries& 
                         {"folds", {{"k", spec.folds.k}, {"assignment_hash", data.fold_hash}}},
                         {"seed", seed},
                         {"pretrain_run", pretrain_id}};
+          if (spec.amp()) r.identity["precision"] = "amp-float16";
           const nlohmann::json config = {
               {"method", method.config}, {"protocol", protocol.config}, {"data", spec.dataset.config}};
           r.record.experiment = spec.name;

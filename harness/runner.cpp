@@ -179,6 +179,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
     ctx.device = device;
     ctx.run_dir = (fs::path(work) / rec.id.substr(0, 16)).string();
     ctx.loader_threads = 1;
+    ctx.amp = spec.amp();
     ctx.progress = opt.progress;
     ctx.log = opt.log;
     const ComponentRef& method = *method_by_label.at(rec.method);

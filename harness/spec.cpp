@@ -105,6 +105,11 @@ ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, 
   if (spec.device != "cpu" && spec.device != "cuda") root.fail("device", "must be \"cpu\" or \"cuda\", got \"" + spec.device + "\"");
   spec.threads = root.optional<int>("threads", 0);
   if (spec.threads < 0) root.fail("threads", "must be >= 0 (0 = LibTorch default)");
+  spec.precision = root.optional<std::string>("precision", "auto");
+  if (spec.precision != "auto" && spec.precision != "fp32" && spec.precision != "amp")
+    root.fail("precision", "must be \"auto\", \"fp32\" or \"amp\", got \"" + spec.precision + "\"");
+  if (spec.precision == "amp" && spec.device != "cuda")
+    root.fail("precision", "\"amp\" needs device \"cuda\" (mixed precision is a CUDA feature here; CPU runs are fp32)");
   root.finish();
   return spec;
 }
@@ -125,6 +130,7 @@ nlohmann::json to_json(const ExperimentSpec& spec) {
   for (const auto& m : spec.methods) j["methods"].push_back(component_json(m));
   j["device"] = spec.device;
   j["threads"] = spec.threads;
+  j["precision"] = spec.precision;
   return j;
 }
 

@@ -47,6 +47,11 @@ struct ExperimentSpec {
   // Execution settings: recorded with each run but not part of run identity.
   std::string device = "cpu";  // cpu | cuda
   int threads = 0;             // 0 = LibTorch's default
+  // auto | fp32 | amp. auto = amp on CUDA, fp32 on CPU. Mixed precision changes the arithmetic, so runs
+  // under it get their own identity (an fp32 run is never reused for an AMP one, or the reverse).
+  std::string precision = "auto";
+  // Whether runs of this spec train under mixed precision (CUDA autocast float16 + loss scaling).
+  bool amp() const { return device == "cuda" && precision != "fp32"; }
 };
 
 ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, const Registries& registries);

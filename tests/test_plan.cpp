@@ -53,8 +53,14 @@ TEST_CASE("run ids follow content, not execution settings", "[unit]") {
   auto device = minimal_spec();
   device["device"] = "cuda";
   device["threads"] = 7;
+  device["precision"] = "fp32";
   const auto same = plan(device);
   for (std::size_t i = 0; i < base.size(); ++i) CHECK(same[i].record.id == base[i].record.id);
+
+  // Mixed precision is arithmetic, not an execution detail: CUDA with precision auto (= AMP) gets new ids.
+  device["precision"] = "auto";
+  const auto amp = plan(device);
+  for (std::size_t i = 0; i < base.size(); ++i) CHECK(amp[i].record.id != base[i].record.id);
 
   DataIdentity other = kData;
   other.manifest_hash[1] = '1';

@@ -131,3 +131,19 @@ TEST_CASE("every shipped experiment spec parses", "[unit]") {
   }
   CHECK(n >= 3);
 }
+
+TEST_CASE("precision is auto, fp32 or amp, and amp needs CUDA", "[unit]") {
+  const auto reg = builtin_registries();
+  auto spec = minimal_spec();
+  CHECK(parse_spec(spec, "x.json", reg).precision == "auto");
+  CHECK_FALSE(parse_spec(spec, "x.json", reg).amp());  // CPU: fp32
+  spec["device"] = "cuda";
+  CHECK(parse_spec(spec, "x.json", reg).amp());
+  spec["precision"] = "fp32";
+  CHECK_FALSE(parse_spec(spec, "x.json", reg).amp());
+  spec["precision"] = "fp16";
+  CHECK_THROWS_WITH(parse_spec(spec, "x.json", reg), Contains("precision") && Contains("fp16"));
+  spec["precision"] = "amp";
+  spec["device"] = "cpu";
+  CHECK_THROWS_WITH(parse_spec(spec, "x.json", reg), Contains("precision") && Contains("cuda"));
+}
