@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <set>
 
 #include <fmt/format.h>
@@ -38,6 +39,84 @@ struct Eval {
   std::vector<int> predicted;
   std::vector<std::array<float, 8>> scores;
 };
+
+// The state after a finished epoch, enough to continue bit-identically: model (parameters and BatchNorm
+// buffers), optimiser, loss scaler, and every epoch's accuracies and test predictions so far (the epoch
+// selections at the end need them). Written to a temporary file and renamed, so a kill leaves the
+// previous epoch's checkpoint intact.
+void save_downstream_checkpoint(const std::string& path, ResNetImpl& model, torch::optim::Optimizer& opt, const GradScaler& scaler,
+                                int epoch, const std::vector<double>& val_acc, const std::vector<double>& test_acc,
+                                const std::vector<Eval>& test_evals) {
+  torch::serialize::OutputArchive a;
+  torch::serialize::OutputArchive m, o;
+  model.save(m);
+  opt.save(o);
+  a.write("model", m);
+  a.write("optimizer", o);
+  if (scaler.enabled()) scaler.save(a);
+  a.write("epoch", torch::tensor(static_cast<std::int64_t>(epoch)));
+  a.write("val_acc", torch::tensor(val_acc, torch::kFloat64));
+  a.write("test_acc", torch::tensor(test_acc, torch::kFloat64));
+  std::vector<double> losses;
+  std::vector<std::int64_t> predicted;
+  std::vector<float> scores;
+  for (const auto& e : test_evals) {
+    losses.push_back(e.loss);
+    predicted.insert(predicted.end(), e.predicted.begin(), e.predicted.end());
+    for (const auto& s : e.scores) scores.insert(scores.end(), s.begin(), s.end());
+  }
+  a.write("test_loss", torch::tensor(losses, torch::kFloat64));
+  a.write("test_predicted", torch::tensor(predicted, torch::kInt64));
+  a.write("test_scores", torch::tensor(scores, torch::kFloat32));
+  const std::string tmp = path + ".tmp";
+  a.save_to(tmp);
+  std::filesystem::rename(tmp, path);
+}
+
+// Restores what save_downstream_checkpoint wrote; returns the last finished epoch.
+int load_downstream_checkpoint(const std::string& path, torch::Device device, ResNetImpl& model, torch::optim::Optimizer& opt,
+                               GradScaler& scaler, std::vector<double>& val_acc, std::vector<double>& test_acc,
+                               std::vector<Eval>& test_evals, std::size_t test_frames) {
+  torch::serialize::InputArchive a, m, o;
+  a.load_from(path, device);
+  a.read("model", m);
+  model.load(m);
+  a.read("optimizer", o);
+  opt.load(o);
+  if (scaler.enabled()) scaler.load(a);
+  torch::Tensor e, va, ta, tl, tp, ts;
+  a.read("epoch", e);
+  a.read("val_acc", va);
+  a.read("test_acc", ta);
+  a.read("test_loss", tl);
+  a.read("test_predicted", tp);
+  a.read("test_scores", ts);
+  const int epoch = static_cast<int>(e.item<std::int64_t>());
+  const auto n = static_cast<std::size_t>(epoch + 1);
+  va = va.cpu().contiguous();
+  ta = ta.cpu().contiguous();
+  tl = tl.cpu().contiguous();
+  tp = tp.cpu().contiguous();
+  ts = ts.cpu().contiguous();
+  if (static_cast<std::size_t>(ta.numel()) != n || static_cast<std::size_t>(tp.numel()) != n * test_frames ||
+      static_cast<std::size_t>(ts.numel()) != n * test_frames * 8)
+    throw RunFailure(path + ": checkpoint does not match this run's test fold; delete it to restart the run");
+  val_acc.assign(va.data_ptr<double>(), va.data_ptr<double>() + va.numel());
+  test_acc.assign(ta.data_ptr<double>(), ta.data_ptr<double>() + n);
+  test_evals.assign(n, Eval{});
+  for (std::size_t k = 0; k < n; ++k) {
+    auto& ev = test_evals[k];
+    ev.accuracy = test_acc[k];
+    ev.loss = tl.data_ptr<double>()[k];
+    for (std::size_t i = 0; i < test_frames; ++i) {
+      ev.predicted.push_back(static_cast<int>(tp.data_ptr<std::int64_t>()[k * test_frames + i]));
+      std::array<float, 8> s{};
+      std::copy_n(ts.data_ptr<float>() + (k * test_frames + i) * 8, 8, s.begin());
+      ev.scores.push_back(s);
+    }
+  }
+  return epoch;
+}
 
 }  // namespace
 
@@ -158,7 +237,16 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
   DownstreamOutcome out;
   std::vector<Eval> test_evals;
   std::vector<double> val_acc, test_acc;
-  for (int epoch = 0; epoch < epochs; ++epoch) {
+  // A run killed mid-way continues after its last finished epoch (batches and augmentation are drawn
+  // from (seed, epoch), so the remaining epochs are the ones an uninterrupted run would do).
+  std::filesystem::create_directories(ctx.run_dir);
+  const std::string checkpoint = (std::filesystem::path(ctx.run_dir) / "downstream.pt").string();
+  int start = 0;
+  if (std::filesystem::exists(checkpoint)) {
+    start = load_downstream_checkpoint(checkpoint, ctx.device, *model, opt, scaler, val_acc, test_acc, test_evals, test.size()) + 1;
+    if (ctx.log) ctx.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx.run.id.substr(0, 12), start - 1));
+  }
+  for (int epoch = start; epoch < epochs; ++epoch) {
     // CosineAnnealingLR(T_max = epochs) stepped once per epoch.
     const double lr = base_lr * (1 + std::cos(M_PI * epoch / epochs)) / 2;
     for (auto& g : opt.param_groups()) g.options().set_lr(lr);
@@ -237,8 +325,9 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
                             {"images_per_s", seen / std::max(secs, 1e-9)}});
     if (!val.empty()) ctx.store->put_metrics(ctx.run.id, epoch, "val", {{"accuracy", v.accuracy}, {"loss", v.loss}});
     ctx.store->put_metrics(ctx.run.id, epoch, "test", {{"accuracy", t.accuracy}, {"loss", t.loss}});
-    ctx.store->heartbeat(ctx.run.id);
     test_evals.push_back(std::move(t));
+    if (epoch + 1 < epochs) save_downstream_checkpoint(checkpoint, *model, opt, scaler, epoch, val_acc, test_acc, test_evals);
+    ctx.store->heartbeat(ctx.run.id);
   }
 
   out.last_epoch = epochs - 1;
@@ -265,6 +354,8 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     }
     ctx.store->put_predictions(ctx.run.id, e, clip_ids, frame_index, labels, ev.predicted, scores);
   }
+  std::error_code ec;
+  std::filesystem::remove(checkpoint, ec);  // the run is complete; its results are in the store
   return out;
 }
 

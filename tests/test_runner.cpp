@@ -150,6 +150,70 @@ TEST_CASE("a pretraining killed with SIGKILL resumes from its checkpoint and end
   CHECK(methods_of(ja) == methods_of(jb));
 }
 
+TEST_CASE("a downstream run killed mid-fold resumes after its last epoch and ends bit-identical", "[protocol][cli][slow]") {
+  auto spec = tiny_experiment();
+  spec["methods"] = nlohmann::json::array({"random"});
+  spec.erase("pretrain_data");
+  spec["protocols"][0]["config"]["epochs"] = 8;
+  Workspace w(spec);
+  REQUIRE(run_usbench("run " + w.args("full.db")).exit_code == 0);
+
+  const auto pidfile = w.dir / "pid";
+  const std::string cmd = "cd '" USBENCH_SOURCE_DIR "' && ('" USBENCH_BIN "' run " + w.args("killed.db") +
+                          " >/dev/null 2>&1 & echo $! > " + q(pidfile) + ")";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const pid_t pid = static_cast<pid_t>(std::stol(read_bytes(pidfile)));
+  bool checkpointed = false;
+  for (int i = 0; i < 1200 && !checkpointed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (fs::exists(w.dir / "work-killed.db"))
+      for (const auto& e : fs::recursive_directory_iterator(w.dir / "work-killed.db"))
+        checkpointed = checkpointed || e.path().filename() == "downstream.pt";
+  }
+  REQUIRE(checkpointed);
+  ::kill(pid, SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto resumed = run_usbench("run " + w.args("killed.db"));
+  INFO(resumed.output);
+  REQUIRE(resumed.exit_code == 0);
+  CHECK_THAT(resumed.output, Contains("resuming"));
+
+  // Every recorded number — per-epoch metrics and the stored predictions — equals the uninterrupted run's.
+  auto full = Store::open((w.dir / "full.db").string(), Store::Access::Existing);
+  auto killed = Store::open((w.dir / "killed.db").string(), Store::Access::Existing);
+  const auto runs = full.runs("tiny");
+  REQUIRE(runs.size() == 2);
+  for (const auto& r : runs) {
+    INFO("fold " << *r.fold);
+    REQUIRE(killed.find_run(r.id));
+    CHECK(killed.find_run(r.id)->status == "done");
+    const auto ma = full.metrics(r.id), mb = killed.metrics(r.id);
+    REQUIRE(ma.size() == mb.size());
+    for (std::size_t i = 0; i < ma.size(); ++i) {
+      if (ma[i].name == "images_per_s") continue;  // wall-clock speed, not a result
+      INFO(ma[i].split << "/" << ma[i].name << " epoch " << ma[i].epoch);
+      CHECK(ma[i].value == mb[i].value);
+    }
+    auto predictions = [](Store& s, const std::string& id) {
+      sql::Stmt q(s.db(), "SELECT epoch || ':' || clip_id || ':' || frame_index || ':' || predicted || ':' || scores_json "
+                          "FROM predictions WHERE run_id = ? ORDER BY epoch, clip_id, frame_index");
+      q.bind(1, id);
+      std::vector<std::string> rows;
+      while (q.step()) rows.push_back(q.text(0));
+      return rows;
+    };
+    const auto pa = predictions(full, r.id);
+    CHECK_FALSE(pa.empty());
+    CHECK(pa == predictions(killed, r.id));  // predicted classes and scores of the selected epochs
+  }
+  const auto ja = run_usbench("report --format json --db " + q(w.dir / "full.db"));
+  const auto jb = run_usbench("report --format json --db " + q(w.dir / "killed.db"));
+  CHECK(methods_of(ja) == methods_of(jb));
+  for (const auto& e : fs::recursive_directory_iterator(w.dir / "work-killed.db"))
+    CHECK(e.path().filename() != "downstream.pt");  // removed once the run is complete
+}
+
 TEST_CASE("a NaN loss fails the run with its epoch named and exit code 1", "[protocol][cli][slow]") {
   auto spec = tiny_experiment();
   spec["methods"] = nlohmann::json::array({{{"name", "uscl"}, {"config", {{"epochs", 2}, {"batch_size", 4}, {"input_size", 32}, {"lr", 1e30}}}}});
