@@ -285,6 +285,27 @@ std::string to_markdown(const ComparisonTable& t) {
       out += fmt::format(" {:.3f} / {:.3f} / {:.3f} |", c.precision(k), c.recall(k), c.f1(k));
     out += "\n";
   }
+  // Pretraining, from the recorded curves: did the contrastive task get learnt at all?
+  std::string pre;
+  std::set<std::string> seen;
+  for (const auto& r : t.rows) {
+    if (!r.curves.count("pretrain held-out loss") || !seen.insert(r.label).second) continue;
+    const auto& h = r.curves.at("pretrain held-out loss");
+    std::size_t best = 0, first = h.size(), last = 0;
+    for (std::size_t e = 0; e < h.size(); ++e) {
+      if (std::isnan(h[e])) continue;
+      if (first == h.size()) first = best = e;
+      if (h[e] < h[best]) best = e;
+      last = e;
+    }
+    if (first == h.size()) continue;
+    pre += fmt::format("| {} | {} | {:.4f} | {:.4f} (epoch {}) | {:.4f} | {:+.1f}% |\n", r.label, last + 1, h[first], h[best], best, h[last],
+                       100 * (h[best] - h[first]) / h[first]);
+  }
+  if (!pre.empty())
+    out += "\nPretraining, held-out contrastive loss (each method's own loss and chance level, so compare within a row; "
+           "the backbone of the best epoch is the one fine-tuned):\n\n| method | epochs | first epoch | best | last epoch | "
+           "best vs first |\n|---|---|---|---|---|---|\n" + pre;
   out += "\nDeliberate differences from the reference code: one forward pass per view serves both of USCL's loss terms "
          "(same loss and gradients, half the cost); augmentation parameters come from usbench's seeded streams, not "
          "Python's RNG.\n";
