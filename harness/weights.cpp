@@ -5,6 +5,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <set>
@@ -43,6 +45,11 @@ class Unpickler {
   Unpickler(const std::string& origin, const char* data, std::size_t size,
             std::function<torch::Tensor(const std::string& key, c10::ScalarType, std::int64_t numel)> storage)
       : origin_(origin), p_(data), end_(data + size), storage_(std::move(storage)) {}
+  // Legacy files hold the storages' bytes after the pickle: tensors are then views of storages that are
+  // filled later, and the caller clones them once the bytes are in.
+  void defer_clone() { defer_ = true; }
+  // Where the stream continues after run() stopped (legacy files are several pickles in a row).
+  const char* position() const { return p_; }
 
   PPtr run() {
     for (;;) {
@@ -248,7 +255,8 @@ class Unpickler {
       const auto& a = args->items;
       if (a.size() < 4 || a[0]->kind != PVal::Tensor) fail("malformed tensor record");
       auto v = make(PVal::Tensor);
-      v->t = a[0]->t.as_strided(ints(a[2]), ints(a[3]), a[1]->i).clone();
+      v->t = a[0]->t.as_strided(ints(a[2]), ints(a[3]), a[1]->i);
+      if (!defer_) v->t = v->t.clone();
       return v;
     }
     if (fn->s == "torch._utils._rebuild_parameter") return args->items.at(0);
@@ -258,18 +266,13 @@ class Unpickler {
   }
 
   std::string origin_;
+  bool defer_ = false;
   const char* p_;
   const char* end_;
   std::function<torch::Tensor(const std::string&, c10::ScalarType, std::int64_t)> storage_;
   std::vector<PPtr> stack_;
   std::map<std::size_t, PPtr> memo_;
 };
-
-std::vector<std::string> keys_of(const StateDict& d) {
-  std::vector<std::string> k;
-  for (const auto& [name, t] : d) k.push_back(name);
-  return k;
-}
 
 std::string list(const std::vector<std::string>& v, std::size_t max = 12) {
   std::string s;
@@ -278,32 +281,104 @@ std::string list(const std::vector<std::string>& v, std::size_t max = 12) {
   return s;
 }
 
+// The pickle that opens every legacy (pre-1.6, or _use_new_zipfile_serialization=False) torch.save file:
+// protocol 2, LONG1 of torch.serialization's MAGIC_NUMBER 0x1950a86a20f9469cfc6c, STOP.
+const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
+
+bool is_legacy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char head[sizeof kLegacyMagic] = {};
+  in.read(reinterpret_cast<char*>(head), sizeof head);
+  return in.gcount() == sizeof head && std::memcmp(head, kLegacyMagic, sizeof head) == 0;
+}
+
+// Legacy layout (torch/serialization.py, _legacy_save): magic, protocol version 1001, sys_info, the
+// object (storages as persistent ids), the sorted storage keys, then per key an int64 element count and
+// the raw little-endian bytes.
+PPtr read_legacy(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const char* p = bytes.data() + sizeof kLegacyMagic;
+  const char* end = bytes.data() + bytes.size();
+  auto next = [&](Unpickler& u) {
+    auto v = u.run();
+    p = u.position();
+    return v;
+  };
+  auto none = [&path](const std::string&, c10::ScalarType, std::int64_t) -> torch::Tensor {
+    throw UsageError(path + ": a tensor where the legacy header should be");
+  };
+  Unpickler version_u(path, p, static_cast<std::size_t>(end - p), none);
+  const auto version = next(version_u);
+  if (version->kind != PVal::Int || version->i != 1001)
+    throw UsageError(path + ": legacy torch.save file with protocol version " + std::to_string(version->i) + " (only 1001 is known)");
+  Unpickler info_u(path, p, static_cast<std::size_t>(end - p), none);
+  const auto info = next(info_u);
+  for (const auto& [k, v] : info->entries)
+    if (k->s == "little_endian" && v->kind == PVal::Bool && !v->b) throw UsageError(path + ": big-endian legacy checkpoint");
+  std::map<std::string, torch::Tensor> storages;
+  Unpickler main_u(path, p, static_cast<std::size_t>(end - p), [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
+    auto it = storages.find(key);
+    if (it == storages.end()) it = storages.emplace(key, torch::empty({numel}, torch::TensorOptions().dtype(dtype))).first;
+    return it->second;
+  });
+  main_u.defer_clone();
+  const auto root = next(main_u);
+  Unpickler keys_u(path, p, static_cast<std::size_t>(end - p), none);
+  const auto keys = next(keys_u);
+  if (keys->kind != PVal::List) throw UsageError(path + ": legacy checkpoint without its storage key list");
+  for (const auto& k : keys->items) {
+    auto it = storages.find(k->s);
+    if (it == storages.end()) throw UsageError(path + ": storage '" + k->s + "' is listed but never used");
+    if (end - p < 8) throw UsageError(path + ": truncated before storage '" + k->s + "'");
+    std::int64_t numel = 0;
+    std::memcpy(&numel, p, 8);
+    p += 8;
+    const auto want = static_cast<std::size_t>(it->second.numel()) * it->second.element_size();
+    if (numel != it->second.numel() || static_cast<std::size_t>(end - p) < want)
+      throw UsageError(path + ": storage '" + k->s + "' is truncated or has the wrong size");
+    std::memcpy(it->second.data_ptr(), p, want);
+    p += want;
+  }
+  std::function<void(const PPtr&)> own = [&](const PPtr& v) {  // views of storages -> tensors of their own
+    if (v->kind == PVal::Tensor) v->t = v->t.clone();
+    for (auto& x : v->items) own(x);
+    for (auto& [k, x] : v->entries) own(x);
+  };
+  own(root);
+  return root;
+}
+
 }  // namespace
 
 StateDict read_state_dict(const std::string& path) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) throw UsageError(path + ": weights file not found");
+  PPtr root;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
-  try {
-    reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
-  } catch (const c10::Error&) {
-    throw UsageError(path + ": not a PyTorch zip checkpoint (torch.save format since 1.6); legacy files: re-save them "
-                            "with torch.save(torch.load(f), g) in Python");
+  if (is_legacy(path)) {
+    root = read_legacy(path);
+  } else {
+    try {
+      reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+    } catch (const c10::Error&) {
+      throw UsageError(path + ": not a PyTorch checkpoint (neither torch.save's zip format nor its legacy format)");
+    }
+    if (!reader->hasRecord("data.pkl")) throw UsageError(path + ": PyTorch archive without data.pkl (a TorchScript module?)");
+    auto [data, size] = reader->getRecord("data.pkl");
+    Unpickler u(path, static_cast<const char*>(data.get()), size,
+                [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
+                  const std::string rec = "data/" + key;
+                  if (!reader->hasRecord(rec)) throw UsageError(path + ": missing tensor record " + rec);
+                  auto [bytes, n] = reader->getRecord(rec);
+                  const auto elem = c10::elementSize(dtype);
+                  if (n < static_cast<std::size_t>(numel) * elem) throw UsageError(path + ": tensor record " + rec + " is short");
+                  auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
+                  std::memcpy(t.data_ptr(), bytes.get(), static_cast<std::size_t>(numel) * elem);
+                  return t;
+                });
+    root = u.run();
   }
-  if (!reader->hasRecord("data.pkl")) throw UsageError(path + ": PyTorch archive without data.pkl (a TorchScript module?)");
-  auto [data, size] = reader->getRecord("data.pkl");
-  Unpickler u(path, static_cast<const char*>(data.get()), size,
-              [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
-                const std::string rec = "data/" + key;
-                if (!reader->hasRecord(rec)) throw UsageError(path + ": missing tensor record " + rec);
-                auto [bytes, n] = reader->getRecord(rec);
-                const auto elem = c10::elementSize(dtype);
-                if (n < static_cast<std::size_t>(numel) * elem) throw UsageError(path + ": tensor record " + rec + " is short");
-                auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
-                std::memcpy(t.data_ptr(), bytes.get(), static_cast<std::size_t>(numel) * elem);
-                return t;
-              });
-  const PPtr root = u.run();
   if (root->kind != PVal::Dict) throw UsageError(path + ": the checkpoint is not a state dict (top level is not a dict)");
   StateDict out;
   for (const auto& [k, v] : root->entries) {

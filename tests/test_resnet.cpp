@@ -120,9 +120,32 @@ TEST_CASE("exported weights round-trip and bad files are named", "[method]") {
     CHECK(torch::equal(back[i].second, orig[i].second));
   }
   write_bytes(dir / "notes.pth", "not a checkpoint");
-  CHECK_THROWS_WITH(read_state_dict((dir / "notes.pth").string()), Contains("notes.pth") && Contains("not a PyTorch zip"));
+  CHECK_THROWS_WITH(read_state_dict((dir / "notes.pth").string()), Contains("notes.pth") && Contains("not a PyTorch checkpoint"));
   CHECK_THROWS_WITH(read_state_dict((dir / "none.pth").string()), Contains("none.pth") && Contains("not found"));
   const auto bytes = read_bytes(out);
   write_bytes(dir / "cut.pth", bytes.substr(0, bytes.size() / 2));
   CHECK_THROWS_AS(read_state_dict((dir / "cut.pth").string()), UsageError);
+}
+
+TEST_CASE("the legacy (pre-1.6) torch.save format reads to the same tensors as the zip format", "[method]") {
+  // tiny_basic_legacy.pth = torch.save(torch.load("tiny_basic.pth"), f, _use_new_zipfile_serialization=False)
+  const auto zip = read_state_dict((kFix / "tiny_basic.pth").string());
+  const auto legacy = read_state_dict((kFix / "tiny_basic_legacy.pth").string());
+  REQUIRE(legacy.size() == zip.size());
+  for (std::size_t i = 0; i < zip.size(); ++i) {
+    INFO(zip[i].first);
+    CHECK(legacy[i].first == zip[i].first);
+    CHECK(legacy[i].second.dtype() == zip[i].second.dtype());
+    CHECK(torch::equal(legacy[i].second, zip[i].second));
+  }
+  ResNet m(tiny(false));
+  CHECK_NOTHROW(load_weights(*m, legacy, "legacy", true));
+  // Cut short, it is refused with the file named.
+  TempDir dir;
+  const auto bytes = read_bytes(kFix / "tiny_basic_legacy.pth");
+  for (std::size_t cut : {bytes.size() - 100, bytes.size() / 2, std::size_t{40}}) {
+    INFO("cut at " << cut);
+    write_bytes(dir / "cut.pth", bytes.substr(0, cut));
+    CHECK_THROWS_WITH(read_state_dict((dir / "cut.pth").string()), Contains("cut.pth"));
+  }
 }
