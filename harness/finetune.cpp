@@ -246,6 +246,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     start = load_downstream_checkpoint(checkpoint, ctx.device, *model, opt, scaler, val_acc, test_acc, test_evals, test.size()) + 1;
     if (ctx.log) ctx.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx.run.id.substr(0, 12), start - 1));
   }
+  const auto run_t0 = std::chrono::steady_clock::now();
   for (int epoch = start; epoch < epochs; ++epoch) {
     // CosineAnnealingLR(T_max = epochs) stepped once per epoch.
     const double lr = base_lr * (1 + std::cos(M_PI * epoch / epochs)) / 2;
@@ -308,9 +309,12 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
         seen += x.size(0);
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
         if (ctx.progress)
-          ctx.progress(fmt::format("{} {} fold {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s",
-                                   ctx.run.method, protocol, ctx.run.fold.value_or(-1), ctx.run.seed, epoch + 1, epochs,
-                                   batch->index + 1, fb.num_batches(), value, seen / std::max(secs, 1e-9)));
+          ctx.progress(fmt::format("{} | {} {} fold {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
+                                   ctx.run.experiment, ctx.run.method, protocol, ctx.run.fold.value_or(-1), ctx.run.seed, epoch + 1,
+                                   epochs, batch->index + 1, fb.num_batches(), value, seen / std::max(secs, 1e-9),
+                                   eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
+                                                         epoch - start + static_cast<double>(batch->index + 1) / fb.num_batches(),
+                                                         epochs - start))));
       }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

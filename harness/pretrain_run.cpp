@@ -71,13 +71,17 @@ void save_checkpoint(methods::Pretrainer& m, const GradScaler& scaler, const std
   fs::rename(tmp, path);
 }
 
+}  // namespace
+
 std::string eta(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";
   const auto s = static_cast<long>(seconds);
   return s >= 3600 ? fmt::format("{}h{:02d}m", s / 3600, s % 3600 / 60) : fmt::format("{}m{:02d}s", s / 60, s % 60);
 }
 
-}  // namespace
+double remaining_seconds(double elapsed, double done, double total) {
+  return done > 0 && total >= done ? elapsed / done * (total - done) : std::numeric_limits<double>::quiet_NaN();
+}
 
 PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, const nlohmann::json& config,
                                 const datasets::FrameSet& clips, const std::vector<std::string>& groups) {
@@ -127,6 +131,7 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
   const auto aug = pretrain_augment(config);
   const double alpha = config.contains("mixup_alpha") ? config.at("mixup_alpha").get<double>() : 0.5;
   PretrainOutcome outcome;
+  const auto run_t0 = std::chrono::steady_clock::now();
   for (int epoch = start; epoch < epochs; ++epoch) {
     const double lr = m.lr_for_epoch(epoch);
     for (auto& group : m.optimizer().param_groups()) group.options().set_lr(lr);
@@ -161,8 +166,11 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
       images += 2 * n;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (ctx.progress)
-        ctx.progress(fmt::format("pretrain {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s", method,
-                                 ctx.run.seed, epoch + 1, epochs, steps, batches.num_batches(), value, images / secs));
+        ctx.progress(fmt::format("{} | pretrain {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
+                                 ctx.run.experiment, method, ctx.run.seed, epoch + 1, epochs, steps, batches.num_batches(), value,
+                                 images / secs,
+                                 eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
+                                                       epoch - start + static_cast<double>(steps) / batches.num_batches(), epochs - start))));
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 

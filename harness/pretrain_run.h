@@ -29,4 +29,9 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
 std::vector<int> held_out_positions(const std::vector<std::string>& groups, const std::vector<std::int64_t>& labels,
                                     double fraction, std::uint64_t seed);
 
+// "1m05s", "2h03m", or "?" for a negative or unknown duration (progress lines).
+std::string eta(double seconds);
+// Seconds left when `done` of `total` units of work took `elapsed` seconds (NaN before any is done).
+double remaining_seconds(double elapsed, double done, double total);
+
 }  // namespace usbench

@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <iostream>
 
@@ -92,8 +93,15 @@ void add_run_command(CLI::App& app, const Registries& registries) {
     if (ro.imagenet_weights.empty())
       if (const char* env = std::getenv("USBENCH_IMAGENET_WEIGHTS"); env) ro.imagenet_weights = env;
     const bool tty = ::isatty(2);
-    ro.progress = [tty](const std::string& line) {
-      if (tty) std::cerr << "\r\033[K" << line << std::flush;
+    // On a terminal the progress line is rewritten in place; in a log file (Slurm, CI) one line every 30 s.
+    auto last = std::make_shared<std::chrono::steady_clock::time_point>();
+    ro.progress = [tty, last](const std::string& line) {
+      if (tty) {
+        std::cerr << "\r\033[K" << line << std::flush;
+      } else if (const auto now = std::chrono::steady_clock::now(); now - *last >= std::chrono::seconds(30)) {
+        *last = now;
+        std::cerr << line << "\n" << std::flush;
+      }
     };
     ro.log = [tty](const std::string& line) { std::cerr << (tty ? "\r\033[K" : "") << line << "\n" << std::flush; };
     if (fs::exists(opt->db)) Store::verify(opt->db);
