@@ -162,11 +162,17 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
       ++summary.skipped_done;
       if (rec.stage == "pretrain") {
         const auto art = store.artifact(rec.id, "best_backbone");
-        if (art && fs::exists(art->first)) {
+        if (art && fs::exists(art->first) && sha256_file(art->first) == art->second) {
           pretrained[rec.id] = art->first;
           continue;
         }
-        // The run is recorded as done but its weights are gone: run it again.
+        // Recorded as done, but its weights are gone or not the ones recorded: run it again from scratch
+        // (its finished checkpoint would otherwise hand back the same file).
+        const std::string why = art && fs::exists(art->first) ? "changed" : "missing";
+        fs::remove_all(fs::path(work) / rec.id.substr(0, 16));
+        if (opt.log)
+          opt.log(fmt::format("pretraining {} is recorded as done but its backbone {} is {}; running it again", rec.id.substr(0, 12),
+                              art ? art->first : std::string("(none)"), why));
         --summary.skipped_done;
       } else {
         continue;

@@ -214,6 +214,22 @@ TEST_CASE("a downstream run killed mid-fold resumes after its last epoch and end
     CHECK(e.path().filename() != "downstream.pt");  // removed once the run is complete
 }
 
+TEST_CASE("a pretrained backbone changed on disk is not trusted: its pretraining runs again", "[protocol][cli][slow]") {
+  Workspace w;
+  REQUIRE(run_usbench("run " + w.args("a.db")).exit_code == 0);
+  fs::path backbone;
+  for (const auto& e : fs::recursive_directory_iterator(w.dir / "work-a.db"))
+    if (e.path().filename() == "best_backbone.pth") backbone = e.path();
+  REQUIRE_FALSE(backbone.empty());
+  const auto original = read_bytes(backbone);
+  write_bytes(backbone, original + "x");  // same path, other bytes than the recorded SHA-256
+  const auto r = run_usbench("run " + w.args("a.db"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("is changed; running it again") && Contains("1 executed, 4 already done"));
+  CHECK(read_bytes(backbone) == original);  // deterministic: the same weights come back
+}
+
 TEST_CASE("a NaN loss fails the run with its epoch named and exit code 1", "[protocol][cli][slow]") {
   auto spec = tiny_experiment();
   spec["methods"] = nlohmann::json::array({{{"name", "uscl"}, {"config", {{"epochs", 2}, {"batch_size", 4}, {"input_size", 32}, {"lr", 1e30}}}}});
