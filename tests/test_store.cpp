@@ -31,6 +31,17 @@ RunRecord sample_run(const std::string& id, std::optional<int> fold = 0) {
 
 std::int64_t count(Store& s, const std::string& sql) { return s.db().scalar_int(sql); }
 
+// A data set of one covid clip with the given manifest hash.
+DatasetRecord one_clip_dataset(const std::string& name, const std::string& manifest_hash) {
+  DatasetRecord d;
+  d.name = name;
+  d.kind = "pocus";
+  d.config_json = "{}";
+  d.manifest_hash = manifest_hash;
+  d.clips.push_back({"c1", "/p/c1", "covid", "c1", 3, 0, "h", "{}"});
+  return d;
+}
+
 // Makes a plain SQLite file with a table of its own (someone else's database).
 void make_foreign_sqlite(const fs::path& p) {
   sqlite3* db = nullptr;
@@ -217,14 +228,8 @@ TEST_CASE("merge adds new runs with their rows, replaces unfinished ones by done
   TempDir dir;
   auto a = Store::open((dir / "a.db").string(), Store::Access::Create);
   auto b = Store::open((dir / "b.db").string(), Store::Access::Create);
-  DatasetRecord d;
-  d.name = "pocus";
-  d.kind = "pocus";
-  d.config_json = "{}";
-  d.manifest_hash = "m1";
-  d.clips.push_back({"c1", "/p/c1", "covid", "c1", 3, 0, "h", "{}"});
-  a.put_dataset(d);
-  b.put_dataset(d);
+  a.put_dataset(one_clip_dataset("pocus", "m1"));
+  b.put_dataset(one_clip_dataset("pocus", "m1"));
   a.upsert_experiment("exp", 1, "{\"v\":1}", "h1");
   b.upsert_experiment("exp", 1, "{\"v\":1}", "h1");
   // a: run r1 done, r2 interrupted. b: r2 done (the same content hash), r3 done.
@@ -269,24 +274,16 @@ TEST_CASE("merge refuses a shard whose data set differs and writes nothing of it
   TempDir dir;
   auto a = Store::open((dir / "a.db").string(), Store::Access::Create);
   auto b = Store::open((dir / "b.db").string(), Store::Access::Create);
-  DatasetRecord d;
-  d.name = "pocus";
-  d.kind = "pocus";
-  d.config_json = "{}";
-  d.manifest_hash = "m1";
-  d.clips.push_back({"c1", "/p/c1", "covid", "c1", 3, 0, "h", "{}"});
-  a.put_dataset(d);
-  d.manifest_hash = "m2";
-  b.put_dataset(d);
+  a.put_dataset(one_clip_dataset("pocus", "m1"));
+  b.put_dataset(one_clip_dataset("pocus", "m2"));
   b.create_run(sample_run("r9"), {{"init", 1}});
   b.finish_run("r9", "done");
   CHECK_THROWS_WITH(a.merge_from((dir / "b.db").string()), Contains("b.db") && Contains("pocus") && Contains("Nothing was merged"));
   CHECK(count(a, "SELECT COUNT(*) FROM runs") == 0);
   CHECK(a.dataset("pocus")->manifest_hash == "m1");
   // A new data set under another name is added with its clips.
-  d.name = "other";
   auto c = Store::open((dir / "c.db").string(), Store::Access::Create);
-  c.put_dataset(d);
+  c.put_dataset(one_clip_dataset("other", "m2"));
   CHECK(a.merge_from((dir / "c.db").string()).datasets_added == 1);
   CHECK(a.dataset("other")->clips.size() == 1);
 }
