@@ -243,7 +243,12 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
   const std::string checkpoint = (std::filesystem::path(ctx.run_dir) / "downstream.pt").string();
   int start = 0;
   if (std::filesystem::exists(checkpoint)) {
-    start = load_downstream_checkpoint(checkpoint, ctx.device, *model, opt, scaler, val_acc, test_acc, test_evals, test.size()) + 1;
+    try {
+      start = load_downstream_checkpoint(checkpoint, ctx.device, *model, opt, scaler, val_acc, test_acc, test_evals, test.size()) + 1;
+    } catch (const c10::Error& e) {
+      throw RunFailure(checkpoint + ": unreadable checkpoint (" + std::string(e.what_without_backtrace()) +
+                       "); delete it to restart the run from epoch 0");
+    }
     if (ctx.log) ctx.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx.run.id.substr(0, 12), start - 1));
   }
   const auto run_t0 = std::chrono::steady_clock::now();

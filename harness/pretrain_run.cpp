@@ -111,17 +111,22 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
   double best = std::numeric_limits<double>::infinity();
   GradScaler scaler(ctx.amp);
   if (fs::exists(last_path)) {
-    torch::serialize::InputArchive archive;
-    archive.load_from(last_path, ctx.device);
-    m.state().load(archive);
-    if (scaler.enabled()) scaler.load(archive);
-    torch::serialize::InputArchive opt;
-    archive.read("optimizer", opt);
-    m.optimizer().load(opt);
     torch::Tensor e, b, be;
-    archive.read("epoch", e);
-    archive.read("best", b);
-    archive.read("best_epoch", be);
+    try {
+      torch::serialize::InputArchive archive;
+      archive.load_from(last_path, ctx.device);
+      m.state().load(archive);
+      if (scaler.enabled()) scaler.load(archive);
+      torch::serialize::InputArchive opt;
+      archive.read("optimizer", opt);
+      m.optimizer().load(opt);
+      archive.read("epoch", e);
+      archive.read("best", b);
+      archive.read("best_epoch", be);
+    } catch (const c10::Error& err) {
+      throw RunFailure(last_path + ": unreadable checkpoint (" + std::string(err.what_without_backtrace()) +
+                       "); delete it to restart the run from epoch 0");
+    }
     start = static_cast<int>(e.item<std::int64_t>()) + 1;
     best = b.item<double>();
     best_epoch = static_cast<int>(be.item<std::int64_t>());

@@ -48,6 +48,27 @@ struct Workspace {
   }
 };
 
+// Starts `usbench run` on `db` in the background and SIGKILLs it as soon as a file named `checkpoint`
+// appears in its work folder (polling for up to 30 s). Returns whether the file appeared before the kill.
+bool kill_at_checkpoint(const Workspace& w, const std::string& db, const std::string& checkpoint) {
+  const auto pidfile = w.dir / "pid";
+  const std::string cmd = "cd '" USBENCH_SOURCE_DIR "' && ('" USBENCH_BIN "' run " + w.args(db) +
+                          " >/dev/null 2>&1 & echo $! > " + q(pidfile) + ")";
+  if (std::system(cmd.c_str()) != 0) return false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const pid_t pid = static_cast<pid_t>(std::stol(read_bytes(pidfile)));
+  const auto work = w.dir / ("work-" + db);
+  bool checkpointed = false;
+  for (int i = 0; i < 1200 && !checkpointed; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (fs::exists(work))
+      for (const auto& e : fs::recursive_directory_iterator(work)) checkpointed = checkpointed || e.path().filename() == checkpoint;
+  }
+  ::kill(pid, SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  return checkpointed;
+}
+
 nlohmann::json methods_of(const CommandResult& r) {
   auto j = nlohmann::json::parse(r.output);
   return j["methods"];
@@ -108,22 +129,7 @@ TEST_CASE("a pretraining killed with SIGKILL resumes from its checkpoint and end
   REQUIRE(run_usbench("run " + w.args("full.db")).exit_code == 0);
 
   // Start the same experiment in the background and kill it once the first checkpoint exists.
-  const auto pidfile = w.dir / "pid";
-  const std::string cmd = "cd '" USBENCH_SOURCE_DIR "' && ('" USBENCH_BIN "' run " + w.args("killed.db") +
-                          " >/dev/null 2>&1 & echo $! > " + q(pidfile) + ")";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  const pid_t pid = static_cast<pid_t>(std::stol(read_bytes(pidfile)));
-  bool checkpointed = false;
-  for (int i = 0; i < 600 && !checkpointed; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    if (fs::exists(w.dir / "work-killed.db"))
-      for (const auto& e : fs::recursive_directory_iterator(w.dir / "work-killed.db"))
-        checkpointed = checkpointed || e.path().filename() == "last.pt";
-  }
-  REQUIRE(checkpointed);
-  ::kill(pid, SIGKILL);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(kill_at_checkpoint(w, "killed.db", "last.pt"));
   {
     auto store = Store::open((w.dir / "killed.db").string(), Store::Access::Existing);
     bool interrupted = false;
@@ -158,22 +164,7 @@ TEST_CASE("a downstream run killed mid-fold resumes after its last epoch and end
   Workspace w(spec);
   REQUIRE(run_usbench("run " + w.args("full.db")).exit_code == 0);
 
-  const auto pidfile = w.dir / "pid";
-  const std::string cmd = "cd '" USBENCH_SOURCE_DIR "' && ('" USBENCH_BIN "' run " + w.args("killed.db") +
-                          " >/dev/null 2>&1 & echo $! > " + q(pidfile) + ")";
-  REQUIRE(std::system(cmd.c_str()) == 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  const pid_t pid = static_cast<pid_t>(std::stol(read_bytes(pidfile)));
-  bool checkpointed = false;
-  for (int i = 0; i < 1200 && !checkpointed; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    if (fs::exists(w.dir / "work-killed.db"))
-      for (const auto& e : fs::recursive_directory_iterator(w.dir / "work-killed.db"))
-        checkpointed = checkpointed || e.path().filename() == "downstream.pt";
-  }
-  REQUIRE(checkpointed);
-  ::kill(pid, SIGKILL);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  REQUIRE(kill_at_checkpoint(w, "killed.db", "downstream.pt"));
   const auto resumed = run_usbench("run " + w.args("killed.db"));
   INFO(resumed.output);
   REQUIRE(resumed.exit_code == 0);
@@ -228,6 +219,34 @@ TEST_CASE("a pretrained backbone changed on disk is not trusted: its pretraining
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("is changed; running it again") && Contains("1 executed, 4 already done"));
   CHECK(read_bytes(backbone) == original);  // deterministic: the same weights come back
+}
+
+TEST_CASE("a corrupt checkpoint fails its run with the file named, and nothing of the run is counted", "[protocol][cli][slow]") {
+  auto spec = tiny_experiment();
+  spec["methods"] = nlohmann::json::array({"random"});
+  spec.erase("pretrain_data");
+  Workspace w(spec);
+  REQUIRE(run_usbench("run " + w.args("a.db")).exit_code == 0);
+  // A second store that shares a.db's work folder finds garbage where fold 0's checkpoint would be.
+  std::string id;
+  {
+    auto a = Store::open((w.dir / "a.db").string(), Store::Access::Existing);
+    for (const auto& r : a.runs("tiny"))
+      if (r.fold == 0) id = r.id;
+  }
+  REQUIRE_FALSE(id.empty());
+  const auto ckpt = w.dir / "work-a.db" / id.substr(0, 16) / "downstream.pt";
+  write_bytes(ckpt, "not a checkpoint");
+  const auto r = run_usbench("run " + q(w.spec) + " --db " + q(w.dir / "b.db") + " --cache " + q(w.dir / "cache") +
+                             " --work-dir " + q(w.dir / "work-a.db"));
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.output, Contains(ckpt.string()) && Contains("unreadable checkpoint") && Contains("delete it"));
+  auto b = Store::open((w.dir / "b.db").string(), Store::Access::Existing);
+  CHECK(b.find_run(id)->status == "failed");
+  CHECK(b.db().scalar_int("SELECT COUNT(*) FROM predictions WHERE run_id = '" + id + "'") == 0);
+  const auto report = run_usbench("report --format json --db " + q(w.dir / "b.db"));
+  CHECK(nlohmann::json::parse(report.output)["methods"][0]["runs_done"] == 1);  // fold 1 only
 }
 
 TEST_CASE("a NaN loss fails the run with its epoch named and exit code 1", "[protocol][cli][slow]") {
