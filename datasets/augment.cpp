@@ -81,7 +81,7 @@ torch::Tensor resized_crop_flip(const torch::Tensor& images, const std::vector<I
         g[b][y][x][1] = static_cast<float>(ys[static_cast<std::size_t>(y)]);
       }
   }
-  grid = grid.to(images.device(), images.scalar_type());
+  grid = to_device(grid, images.device()).to(images.scalar_type());
   namespace F = torch::nn::functional;
   return F::grid_sample(images, grid,
                         F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
@@ -94,7 +94,7 @@ torch::Tensor rgb_to_grayscale(const torch::Tensor& img) {
 
 namespace {
 torch::Tensor per_image(const torch::Tensor& f, const torch::Tensor& like) {
-  return f.to(like.device(), like.scalar_type()).view({-1, 1, 1, 1});
+  return to_device(f, like.device()).to(like.scalar_type()).view({-1, 1, 1, 1});
 }
 // torchvision's _blend: (ratio * a + (1 - ratio) * b).clamp(0, 1)
 torch::Tensor blend(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& ratio) {
@@ -119,8 +119,11 @@ torch::Tensor adjust_saturation(const torch::Tensor& img, const torch::Tensor& f
 torch::Tensor adjust_hue(const torch::Tensor& img, const torch::Tensor& shift) {
   // A grey image (r == g == b everywhere) has saturation 0, and the HSV round trip returns it exactly
   // (p = q = t = v): skip the work, which dominates augmentation on grey-scale ultrasound.
-  const auto grey = (img.select(1, 0) == img.select(1, 1)).logical_and(img.select(1, 1) == img.select(1, 2)).flatten(1).all(1);
-  if (grey.all().item<bool>()) return img;
+  // (On CUDA the test would make the host wait for the device, so the round trip is always computed there.)
+  if (img.device().is_cpu()) {
+    const auto grey = (img.select(1, 0) == img.select(1, 1)).logical_and(img.select(1, 1) == img.select(1, 2)).flatten(1).all(1);
+    if (grey.all().item<bool>()) return img;
+  }
   // torchvision's _rgb2hsv / _hsv2rgb on tensors.
   auto c = img.unbind(1);
   const auto r = c[0], g = c[1], b = c[2];
@@ -174,7 +177,8 @@ torch::Tensor color_jitter(const torch::Tensor& images, const std::vector<ImageP
       }
       if (idx.empty()) continue;
       const auto index = torch::tensor(idx, torch::kInt64);
-      const auto sub = out.index_select(0, index.to(out.device()));
+      const auto on_device = to_device(index, out.device());
+      const auto sub = out.index_select(0, on_device);
       const auto f = factor[op].index_select(0, index);
       torch::Tensor res;
       switch (op) {
@@ -183,7 +187,7 @@ torch::Tensor color_jitter(const torch::Tensor& images, const std::vector<ImageP
         case 2: res = adjust_saturation(sub, f); break;
         default: res = adjust_hue(sub, f); break;
       }
-      out = out.index_copy(0, index.to(out.device()), res);
+      out = out.index_copy(0, on_device, res);
     }
   }
   return out;
@@ -192,8 +196,14 @@ torch::Tensor color_jitter(const torch::Tensor& images, const std::vector<ImageP
 torch::Tensor normalize(const torch::Tensor& images, double mean, double std) { return (images - mean) / std; }
 
 torch::Tensor mix(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& lambda) {
-  const auto l = lambda.to(a.device(), a.scalar_type()).view({-1, 1, 1, 1});
+  const auto l = to_device(lambda, a.device()).to(a.scalar_type()).view({-1, 1, 1, 1});
   return l * a + (1 - l) * b;
+}
+
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device) {
+  if (t.device() == device) return t;
+  if (device.is_cuda() && t.device().is_cpu()) return t.pin_memory().to(device, /*non_blocking=*/true);
+  return t.to(device);
 }
 
 torch::Tensor augment(const torch::Tensor& frames_u8, const std::vector<ImageParams>& params, const AugmentConfig& cfg) {

@@ -64,6 +64,11 @@ torch::Tensor normalize(const torch::Tensor& images, double mean, double std);
 // USCL mixup: lambda * a + (1 - lambda) * b with one lambda per item. `lambda`: float [N].
 torch::Tensor mix(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& lambda);
 
+// `t` on `device`. From the CPU to CUDA the copy goes through pinned memory and does not block the
+// host (it is ordered on the current stream, before any kernel that later uses it); a tensor already
+// there is returned as it is.
+torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device);
+
 // The whole pipeline: uint8 [N, H, W, 3] (cache layout) -> float [N, 3, out, out], normalised.
 // Runs on the device of `frames_u8`.
 torch::Tensor augment(const torch::Tensor& frames_u8, const std::vector<ImageParams>& params, const AugmentConfig& cfg);

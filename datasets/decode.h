@@ -1,8 +1,12 @@
 // Decoding clips (videos, frame folders, still images) into sampled, resized RGB frames with OpenCV.
-// Used only by ingest; training reads the frame cache.
+// Used only by ingest (and embed's image reader); training reads the frame cache. A build without
+// OpenCV (-DUSBENCH_WITH_OPENCV=OFF) links decode_unavailable.cpp instead of decode_opencv.cpp: there
+// decode_clip and load_image_rgb throw UsageError naming the option.
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "datasets/clips.h"
 #include "datasets/frame_cache.h"
@@ -34,6 +38,14 @@ class ClipError : public std::runtime_error {
 // seen in the source: read to the end, or the container's count). Throws ClipError for zero-byte,
 // unreadable, non-media, truncated or frameless input.
 FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int stored_size);
+
+// An image file as RGB uint8 [size, size, 3], row-major, resized bilinearly when it is not size x size
+// (embed's transform). Throws UsageError naming the file when it cannot be decoded.
+std::vector<std::uint8_t> load_image_rgb(const std::string& path, int size);
+
+// Whether this build can decode media, and the OpenCV version it uses ("" without OpenCV).
+bool media_decoding_available();
+std::string opencv_version();
 
 // Content hash of a clip: the file's SHA-256, or for a frame folder the SHA-256 over each frame file's
 // name and hash in natural order. Throws ClipError when unreadable.

@@ -115,7 +115,7 @@ Batch FrameBatches::raw(int b) const {
   out.frames.assign(order.begin() + static_cast<std::ptrdiff_t>(begin), order.begin() + static_cast<std::ptrdiff_t>(end));
   std::vector<std::int64_t> labels;
   for (auto f : out.frames) labels.push_back(set->label_of[static_cast<std::size_t>(f)]);
-  out.images = set->frames.index_select(0, torch::tensor(out.frames, torch::kInt64));
+  out.images = set->frames.index_select(0, to_device(torch::tensor(out.frames, torch::kInt64), set->frames.device()));
   out.labels = torch::tensor(labels, torch::kInt64);
   return out;
 }

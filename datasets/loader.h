@@ -23,7 +23,8 @@
 namespace usbench::datasets {
 
 struct FrameSet {
-  torch::Tensor frames;                // uint8 [F, H, W, 3] on the CPU
+  torch::Tensor frames;                // uint8 [F, H, W, 3]: on the CPU, or on the run's CUDA device when they
+                                       // fit there (batches are then cut and augmented on the device)
   std::vector<int> clip_of;            // frame -> clip position in clip_ids
   std::vector<int> frame_in_clip;      // frame -> index within its clip
   std::vector<std::int64_t> label_of;  // frame -> class index, -1 when unlabelled

@@ -1,14 +1,13 @@
 #include "harness/amp.h"
 
-#include <ATen/autocast_mode.h>
+#include "harness/torch_compat.h"
 
 namespace usbench {
 
 AutocastGuard::AutocastGuard(bool enabled) : enabled_(enabled) {
   if (!enabled_) return;
-  previous_ = at::autocast::is_enabled();
-  at::autocast::set_autocast_gpu_dtype(at::kHalf);
-  at::autocast::set_enabled(true);
+  previous_ = compat::cuda_autocast_enabled();
+  compat::set_cuda_autocast(true, at::kHalf);
   at::autocast::increment_nesting();
 }
 
@@ -16,7 +15,7 @@ AutocastGuard::~AutocastGuard() {
   if (!enabled_) return;
   // As torch.autocast's __exit__: drop the cast-weight cache when leaving the outermost region.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_enabled(previous_);
+  compat::set_cuda_autocast(previous_, at::kHalf);
 }
 
 GradScaler::GradScaler(bool enabled, double init_scale, double growth_factor, double backoff_factor, int growth_interval)

@@ -1,20 +1,36 @@
 #include <ATen/Parallel.h>
-#include <opencv2/core/version.hpp>
 
 #include "harness/env.h"
 #include "harness/torch_pch.h"
 
 #ifdef USBENCH_WITH_CUDA
 #include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
 #endif
 
 namespace usbench {
+
+std::int64_t cuda_free_bytes(int device_index) {
+#ifdef USBENCH_WITH_CUDA
+  if (torch::cuda::is_available() && device_index < static_cast<int>(torch::cuda::device_count())) {
+    c10::cuda::CUDAGuard guard(static_cast<c10::DeviceIndex>(device_index));
+    std::size_t free = 0, total = 0;
+    if (cudaMemGetInfo(&free, &total) == cudaSuccess) return static_cast<std::int64_t>(free);
+  }
+#endif
+  (void)device_index;
+  return -1;
+}
 
 nlohmann::json capture_environment(const std::string& device) {
   nlohmann::json env = capture_host_environment();
   env["device"] = device;
   env["torch_version"] = TORCH_VERSION;
-  env["opencv_version"] = CV_VERSION;
+#ifdef USBENCH_OPENCV_VERSION
+  env["opencv_version"] = USBENCH_OPENCV_VERSION;  // the OpenCV this binary decodes media with
+#else
+  env["opencv_version"] = "not built (-DUSBENCH_WITH_OPENCV=OFF)";
+#endif
   env["threads"] = at::get_num_threads();
   env["interop_threads"] = at::get_num_interop_threads();
   auto& ctx = at::globalContext();

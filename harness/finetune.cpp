@@ -11,28 +11,28 @@
 #include "harness/errors.h"
 #include "harness/pretrain_run.h"
 #include "harness/resnet.h"
+#include "harness/step_sums.h"
 #include "harness/weights.h"
 
 namespace usbench {
 
 namespace F = torch::nn::functional;
 
-namespace {
-
-// conv1 .. layer4.0: the part uscl-paper keeps frozen.
-torch::Tensor frozen_trunk(ResNetImpl& m, const torch::Tensor& x) {
+torch::Tensor uscl_paper_frozen_part(ResNetImpl& m, const torch::Tensor& x) {
   auto h = torch::max_pool2d(torch::relu(m.bn1(m.conv1(x))), 3, 2, 1);
   h = m.layer3->forward(m.layer2->forward(m.layer1->forward(h)));
   auto it = m.layer4->begin();
   return it->forward(h);
 }
 
-torch::Tensor last_block_and_head(ResNetImpl& m, const torch::Tensor& h) {
+torch::Tensor uscl_paper_trained_part(ResNetImpl& m, const torch::Tensor& h) {
   auto it = m.layer4->begin();
   torch::Tensor out = h;
   for (++it; it != m.layer4->end(); ++it) out = it->forward(out);
   return m.fc(torch::adaptive_avg_pool2d(out, {1, 1}).flatten(1));
 }
+
+namespace {
 
 struct Eval {
   double accuracy = 0, loss = 0;
@@ -179,7 +179,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     model->eval();
     std::vector<torch::Tensor> chunks;
     const auto fb = datasets::FrameBatches::make(set, frames, 64, false, test_aug, 0, 0);
-    for (int b = 0; b < fb.num_batches(); ++b) chunks.push_back(model->features(fb.augmented(b).images.to(ctx.device)));
+    for (int b = 0; b < fb.num_batches(); ++b) chunks.push_back(model->features(datasets::to_device(fb.augmented(b).images, ctx.device)));
     return torch::cat(chunks);
   };
   std::map<std::int64_t, std::int64_t> row_of;  // frame -> row of `cached`
@@ -193,7 +193,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
   auto rows = [&](const std::vector<std::int64_t>& frames) {
     std::vector<std::int64_t> r;
     for (auto f : frames) r.push_back(row_of.at(f));
-    return torch::tensor(r, torch::kInt64).to(ctx.device);
+    return datasets::to_device(torch::tensor(r, torch::kInt64), ctx.device);
   };
 
   auto evaluate = [&](const std::vector<std::int64_t>& frames) {
@@ -203,7 +203,10 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     AutocastGuard autocast(ctx.amp);
     model->eval();
     std::int64_t correct = 0;
-    double loss = 0;
+    // Scores and the loss stay on the device until every chunk is done: one transfer per evaluation.
+    std::vector<torch::Tensor> probs;
+    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device));
+    std::vector<std::int64_t> y;
     for (std::size_t begin = 0; begin < frames.size(); begin += 64) {
       const std::vector<std::int64_t> chunk(frames.begin() + static_cast<std::ptrdiff_t>(begin),
                                             frames.begin() + static_cast<std::ptrdiff_t>(std::min(frames.size(), begin + 64)));
@@ -212,25 +215,29 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
         logits = model->fc(cached.index_select(0, rows(chunk)));
       } else {
         const auto fb = datasets::FrameBatches::make(set, chunk, 64, false, test_aug, 0, 0);
-        logits = model->forward(fb.augmented(0).images.to(ctx.device));
+        logits = model->forward(datasets::to_device(fb.augmented(0).images, ctx.device));
       }
-      std::vector<std::int64_t> y;
-      for (auto f : chunk) y.push_back(set.label_of[static_cast<std::size_t>(f)]);
-      const auto target = torch::tensor(y, torch::kInt64).to(ctx.device);
-      loss += F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kSum)).item<double>();
-      const auto prob = torch::softmax(logits, 1).cpu();
-      const auto pred = prob.argmax(1);
-      for (std::int64_t i = 0; i < pred.size(0); ++i) {
-        const int p = static_cast<int>(pred[i].item<std::int64_t>());
-        e.predicted.push_back(p);
-        std::array<float, 8> s{};
-        for (int k = 0; k < n_classes; ++k) s[static_cast<std::size_t>(k)] = prob[i][k].item<float>();
-        e.scores.push_back(s);
-        correct += p == y[static_cast<std::size_t>(i)];
-      }
+      std::vector<std::int64_t> chunk_y;
+      for (auto f : chunk) chunk_y.push_back(set.label_of[static_cast<std::size_t>(f)]);
+      y.insert(y.end(), chunk_y.begin(), chunk_y.end());
+      const auto target = datasets::to_device(torch::tensor(chunk_y, torch::kInt64), ctx.device);
+      loss_sum += F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kSum)).to(torch::kFloat64);
+      probs.push_back(torch::softmax(logits, 1).to(torch::kFloat32));
+    }
+    const auto prob = torch::cat(probs).cpu().contiguous();
+    const auto pred = prob.argmax(1);
+    const auto pa = prob.accessor<float, 2>();
+    const auto pd = pred.accessor<std::int64_t, 1>();
+    for (std::int64_t i = 0; i < prob.size(0); ++i) {
+      const int p = static_cast<int>(pd[i]);
+      e.predicted.push_back(p);
+      std::array<float, 8> s{};
+      for (int k = 0; k < n_classes; ++k) s[static_cast<std::size_t>(k)] = pa[i][k];
+      e.scores.push_back(s);
+      correct += p == y[static_cast<std::size_t>(i)];
     }
     e.accuracy = static_cast<double>(correct) / static_cast<double>(frames.size());
-    e.loss = loss / static_cast<double>(frames.size());
+    e.loss = loss_sum.item<double>() / static_cast<double>(frames.size());
     return e;
   };
 
@@ -257,8 +264,23 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     const double lr = base_lr * (1 + std::cos(M_PI * epoch / epochs)) / 2;
     for (auto& g : opt.param_groups()) g.options().set_lr(lr);
     const auto t0 = std::chrono::steady_clock::now();
-    double loss_sum = 0;
-    std::int64_t seen = 0, correct = 0;
+    // Step sums stay on the device; the CPU reads them every step (a NaN stops the run at its batch),
+    // CUDA only at the progress interval and at the end of the epoch (no host synchronisation per step).
+    StepSums sums;
+    std::map<std::string, double> totals;
+    std::int64_t seen = 0;
+    int read_at = 0, batches_done = 0, last_batch = 0;
+    auto last_read = t0;
+    auto read_sums = [&](int batch_index) {
+      totals = sums.read();
+      if (!std::isfinite(totals.at("loss")))
+        throw RunFailure(read_at + 1 == batches_done
+                             ? fmt::format("epoch {}: training loss is {}; stopping", epoch, totals.at("loss"))
+                             : fmt::format("epoch {}: training loss is {} between batches {} and {}; stopping", epoch,
+                                           totals.at("loss"), read_at, batch_index));
+      read_at = batches_done;
+      last_read = std::chrono::steady_clock::now();
+    };
     if (probe) {
       datasets::Rng rng = datasets::Rng(ctx.seed("data_order")).split(static_cast<std::uint64_t>(epoch) + 1);
       std::vector<std::int64_t> order = fit;
@@ -268,7 +290,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
                                               order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), begin + static_cast<std::size_t>(batch_size))));
         std::vector<std::int64_t> y;
         for (auto f : chunk) y.push_back(set.label_of[static_cast<std::size_t>(f)]);
-        const auto target = torch::tensor(y, torch::kInt64).to(ctx.device);
+        const auto target = datasets::to_device(torch::tensor(y, torch::kInt64), ctx.device);
         torch::Tensor logits, loss;
         {
           AutocastGuard autocast(ctx.amp);
@@ -278,17 +300,18 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
         opt.zero_grad();
         scaler.scale(loss).backward();
         scaler.step(opt);
-        loss_sum += loss.item<double>() * static_cast<double>(chunk.size());
-        correct += (logits.argmax(1) == target).sum().item<std::int64_t>();
+        sums.add("loss", loss.detach().to(torch::kFloat64) * static_cast<double>(chunk.size()));
+        sums.add("correct", (logits.argmax(1) == target).sum());
         seen += static_cast<std::int64_t>(chunk.size());
+        last_batch = batches_done++;
       }
     } else {
       model->train();  // BatchNorm in training mode everywhere, frozen or not (the reference does so)
       const auto fb = datasets::FrameBatches::make(set, fit, batch_size, true, train_aug, ctx.seed("augmentation") ^ ctx.seed("data_order"), epoch);
       datasets::Loader loader(fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, ctx.loader_threads, 2);
       while (auto batch = loader.next()) {
-        const auto x = batch->images.to(ctx.device);
-        const auto target = batch->labels.to(ctx.device);
+        const auto x = datasets::to_device(batch->images, ctx.device);
+        const auto target = datasets::to_device(batch->labels, ctx.device);
         torch::Tensor logits, loss;
         {
           AutocastGuard autocast(ctx.amp);
@@ -296,32 +319,37 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
             torch::Tensor h;
             {
               torch::NoGradGuard no_grad;  // frozen layers: no autograd graph, no saved activations
-              h = frozen_trunk(*model, x);
+              h = uscl_paper_frozen_part(*model, x);
             }
-            logits = last_block_and_head(*model, h);
+            logits = uscl_paper_trained_part(*model, h);
           } else {
             logits = model->forward(x);
           }
           loss = F::cross_entropy(logits, target);
         }
-        const double value = loss.item<double>();
-        if (!std::isfinite(value)) throw RunFailure(fmt::format("epoch {}: training loss is {}; stopping", epoch, value));
+        sums.add("loss", loss.detach().to(torch::kFloat64) * static_cast<double>(x.size(0)));
+        sums.add("correct", (logits.argmax(1) == target).sum());
+        seen += x.size(0);
+        last_batch = batches_done++;
+        if (!ctx.device.is_cuda() ||
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - last_read).count() >= kStepSumReadSeconds)
+          read_sums(batch->index);
         opt.zero_grad();
         scaler.scale(loss).backward();
         scaler.step(opt);
-        loss_sum += value * static_cast<double>(x.size(0));
-        correct += (logits.argmax(1) == target).sum().item<std::int64_t>();
-        seen += x.size(0);
         const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (ctx.progress)
+        if (ctx.progress && read_at == batches_done)
           ctx.progress(fmt::format("{} | {} {} fold {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
                                    ctx.run.experiment, ctx.run.method, protocol, ctx.run.fold.value_or(-1), ctx.run.seed, epoch + 1,
-                                   epochs, batch->index + 1, fb.num_batches(), value, seen / std::max(secs, 1e-9),
+                                   epochs, batch->index + 1, fb.num_batches(), totals.at("loss") / seen, seen / std::max(secs, 1e-9),
                                    eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
                                                          epoch - start + static_cast<double>(batch->index + 1) / fb.num_batches(),
                                                          epochs - start))));
       }
     }
+    if (batches_done > read_at) read_sums(last_batch);
+    const double loss_sum = totals.count("loss") ? totals.at("loss") : 0.0;
+    const auto correct = static_cast<std::int64_t>(totals.count("correct") ? totals.at("correct") : 0.0);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto v = evaluate(val);
     auto t = evaluate(test);

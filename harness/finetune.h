@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datasets/loader.h"
+#include "harness/resnet.h"
 #include "harness/run_context.h"
 
 namespace usbench {
@@ -33,6 +34,11 @@ struct DownstreamOutcome {
   int last_epoch = -1, best_val_epoch = -1, best_test_epoch = -1;
   double test_accuracy_last = 0, test_accuracy_best_val = 0, test_accuracy_best_test = 0;
 };
+
+// uscl-paper's two parts of a ResNet: conv1 .. layer4.0, which stays frozen (callers run it without
+// autograd), and layer4.1 .. fc, which trains. Shared with the throughput benchmark.
+torch::Tensor uscl_paper_frozen_part(ResNetImpl& m, const torch::Tensor& x);
+torch::Tensor uscl_paper_trained_part(ResNetImpl& m, const torch::Tensor& h);
 
 DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, const nlohmann::json& config,
                                  const std::string& backbone, const BackboneSource& init, const FoldData& data);

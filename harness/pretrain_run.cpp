@@ -10,6 +10,7 @@
 #include "harness/amp.h"
 #include "harness/canonical.h"
 #include "harness/errors.h"
+#include "harness/step_sums.h"
 #include "harness/weights.h"
 #include "methods/pretrainer.h"
 
@@ -145,10 +146,26 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
                                                     ctx.seed("augmentation"), epoch);
     datasets::OrderedLoader<methods::PairBatch> loader(
         batches.num_batches(), [&batches](int b) { return batches.batch(b); }, ctx.loader_threads, 2);
-    double sum = 0;
-    std::map<std::string, double> parts;
-    int steps = 0;
+    // Step losses are summed where they are computed. On the CPU they are read after every step (a NaN
+    // stops the run at its batch); on CUDA only at the progress interval and at the end of the epoch, so
+    // the GPU is never made to wait for the host (a NaN is then caught at the next read).
+    StepSums sums;
+    const bool read_every_step = !ctx.device.is_cuda();
+    auto last_read = std::chrono::steady_clock::now();
+    int steps = 0, first_unread = 0;
     std::int64_t images = 0;
+    std::map<std::string, double> totals;
+    auto read_sums = [&](int batch_index) {
+      totals = sums.read();
+      const double value = totals.at("loss");
+      if (!std::isfinite(value))
+        throw RunFailure(first_unread + 1 == steps
+                             ? fmt::format("epoch {}: the {} loss is {} at batch {}; stopping", epoch, method, value, batch_index)
+                             : fmt::format("epoch {}: the {} loss is {} between batches {} and {}; stopping", epoch, method, value,
+                                           first_unread, batch_index));
+      first_unread = steps;
+      last_read = std::chrono::steady_clock::now();
+    };
     const auto t0 = std::chrono::steady_clock::now();
     while (auto next = loader.next()) {
       const methods::PairBatch& pb = *next;
@@ -158,25 +175,29 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
         AutocastGuard autocast(ctx.amp);
         losses = m.loss(pb, true);
       }
-      const double value = losses.total.item<double>();
-      if (!std::isfinite(value))
-        throw RunFailure(fmt::format("epoch {}: the {} loss is {} at batch {}; stopping", epoch, method, value, pb.index));
+      sums.add("loss", losses.total);
+      for (const auto& [k, v] : losses.parts) sums.add(k, v);
+      ++steps;
+      images += 2 * n;
+      const double since_read = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_read).count();
+      if (read_every_step || since_read >= kStepSumReadSeconds) read_sums(pb.index);
       m.optimizer().zero_grad();
       scaler.scale(losses.total).backward();
       scaler.step(m.optimizer());  // under AMP, a step with inf/NaN gradients is skipped and the scale backs off
       m.after_step(pb);
-      sum += value;
-      for (const auto& [k, v] : losses.parts) parts[k] += v;
-      ++steps;
-      images += 2 * n;
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (ctx.progress)
+      if (ctx.progress && first_unread == steps)
         ctx.progress(fmt::format("{} | pretrain {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
-                                 ctx.run.experiment, method, ctx.run.seed, epoch + 1, epochs, steps, batches.num_batches(), value,
-                                 images / secs,
+                                 ctx.run.experiment, method, ctx.run.seed, epoch + 1, epochs, steps, batches.num_batches(),
+                                 totals.at("loss") / steps, images / secs,
                                  eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
                                                        epoch - start + static_cast<double>(steps) / batches.num_batches(), epochs - start))));
     }
+    if (steps > first_unread) read_sums(batches.num_batches() - 1);
+    const double sum = steps ? totals.at("loss") : 0.0;
+    std::map<std::string, double> parts;
+    for (const auto& [k, v] : totals)
+      if (k != "loss") parts[k] = v;
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     // Held-out loss on un-mixed views with fixed augmentation, comparable across epochs.
@@ -190,7 +211,7 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
                                                  ctx.seed("augmentation") ^ 0x4E1D0017ull, 0);
       for (int b = 0; b < hb.num_batches(); ++b) {
         const auto pb = hb.batch(b);
-        held_sum += m.loss(pb, false).parts.at("contrastive");
+        held_sum += m.loss(pb, false).parts.at("contrastive").item<double>();
         ++held_steps;
       }
     }

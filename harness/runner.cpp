@@ -63,6 +63,29 @@ LoadedData ensure_dataset(Store& store, const ComponentRef& ref, const datasets:
   return d;
 }
 
+// On CUDA, a data set's frames move to the device when they take at most half of its free memory:
+// batches are then cut and augmented there, and the loader needs one thread to launch the work. Frames
+// left on the host are augmented by loader threads, one per core but one.
+std::unique_ptr<datasets::FrameSet> place_frames(datasets::FrameSet set, const torch::Device& device,
+                                                 const std::function<void(const std::string&)>& log) {
+  if (device.is_cuda()) {
+    const auto bytes = set.frames.numel();
+    const auto free = cuda_free_bytes(device.has_index() ? device.index() : 0);
+    if (free > 0 && bytes <= free / 2) {
+      set.frames = set.frames.to(device);
+      if (log) log(fmt::format("    frames on the GPU: {:.2f} GB of {:.2f} GB free", bytes / 1e9, free / 1e9));
+    } else if (log) {
+      log(fmt::format("    frames stay in host memory ({:.2f} GB; {:.2f} GB free on the GPU)", bytes / 1e9, free / 1e9));
+    }
+  }
+  return std::make_unique<datasets::FrameSet>(std::move(set));
+}
+
+int loader_threads_for(const datasets::FrameSet& set, const torch::Device& device) {
+  if (!device.is_cuda() || set.frames.is_cuda()) return 1;
+  return static_cast<int>(std::max(2u, std::thread::hardware_concurrency()) - 1);
+}
+
 std::uint64_t shard_of(const std::string& id, int n) { return std::stoull(id.substr(0, 12), nullptr, 16) % static_cast<std::uint64_t>(n); }
 
 }  // namespace
@@ -195,7 +218,8 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
     store.start_run(rec.id, capture_environment(spec.device).dump());
     try {
       if (rec.stage == "pretrain") {
-        if (!pre_set) pre_set = std::make_unique<datasets::FrameSet>(datasets::FrameSet::load(pre.record, cache, pre.classes));
+        if (!pre_set) pre_set = place_frames(datasets::FrameSet::load(pre.record, cache, pre.classes), device, opt.log);
+        ctx.loader_threads = loader_threads_for(*pre_set, device);
         std::vector<std::string> groups;
         for (const auto& c : pre.record.clips) groups.push_back(c.group);
         const auto outcome = run_pretraining(ctx, method.name, method.config, *pre_set, groups);
@@ -204,7 +228,8 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
         pre_set.reset();  // pretraining is over: hold one data set's frames at a time
         if (!planned.pretrain_run_id.empty() && !pretrained.count(planned.pretrain_run_id))
           throw RunFailure("its pretraining run " + planned.pretrain_run_id.substr(0, 12) + " did not finish");
-        if (!down_set) down_set = std::make_unique<datasets::FrameSet>(datasets::FrameSet::load(down.record, cache, down.classes));
+        if (!down_set) down_set = place_frames(datasets::FrameSet::load(down.record, cache, down.classes), device, opt.log);
+        ctx.loader_threads = loader_threads_for(*down_set, device);
         FoldData fd;
         fd.set = down_set.get();
         for (std::size_t c = 0; c < down_set->clip_ids.size(); ++c) {

@@ -1,6 +1,8 @@
 // MoCo v2: query/key encoders, momentum 0.999, queue of negatives, MLP head 512-512-128, temperature
 // 0.2, SGD (momentum 0.9, wd 1e-4) at lr = base_lr x batch / 256, cosine schedule. The queue defaults to
 // 4096 (the original 65536 exceeds these data sets); no shuffle-BN on a single device.
+#include <optional>
+
 #include "methods/heads.h"
 #include "methods/losses.h"
 #include "methods/method.h"
@@ -96,7 +98,7 @@ class MocoPretrainer : public Pretrainer {
   PairMode pair_mode() const override { return PairMode::Pair; }
   StepLosses loss(const PairBatch& b, bool train) override {
     const auto device = net_->queue.device();
-    const auto q = net_->query->forward(b.x1.to(device));
+    const auto q = net_->query->forward(datasets::to_device(b.x1, device));
     StepLosses out;
     if (!train) {
       // Held-out: the queue changes from step to step, so a loss against it is not comparable across
@@ -104,20 +106,20 @@ class MocoPretrainer : public Pretrainer {
       // encoder's k(x2), with the other held-out keys as negatives.
       namespace F = torch::nn::functional;
       const auto q1 = F::normalize(q, F::NormalizeFuncOptions().dim(1));
-      const auto k2 = F::normalize(net_->key->forward(b.x2.to(device)), F::NormalizeFuncOptions().dim(1));
+      const auto k2 = F::normalize(net_->key->forward(datasets::to_device(b.x2, device)), F::NormalizeFuncOptions().dim(1));
       const auto logits = torch::matmul(q1, k2.t()) / c_.at("temperature").get<double>();
       out.total = F::cross_entropy(logits, torch::arange(q.size(0), torch::TensorOptions().dtype(torch::kLong).device(device)));
-      out.parts["contrastive"] = out.total.item<double>();
+      out.parts["contrastive"] = out.total.detach();
       return out;
     }
     torch::Tensor k;
     {
       torch::NoGradGuard g;
-      k = torch::nn::functional::normalize(net_->key->forward(b.x2.to(device)), torch::nn::functional::NormalizeFuncOptions().dim(1));
+      k = torch::nn::functional::normalize(net_->key->forward(datasets::to_device(b.x2, device)), torch::nn::functional::NormalizeFuncOptions().dim(1));
     }
     last_keys_ = k;
     out.total = moco_loss(q, k, net_->queue, c_.at("temperature"));
-    out.parts["contrastive"] = out.total.item<double>();
+    out.parts["contrastive"] = out.total.detach();
     return out;
   }
   void after_step(const PairBatch&) override {
@@ -127,10 +129,14 @@ class MocoPretrainer : public Pretrainer {
     for (auto& p : net_->key->named_parameters()) p.value().mul_(m).add_(qp[p.key()].detach(), 1 - m);
     // Enqueue the newest keys, overwriting the oldest (the queue is a ring of queue_size rows).
     const auto K = net_->queue.size(0), n = last_keys_.size(0);
-    const auto ptr = net_->queue_ptr.item<std::int64_t>();
-    const auto idx = (torch::arange(n, torch::kLong) + ptr).remainder(K).to(net_->queue.device());
+    // The write position is mirrored on the host (read from the buffer once, after a checkpoint may have
+    // been loaded into it) so that a CUDA step does not wait for the device to learn it.
+    if (!queue_ptr_) queue_ptr_ = net_->queue_ptr.item<std::int64_t>();
+    const auto ptr = *queue_ptr_;
+    const auto idx = torch::arange(ptr, ptr + n, torch::TensorOptions().dtype(torch::kLong).device(net_->queue.device())).remainder(K);
     net_->queue.index_copy_(0, idx, last_keys_);
-    net_->queue_ptr.fill_((ptr + n) % K);
+    queue_ptr_ = (ptr + n) % K;
+    net_->queue_ptr.fill_(*queue_ptr_);
   }
 
  private:
@@ -138,6 +144,7 @@ class MocoPretrainer : public Pretrainer {
   MocoNet net_{nullptr};
   std::unique_ptr<torch::optim::SGD> optimizer_;
   torch::Tensor last_keys_;
+  std::optional<std::int64_t> queue_ptr_;  // host mirror of net_->queue_ptr
 };
 
 }  // namespace

@@ -80,7 +80,8 @@ PairBatch PairBatches::batch(int b) const {
   if (mixing) all.insert(all.end(), fb.begin(), fb.end());
   std::vector<datasets::ImageParams> params;
   for (std::size_t i = 0; i < all.size(); ++i) params.push_back(datasets::sample_params(rng, augment, h, w));
-  const auto views = datasets::augment(set->frames.index_select(0, torch::tensor(all, torch::kInt64)), params, augment);
+  const auto index = datasets::to_device(torch::tensor(all, torch::kInt64), set->frames.device());
+  const auto views = datasets::augment(set->frames.index_select(0, index), params, augment);
   out.lambda = torch::tensor(lambda, torch::kFloat32);
   out.labels = torch::tensor(labels, torch::kInt64);
   out.x1 = views.slice(0, 0, bsz);

@@ -13,8 +13,10 @@
 namespace usbench::methods {
 
 struct StepLosses {
-  torch::Tensor total;                  // what is minimised
-  std::map<std::string, double> parts;  // named terms for the metrics (e.g. nt_xent, ce)
+  torch::Tensor total;                         // what is minimised
+  std::map<std::string, torch::Tensor> parts;  // named terms for the metrics (e.g. contrastive, ce): detached
+                                               // 0-dim tensors on the run's device, read by the caller when it
+                                               // chooses (on CUDA, not after every step)
 };
 
 class Pretrainer {

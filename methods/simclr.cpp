@@ -62,11 +62,11 @@ class SimclrPretrainer : public Pretrainer {
   PairMode pair_mode() const override { return PairMode::Pair; }
   StepLosses loss(const PairBatch& b, bool) override {
     const auto device = net_->backbone->conv1->weight.device();
-    const auto z = net_->forward(torch::cat({b.x1, b.x2}).to(device));
+    const auto z = net_->forward(datasets::to_device(torch::cat({b.x1, b.x2}), device));
     const auto n = b.x1.size(0);
     StepLosses out;
     out.total = nt_xent(z.slice(0, 0, n), z.slice(0, n), c_.at("temperature"));
-    out.parts["contrastive"] = out.total.item<double>();
+    out.parts["contrastive"] = out.total.detach();
     return out;
   }
 

@@ -92,7 +92,7 @@ class UsclPretrainer : public Pretrainer {
   PairMode pair_mode() const override { return PairMode::Mix; }
   StepLosses loss(const PairBatch& b, bool train) override {
     const auto device = net_->encoder->backbone->conv1->weight.device();
-    const auto x = torch::cat({b.x1, b.x2}).to(device);
+    const auto x = datasets::to_device(torch::cat({b.x1, b.x2}), device);
     // One forward serves both terms (the reference forwards every view twice: same loss, half the cost).
     const auto z = net_->encoder->forward(x);
     const auto n = b.x1.size(0);
@@ -100,17 +100,17 @@ class UsclPretrainer : public Pretrainer {
     StepLosses out;
     const auto nt = nt_xent(z1, z2, c_.at("temperature"));
     out.total = nt;
-    out.parts["contrastive"] = nt.item<double>();
-    double ce_value = 0;
+    out.parts["contrastive"] = nt.detach();
+    torch::Tensor ce_value = torch::zeros({}, nt.options()).detach();
     if (net_->classifier) {
-      const auto labels = b.labels.to(device);
+      const auto labels = datasets::to_device(b.labels, device);
       const auto labelled = (labels >= 0).nonzero().flatten();
       if (labelled.numel() > 0) {
         const auto y = labels.index_select(0, labelled);
         const auto ce = torch::nn::functional::cross_entropy(net_->classifier(z1.index_select(0, labelled)), y) +
                         torch::nn::functional::cross_entropy(net_->classifier(z2.index_select(0, labelled)), y);
         out.total = out.total + c_.at("ce_weight").get<double>() * ce;
-        ce_value = ce.item<double>();
+        ce_value = ce.detach();
       }
     }
     out.parts["ce"] = ce_value;

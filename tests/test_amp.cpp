@@ -1,12 +1,12 @@
 // The loss scaler of CUDA mixed precision (harness/amp.h), checked on CPU with hand-computed updates.
 #include <catch2/catch.hpp>
 
-#include <ATen/autocast_mode.h>
-
 #include <limits>
 #include <sstream>
 
 #include "harness/amp.h"
+#include "harness/step_sums.h"
+#include "harness/torch_compat.h"
 
 using namespace usbench;
 
@@ -99,19 +99,37 @@ TEST_CASE("the scaler's state survives a checkpoint; an archive without it leave
 }
 
 TEST_CASE("autocast is off outside a guard, and a disabled guard changes nothing", "[amp][unit]") {
-  CHECK_FALSE(at::autocast::is_enabled());
+  CHECK_FALSE(compat::cuda_autocast_enabled());
   {
     AutocastGuard g(false);
-    CHECK_FALSE(at::autocast::is_enabled());
+    CHECK_FALSE(compat::cuda_autocast_enabled());
   }
   {
     AutocastGuard g(true);  // CUDA autocast state can be toggled without a GPU; no CUDA op runs here
-    CHECK(at::autocast::is_enabled());
+    CHECK(compat::cuda_autocast_enabled());
     {
       AutocastGuard inner(true);
-      CHECK(at::autocast::is_enabled());
+      CHECK(compat::cuda_autocast_enabled());
     }
-    CHECK(at::autocast::is_enabled());
+    CHECK(compat::cuda_autocast_enabled());
   }
-  CHECK_FALSE(at::autocast::is_enabled());
+  CHECK_FALSE(compat::cuda_autocast_enabled());
+}
+
+TEST_CASE("step sums add in double precision in step order and read back every sum at once", "[unit]") {
+  StepSums sums;
+  double loss = 0;
+  for (int i = 1; i <= 7; ++i) {
+    const float v = 1.0f / static_cast<float>(i);
+    sums.add("loss", torch::tensor(v).to(torch::kFloat64) * 32.0);
+    sums.add("correct", torch::tensor(static_cast<std::int64_t>(i)));
+    loss += static_cast<double>(v) * 32.0;  // what the loops summed on the host before
+  }
+  auto got = sums.read();
+  CHECK(got.size() == 2);
+  CHECK(got.at("loss") == loss);  // bit-identical, not approximately equal
+  CHECK(got.at("correct") == 28.0);
+  sums.add("loss", torch::tensor(std::numeric_limits<float>::quiet_NaN()));
+  CHECK(std::isnan(sums.read().at("loss")));  // a NaN step poisons the sum: the loops' check sees it
+  CHECK(StepSums().read().empty());
 }

@@ -100,7 +100,7 @@ TEST_CASE("USCL's and SimCLR's held-out loss falls over 20 steps on synthetic cl
       torch::NoGradGuard g;
       m->state().eval();
       const auto hb = methods::PairBatches::make(s.set, held, 12, false, aug, m->pair_mode(), 0.5, false, 77, 0);
-      return m->loss(hb.batch(0), false).parts.at("contrastive");
+      return m->loss(hb.batch(0), false).parts.at("contrastive").item<double>();
     };
     const double before = held_loss();
     int steps = 0;

@@ -75,7 +75,9 @@ TEST_CASE("torchvision state dicts load unmodified and the forward pass matches 
     CHECK(max_diff(m->features(io["x"]), io["eval_features"]) < 1e-5);
     CHECK(max_diff(m->forward(io["x"]), io["eval_logits"]) < 1e-5);
     m->train();
-    CHECK(max_diff(m->forward(io["x"]), io["train_logits"]) < 1e-5);
+    // Training-mode BatchNorm over a batch of 2 amplifies the rounding of the CPU's kernels: PyTorch itself,
+    // the same 1.13, gives 2.7e-5 against this fixture on an AMD EPYC (the fixture was written on a Xeon).
+    CHECK(max_diff(m->forward(io["x"]), io["train_logits"]) < 1e-4);
     CHECK(max_diff(m->named_buffers()["bn1.running_mean"], io["train_bn1_running_mean"]) < 1e-6);
     CHECK(max_diff(m->named_buffers()["bn1.running_var"], io["train_bn1_running_var"]) < 1e-6);
   }

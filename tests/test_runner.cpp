@@ -8,8 +8,10 @@
 #include <set>
 #include <thread>
 
+#ifdef USBENCH_WITH_OPENCV
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#endif
 
 #include "harness/resnet.h"
 #include "harness/store.h"
@@ -50,9 +52,10 @@ struct Workspace {
 
 // Starts `usbench run` on `db` in the background and SIGKILLs it as soon as a file named `checkpoint`
 // appears in its work folder (polling for up to 30 s). Returns whether the file appeared before the kill.
-bool kill_at_checkpoint(const Workspace& w, const std::string& db, const std::string& checkpoint) {
+// `extra` is appended to the command line (e.g. "--device cuda").
+bool kill_at_checkpoint(const Workspace& w, const std::string& db, const std::string& checkpoint, const std::string& extra = "") {
   const auto pidfile = w.dir / "pid";
-  const std::string cmd = "cd '" USBENCH_SOURCE_DIR "' && ('" USBENCH_BIN "' run " + w.args(db) +
+  const std::string cmd = "cd '" USBENCH_SOURCE_DIR "' && ('" USBENCH_BIN "' run " + w.args(db) + " " + extra +
                           " >/dev/null 2>&1 & echo $! > " + q(pidfile) + ")";
   if (std::system(cmd.c_str()) != 0) return false;
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -291,6 +294,33 @@ TEST_CASE("two shards merged give the same table as one unsharded run", "[protoc
   CHECK_THAT(again.output, Contains("0 executed, 5 already done"));
 }
 
+TEST_CASE("a run checkpointed on CUDA resumes on the CPU, and one checkpointed on the CPU resumes on CUDA", "[protocol][cli][gpu]") {
+  if (!torch::cuda::is_available()) {
+    WARN("SKIPPED: no CUDA device (this test runs in .ci/gpu-check on a GPU machine)");
+    return;
+  }
+  // fp32 on both devices, so the run ids (which include the precision only under AMP) are the same.
+  Workspace w(tiny_experiment(3));
+  const std::string fp32 = " --set precision=fp32";
+  REQUIRE(kill_at_checkpoint(w, "x.db", "last.pt", "--device cuda" + fp32));
+  auto r = run_usbench("run " + w.args("x.db") + " --device cpu" + fp32 + " 2>&1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("resuming"));
+  // Again, the other way round: killed on the CPU in a downstream fold, finished on CUDA.
+  Workspace v(tiny_experiment(3));
+  REQUIRE(kill_at_checkpoint(v, "y.db", "downstream.pt", "--device cpu" + fp32));
+  r = run_usbench("run " + v.args("y.db") + " --device cuda" + fp32 + " 2>&1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("resuming"));
+  for (const auto* db : {&w, &v}) {
+    auto store = Store::open((db->dir / (db == &w ? "x.db" : "y.db")).string(), Store::Access::Existing);
+    for (const auto& run : store.runs()) CHECK(run.status == "done");
+  }
+}
+
+#ifdef USBENCH_WITH_OPENCV  // without OpenCV, tests/test_no_opencv.cpp checks that embed refuses
 namespace {
 // Rows of an embed CSV: file name -> features.
 std::map<std::string, std::vector<double>> read_features(const fs::path& csv) {
@@ -308,7 +338,7 @@ std::map<std::string, std::vector<double>> read_features(const fs::path& csv) {
 }
 }  // namespace
 
-TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing; weights round trip; bad input", "[cli][slow]") {
+TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing, weights round trip, bad input refused", "[cli][slow]") {
   TempDir dir;
   const auto images = dir / "imgs";
   fs::create_directories(images);
@@ -362,3 +392,4 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing;
   CHECK_FALSE(fs::exists(dir / "y.csv"));
   CHECK_FALSE(fs::exists(dir / "y.csv.tmp"));
 }
+#endif  // USBENCH_WITH_OPENCV

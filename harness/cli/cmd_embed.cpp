@@ -4,10 +4,9 @@
 #include <iostream>
 
 #include <fmt/format.h>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include "datasets/clips.h"
+#include "datasets/decode.h"
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
 #include "harness/resnet.h"
@@ -75,11 +74,13 @@ void add_embed_command(CLI::App& app) {
       std::ofstream out(tmp);
       if (!out) throw UsageError(a->out + ": cannot write");
       for (const auto& f : files) {
-        cv::Mat img = cv::imread(f.string(), cv::IMREAD_COLOR);
-        if (img.empty()) throw UsageError(f.string() + ": cannot decode as an image; nothing was written");
-        cv::cvtColor(img, img, cv::COLOR_BGR2RGB);  // the protocol's RGB order
-        if (img.cols != a->size || img.rows != a->size) cv::resize(img, img, cv::Size(a->size, a->size), 0, 0, cv::INTER_LINEAR);
-        auto x = torch::from_blob(img.data, {img.rows, img.cols, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32).div(255.0);
+        std::vector<std::uint8_t> rgb;
+        try {
+          rgb = datasets::load_image_rgb(f.string(), a->size);
+        } catch (const UsageError& e) {
+          throw UsageError(std::string(e.what()) + "; nothing was written");
+        }
+        auto x = torch::from_blob(rgb.data(), {a->size, a->size, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32).div(255.0);
         for (int c = 0; c < 3; ++c) x[c].sub_(mean[static_cast<std::size_t>(c)]).div_(std[static_cast<std::size_t>(c)]);
         const auto feat = model->features(x.unsqueeze(0))[0].contiguous();
         out << csv_field(f.filename().string());
