@@ -68,7 +68,7 @@ TEST_CASE("enabled, the scaler unscales before the step, skips inf/NaN steps, ba
   CHECK(s.growth_tracker() == 0);
 }
 
-TEST_CASE("the scaler's state survives a checkpoint; an archive without it leaves the defaults", "[amp][unit]") {
+TEST_CASE("the scaler's state survives a checkpoint, and an archive without it leaves the defaults", "[amp][unit]") {
   GradScaler a(true, 1024.0, 2.0, 0.5, 100);
   Tiny t;
   t.opt.zero_grad();

@@ -15,7 +15,7 @@ using namespace usbench::datasets;
 using namespace usbench::test;
 using Catch::Matchers::Contains;
 
-TEST_CASE("without OpenCV, decoding is refused naming the build option; synthetic data still ingests", "[data][unit]") {
+TEST_CASE("without OpenCV, decoding is refused naming the build option, while synthetic data still ingests", "[data][unit]") {
   CHECK_FALSE(media_decoding_available());
   CHECK(opencv_version().empty());
   TempDir dir;
