@@ -10,6 +10,7 @@
 #include "harness/amp.h"
 #include "harness/canonical.h"
 #include "harness/errors.h"
+#include "harness/knn_monitor.h"
 #include "harness/step_sums.h"
 #include "harness/weights.h"
 #include "methods/pretrainer.h"
@@ -221,7 +222,12 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
                                                    {"images_per_s", images / std::max(secs, 1e-9)}};
     for (const auto& [k, v] : parts) train_metrics[k] = v / std::max(1, steps);
     ctx.store->put_metrics(ctx.run.id, epoch, "train", train_metrics);
-    ctx.store->put_metrics(ctx.run.id, epoch, "heldout", {{"contrastive", held_loss}});
+    // The monitor: kNN accuracy of the backbone's features on the pretraining set's own labels (held-out
+    // clips against training clips). Recorded and drawn, never used to select a checkpoint.
+    const auto knn = knn_monitor(*m.backbone(), clips, train, heldout, config.at("input_size"), ctx.device);
+    std::map<std::string, double> held_metrics = {{"contrastive", held_loss}};
+    if (knn) held_metrics["knn_accuracy"] = *knn;
+    ctx.store->put_metrics(ctx.run.id, epoch, "heldout", held_metrics);
     if (held_loss < best) {
       best = held_loss;
       best_epoch = epoch;
@@ -233,8 +239,9 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
     ctx.store->heartbeat(ctx.run.id);
     ++outcome.epochs_run;
     if (ctx.log)
-      ctx.log(fmt::format("pretrain {} seed {} | epoch {}/{} | loss {:.4f} | held-out {:.4f}{} | {:.1f} img/s | ETA {}", method,
+      ctx.log(fmt::format("pretrain {} seed {} | epoch {}/{} | loss {:.4f} | held-out {:.4f}{}{} | {:.1f} img/s | ETA {}", method,
                           ctx.run.seed, epoch + 1, epochs, sum / std::max(1, steps), held_loss, epoch == best_epoch ? " (best)" : "",
+                          knn ? fmt::format(" | kNN {:.3f}", *knn) : std::string(),
                           images / std::max(secs, 1e-9), eta(secs * (epochs - epoch - 1))));
   }
   if (!fs::exists(best_path)) throw RunFailure("pretraining produced no checkpoint");

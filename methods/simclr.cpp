@@ -33,7 +33,9 @@ nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, co
 MethodInfo simclr_method() {
   MethodInfo m;
   m.name = "simclr";
-  m.version = 2;  // 2: held-out loss in eval mode (running BatchNorm statistics), as the reference validates
+  // 2: held-out loss in eval mode (running BatchNorm statistics), as the reference validates.
+  // 3: one training-mode forward per view (BatchNorm statistics per view), not one joint forward.
+  m.version = 3;
   m.summary = "SimCLR: two augmentations of one frame per clip, NT-Xent (t = 0.5)";
   m.pretrains = true;
   m.resolve = resolve;
@@ -62,10 +64,12 @@ class SimclrPretrainer : public Pretrainer {
   PairMode pair_mode() const override { return PairMode::Pair; }
   StepLosses loss(const PairBatch& b, bool) override {
     const auto device = net_->backbone->conv1->weight.device();
-    const auto z = net_->forward(datasets::to_device(torch::cat({b.x1, b.x2}), device));
-    const auto n = b.x1.size(0);
+    // One forward per view: each view normalised with its own batch statistics in training mode, as USCL's
+    // reference code (which SimCLR shares) does.
+    const auto z1 = net_->forward(datasets::to_device(b.x1, device));
+    const auto z2 = net_->forward(datasets::to_device(b.x2, device));
     StepLosses out;
-    out.total = nt_xent(z.slice(0, 0, n), z.slice(0, n), c_.at("temperature"));
+    out.total = nt_xent(z1, z2, c_.at("temperature"));
     out.parts["contrastive"] = out.total.detach();
     return out;
   }

@@ -52,7 +52,9 @@ nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, co
 MethodInfo uscl_method() {
   MethodInfo m;
   m.name = "uscl";
-  m.version = 2;  // 2: held-out loss in eval mode (running BatchNorm statistics), as the reference validates
+  // 2: held-out loss in eval mode (running BatchNorm statistics), as the reference validates.
+  // 3: one training-mode forward per view (BatchNorm statistics per view, as the reference), not one joint forward.
+  m.version = 3;
   m.summary = "USCL: video contrastive pretraining with anchor-frame mixup and a semi-supervised CE term";
   m.pretrains = true;
   m.resolve = resolve;
@@ -92,21 +94,25 @@ class UsclPretrainer : public Pretrainer {
   PairMode pair_mode() const override { return PairMode::Mix; }
   StepLosses loss(const PairBatch& b, bool train) override {
     const auto device = net_->encoder->backbone->conv1->weight.device();
-    const auto x = datasets::to_device(torch::cat({b.x1, b.x2}), device);
-    // One forward serves both terms (the reference forwards every view twice: same loss, half the cost).
-    const auto z = net_->encoder->forward(x);
-    const auto n = b.x1.size(0);
-    const auto z1 = z.slice(0, 0, n), z2 = z.slice(0, n);
+    // One forward per view, as the reference: in training mode every BatchNorm layer normalises each view
+    // with that view's own batch statistics (a joint forward of both views would share them and change
+    // the gradients; tests/test_reference_step.cpp). Each forward serves both loss terms, where the
+    // reference forwards every view twice: the same loss and gradients, 2 instead of 4 updates of the
+    // running statistics per step.
+    const auto z1 = net_->encoder->forward(datasets::to_device(b.x1, device));
+    const auto z2 = net_->encoder->forward(datasets::to_device(b.x2, device));
     StepLosses out;
     const auto nt = nt_xent(z1, z2, c_.at("temperature"));
     out.total = nt;
     out.parts["contrastive"] = nt.detach();
     torch::Tensor ce_value = torch::zeros({}, nt.options()).detach();
     if (net_->classifier) {
-      const auto labels = datasets::to_device(b.labels, device);
-      const auto labelled = (labels >= 0).nonzero().flatten();
-      if (labelled.numel() > 0) {
-        const auto y = labels.index_select(0, labelled);
+      // Which items are labelled is decided on the host copy of the labels: a nonzero() on the device would
+      // make the host wait for the GPU at every step.
+      const auto labelled_host = (b.labels.cpu() >= 0).nonzero().flatten();
+      if (labelled_host.numel() > 0) {
+        const auto labelled = datasets::to_device(labelled_host, device);
+        const auto y = datasets::to_device(b.labels.cpu().index_select(0, labelled_host), device);
         const auto ce = torch::nn::functional::cross_entropy(net_->classifier(z1.index_select(0, labelled)), y) +
                         torch::nn::functional::cross_entropy(net_->classifier(z2.index_select(0, labelled)), y);
         out.total = out.total + c_.at("ce_weight").get<double>() * ce;

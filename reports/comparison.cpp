@@ -91,7 +91,8 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
     for (const auto& mr : store.metrics(pre->id)) {
       if (mr.epoch < 0) continue;
       const std::string name = mr.split == "train" && mr.name == "loss" ? "pretrain loss"
-                               : mr.split == "heldout" && mr.name == "contrastive" ? "pretrain held-out loss" : "";
+                               : mr.split == "heldout" && mr.name == "contrastive" ? "pretrain held-out loss"
+                               : mr.split == "heldout" && mr.name == "knn_accuracy" ? "pretrain kNN accuracy" : "";
       if (name.empty()) continue;
       auto& s = sums[name][mr.epoch];
       s.first += mr.value;
@@ -299,16 +300,26 @@ std::string to_markdown(const ComparisonTable& t) {
       last = e;
     }
     if (first == h.size()) continue;
-    pre += fmt::format("| {} | {} | {:.4f} | {:.4f} (epoch {}) | {:.4f} | {:+.1f}% |\n", r.label, last + 1, h[first], h[best], best, h[last],
-                       100 * (h[best] - h[first]) / h[first]);
+    // The kNN monitor (held-out clips against training clips, pretraining labels), first and last epoch.
+    std::string knn = "—";
+    if (r.curves.count("pretrain kNN accuracy")) {
+      const auto& k = r.curves.at("pretrain kNN accuracy");
+      if (first < k.size() && last < k.size() && !std::isnan(k[first]) && !std::isnan(k[last]))
+        knn = fmt::format("{:.3f} → {:.3f}", k[first], k[last]);
+    }
+    pre += fmt::format("| {} | {} | {:.4f} | {:.4f} (epoch {}) | {:.4f} | {:+.1f}% | {} |\n", r.label, last + 1, h[first], h[best], best,
+                       h[last], 100 * (h[best] - h[first]) / h[first], knn);
   }
   if (!pre.empty())
     out += "\nPretraining, held-out contrastive loss (each method's own loss and chance level, so compare within a row; "
-           "the backbone of the best epoch is the one fine-tuned):\n\n| method | epochs | first epoch | best | last epoch | "
-           "best vs first |\n|---|---|---|---|---|---|\n" + pre;
-  out += "\nDeliberate differences from the reference code: one forward pass per view serves both of USCL's loss terms "
-         "(same loss and gradients, half the cost); augmentation parameters come from usbench's seeded streams, not "
-         "Python's RNG.\n";
+           "the backbone of the best epoch is the one fine-tuned; the kNN monitor is the accuracy of held-out clips' "
+           "features against training clips' on the pretraining set's own labels, first → last epoch, never used to select):\n\n"
+           "| method | epochs | first epoch | best | last epoch | best vs first | kNN monitor |\n|---|---|---|---|---|---|---|\n" + pre;
+  out += "\nDeliberate differences from the reference code: USCL and SimCLR forward each view once in training mode "
+         "(per-view BatchNorm statistics, as the reference) and both of USCL's loss terms use that forward, where the "
+         "reference forwards each view twice: the same loss and gradients, 2 instead of 4 running-statistics updates per "
+         "step; MoCo v2 runs on one device without shuffle-BN; augmentation parameters come from usbench's seeded streams, "
+         "not Python's RNG.\n";
   return out;
 }
 
@@ -464,12 +475,15 @@ std::string to_html(const ComparisonTable& t) {
         if (r.protocol == p && r.curves.count(curve)) series.emplace_back(r.label, r.curves.at(curve));
       out += line_chart(p + ": " + curve + " by epoch (mean over folds)", series);
     }
-  for (const std::string curve : {"pretrain held-out loss", "pretrain loss"}) {
+  for (const std::string curve : {"pretrain held-out loss", "pretrain kNN accuracy", "pretrain loss"}) {
     std::vector<std::pair<std::string, std::vector<double>>> series;
     std::set<std::string> seen;
     for (const auto& r : t.rows)
       if (r.curves.count(curve) && seen.insert(r.label).second) series.emplace_back(r.label, r.curves.at(curve));
-    out += line_chart(curve + " by epoch (contrastive; chance differs by method)", series);
+    if (series.empty()) continue;
+    out += line_chart(curve + (curve == "pretrain kNN accuracy" ? " by epoch (held-out clips, pretraining labels, k = 20)"
+                                                                : " by epoch (contrastive; chance differs by method)"),
+                      series);
   }
   out += "<h2>Per-fold accuracy (val-selected)</h2>\n";
   for (const auto& r : t.rows) {

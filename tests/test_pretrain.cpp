@@ -5,6 +5,7 @@
 
 #include "datasets/ingest.h"
 #include "datasets/loader.h"
+#include "harness/knn_monitor.h"
 #include "harness/pretrain_run.h"
 #include "methods/pretrain_batches.h"
 #include "methods/pretrainer.h"
@@ -31,7 +32,7 @@ struct Synthetic {
 };
 }  // namespace
 
-TEST_CASE("USCL pairs mix three frames around the anchor; held-out pairs are not mixed", "[method]") {
+TEST_CASE("USCL pairs mix three frames around the anchor, and held-out pairs are not mixed", "[method]") {
   Synthetic s(2, 4, 24);
   datasets::AugmentConfig aug;  // no randomness in pixels, so the mixing can be checked exactly
   aug.out_size = 24;
@@ -174,4 +175,18 @@ TEST_CASE("held-out groups are disjoint from training groups and seeded", "[unit
   CHECK(held.size() >= 2);  // at least one group per label stratum
   CHECK(held.size() < 8);
   CHECK(held_out_positions(groups, labels, 0.25, 3) == h);
+}
+
+TEST_CASE("the kNN monitor: cosine neighbours vote with weights exp(similarity / t), by hand", "[method][unit]") {
+  // One close neighbour of label 0 against two at 60 degrees of label 1: the weighted vote (t = 0.07)
+  // says 0, an unweighted majority (t huge) says 1.
+  const auto bank = torch::tensor({1.0f, 0.0f, 0.5f, 0.8660254f, 0.5f, -0.8660254f}).view({3, 2});
+  const std::vector<std::int64_t> bank_labels{0, 1, 1};
+  const auto query = torch::tensor({2.0f, 0.0f}).view({1, 2});  // length does not matter: cosine
+  CHECK(knn_accuracy(bank, bank_labels, query, {0}, 3, 0.07) == 1.0);
+  CHECK(knn_accuracy(bank, bank_labels, query, {0}, 3, 1e9) == 0.0);
+  CHECK(knn_accuracy(bank, bank_labels, query, {0}, 1, 1e9) == 1.0);  // k = 1: the nearest alone
+  // Two queries, one labelled against its neighbours: half right; k above the bank's size is capped.
+  const auto two = torch::tensor({1.0f, 0.05f, -0.2f, -1.0f}).view({2, 2});
+  CHECK(knn_accuracy(bank, bank_labels, two, {0, 0}, 20, 0.07) == 0.5);
 }

@@ -84,7 +84,7 @@ void fill(Store& store) {
   store.finish_run(p.id, "done");
   for (int epoch = 0; epoch < 3; ++epoch) {
     store.put_metrics(p.id, epoch, "train", {{"loss", 4.0 - epoch}});
-    store.put_metrics(p.id, epoch, "heldout", {{"contrastive", 3.5 - 0.5 * epoch}});
+    store.put_metrics(p.id, epoch, "heldout", {{"contrastive", 3.5 - 0.5 * epoch}, {"knn_accuracy", 0.5 + 0.125 * epoch}});
   }
 }
 
