@@ -16,6 +16,13 @@ std::string SamplingRule::describe() const {
   return fmt::format("every={}:max={}", every_kth, max_frames);
 }
 
+void require_nonempty_file(const std::string& path) {
+  std::error_code ec;
+  const auto size = fs::file_size(path, ec);
+  if (ec) throw ClipError(path, "unreadable (" + ec.message() + ")");
+  if (size == 0) throw ClipError(path, "empty file (0 bytes)");
+}
+
 std::string clip_sha256(const ClipSource& clip) {
   try {
     if (clip.kind != ClipKind::FrameFolder) return sha256_file(clip.path);

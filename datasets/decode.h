@@ -43,6 +43,10 @@ FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int sto
 // (embed's transform). Throws UsageError naming the file when it cannot be decoded.
 std::vector<std::uint8_t> load_image_rgb(const std::string& path, int size);
 
+// Throws ClipError for a file that cannot be read or has 0 bytes (the first check of every decode, with
+// or without OpenCV, so an empty clip is named as such in every build).
+void require_nonempty_file(const std::string& path);
+
 // Whether this build can decode media, and the OpenCV version it uses ("" without OpenCV).
 bool media_decoding_available();
 std::string opencv_version();

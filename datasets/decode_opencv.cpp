@@ -57,20 +57,13 @@ cv::Mat read_image(const std::string& path) {
   return img;
 }
 
-void check_nonempty(const std::string& path) {
-  std::error_code ec;
-  const auto size = fs::file_size(path, ec);
-  if (ec) throw ClipError(path, "unreadable (" + ec.message() + ")");
-  if (size == 0) throw ClipError(path, "empty file (0 bytes)");
-}
-
 int step_for(const SamplingRule& rule, double fps) {
   if (rule.fps > 0) return (fps > 0 && std::isfinite(fps)) ? std::max(1, static_cast<int>(std::floor(fps / rule.fps))) : 1;
   return std::max(1, rule.every_kth);
 }
 
 FrameBlock decode_video(const ClipSource& clip, const SamplingRule& rule, int size) {
-  check_nonempty(clip.path);
+  require_nonempty_file(clip.path);
   cv::VideoCapture cap(clip.path, cv::CAP_FFMPEG);
   if (!cap.isOpened()) throw ClipError(clip.path, "cannot open as a video (truncated, corrupt or not a video)");
   FrameBlock out = empty_block(size);
@@ -125,7 +118,7 @@ FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int sto
       case ClipKind::Video: return decode_video(clip, rule, stored_size);
       case ClipKind::FrameFolder: return decode_folder(clip, rule, stored_size);
       case ClipKind::Image: {
-        check_nonempty(clip.path);
+        require_nonempty_file(clip.path);
         FrameBlock out = empty_block(stored_size);
         append(out, to_stored(read_image(clip.path), stored_size), 0);
         out.source_frames = 1;

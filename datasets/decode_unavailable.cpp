@@ -18,7 +18,15 @@ bool media_decoding_available() { return false; }
 
 std::string opencv_version() { return ""; }
 
-FrameBlock decode_clip(const ClipSource& clip, const SamplingRule&, int) { refuse(clip.path, "decode this clip"); }
+FrameBlock decode_clip(const ClipSource& clip, const SamplingRule&, int) {
+  // The checks that need no decoder come first, so bad input is named as in an OpenCV build.
+  if (clip.kind == ClipKind::FrameFolder) {
+    if (frame_files(clip.path).empty()) throw ClipError(clip.path, "empty folder: no frame images in it");
+  } else {
+    require_nonempty_file(clip.path);
+  }
+  refuse(clip.path, "decode this clip");
+}
 
 std::vector<std::uint8_t> load_image_rgb(const std::string& path, int) { refuse(path, "read this image"); }
 

@@ -27,6 +27,17 @@ TEST_CASE("without OpenCV, decoding is refused naming the build option, while sy
   CHECK_THROWS_WITH(decode_clip(clip, SamplingRule{}, 32), Contains("Cov_a.mp4") && Contains("USBENCH_WITH_OPENCV=OFF"));
   CHECK_THROWS_AS(decode_clip(clip, SamplingRule{}, 32), UsageError);
   CHECK_THROWS_WITH(load_image_rgb((dir / "img.png").string(), 32), Contains("img.png") && Contains("USBENCH_WITH_OPENCV=OFF"));
+  // Bad input that needs no decoder to see is named as in an OpenCV build (a bad clip, not a refusal).
+  write_bytes(dir / "empty.mp4", "");
+  clip.path = (dir / "empty.mp4").string();
+  CHECK_THROWS_AS(decode_clip(clip, SamplingRule{}, 32), ClipError);
+  CHECK_THROWS_WITH(decode_clip(clip, SamplingRule{}, 32), Contains("empty.mp4") && Contains("empty file"));
+  fs::create_directories(dir / "no_frames");
+  clip.path = (dir / "no_frames").string();
+  clip.kind = ClipKind::FrameFolder;
+  CHECK_THROWS_WITH(decode_clip(clip, SamplingRule{}, 32), Contains("empty folder"));
+  clip.path = (dir / "Cov_a.mp4").string();
+  clip.kind = ClipKind::Video;
 
   // An ingest of a clip folder stops at the first clip with the same message (not a "bad clip").
   fs::create_directories(dir / "videos");
