@@ -21,6 +21,7 @@
 #include <fstream>
 #include <iostream>
 #include <numeric>
+#include <thread>
 
 #include "datasets/loader.h"
 #include "datasets/synthetic.h"
@@ -244,7 +245,14 @@ nlohmann::json predict(const Registries& reg, const nlohmann::json& measured, co
   for (const auto& m : spec.methods) check_size(m);
   for (const auto& p : spec.protocols) check_size(p);
   double total = 0;
+  int downstream_methods = 0;
   for (const auto& m : spec.methods) {
+    // ImageNet-init without a weights file is reported "not run": it costs nothing.
+    if (m.name == "imagenet" && m.config.value("weights", std::string()).empty()) {
+      out["parts"].push_back({{"what", m.label + ": not run (no weights in the spec)"}, {"seconds", 0.0}});
+      continue;
+    }
+    ++downstream_methods;
     if (!reg.methods.get(m.name).pretrains) continue;
     const int epochs = m.config.at("epochs"), batch = m.config.at("batch_size");
     const double vf = m.config.at("val_fraction");
@@ -262,7 +270,7 @@ nlohmann::json predict(const Registries& reg, const nlohmann::json& measured, co
     const double vf = p.config.at("val_fraction");
     const double k = spec.folds.k, train = o.downstream_frames * (k - 1) / k, fit = train * (1 - vf);
     const double eval = train * vf + o.downstream_frames / k;
-    const double runs = static_cast<double>(spec.methods.size() * spec.seeds.size()) * k;
+    const double runs = static_cast<double>(downstream_methods) * static_cast<double>(spec.seeds.size()) * k;
     const double rate = nearest(measured["finetune"], batch, amp, "train_images_per_s");
     const double eval_rate = nearest(measured["finetune"], batch, amp, "eval_images_per_s");
     const double s = runs * epochs * (fit / rate + eval / eval_rate);
@@ -296,6 +304,8 @@ int main(int argc, char** argv) {
     const torch::Device dev = o.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     Registries reg;
     cli::register_builtins(reg);
+    // Intra-op threads as the runner sets them for a spec without "threads": one per logical CPU.
+    at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     const auto env = capture_environment(o.device);
     nlohmann::json r = {{"device", o.device}, {"device_name", env["device_name"]}, {"torch_version", env["torch_version"]},
                         {"threads", env["threads"]}, {"size", o.size}, {"pretrain", nlohmann::json::array()},
@@ -305,8 +315,8 @@ int main(int argc, char** argv) {
     datasets::FrameSet on_device = host;
     on_device.frames = host.frames.to(dev);
     const std::vector<bool> precisions = dev.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false};
-    fmt::print("usbench_throughput on {} ({}), {} px, LibTorch {}\n", o.device, env["device_name"].get<std::string>(), o.size,
-               env["torch_version"].get<std::string>());
+    fmt::print("usbench_throughput on {} ({}), {} px, LibTorch {}, {} threads\n", o.device, env["device_name"].get<std::string>(),
+               o.size, env["torch_version"].get<std::string>(), env["threads"].dump());
     for (bool amp : precisions)
       for (int b : o.batches) {
         auto p = pretrain_rate(reg, on_device, dev, b, amp, o);
