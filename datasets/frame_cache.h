@@ -2,10 +2,14 @@
 // SHA-256(clip content hash, sampling rule, stored size, format version). Training reads only this
 // cache and never decodes video.
 //
-// File format (little-endian): "USBFRM02", int32 frames, height, width, channels, int32 source frame
-// count, float64 source fps, int32 source index per frame, then frames x height x width x channels uint8 pixels (RGB, row-major, HWC).
+// File format (little-endian): "USBFRM03", int32 frames, height, width, channels, int32 source frame
+// count, float64 source fps, int32 source index per frame, then frames x height x width x channels uint8
+// pixels (RGB, row-major, HWC), then the raw 32-byte SHA-256 of everything before it. Every read
+// verifies size and checksum, so a bit-flipped or truncated entry is never used: ingest re-decodes it
+// from its source clip, and the loader refuses it by name. (Entries of the older "USBFRM02" format fail
+// the check and are rebuilt the same way.)
 // Size: stored_size^2 x 3 bytes per frame (150,528 B at 224 px,
-// 12,288 B at 64 px) plus 36 + 4 x frames bytes of header.
+// 12,288 B at 64 px) plus 36 + 4 x frames bytes of header and 32 of checksum.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -33,9 +37,10 @@ class FrameCache {
   bool contains(const std::string& key) const;
   // Writes atomically (temporary file + rename), so a killed ingest never leaves a torn entry.
   void put(const std::string& key, const FrameBlock& block) const;
-  // Throws std::runtime_error naming the file when it is missing, truncated or not a cache entry.
+  // Throws std::runtime_error naming the file when it is missing, truncated, fails its checksum or is
+  // not a cache entry.
   FrameBlock get(const std::string& key) const;
-  // Reads the header only (frames, size, source indices); pixels stay empty.
+  // get() without keeping the pixels (still read and verified).
   FrameBlock header(const std::string& key) const;
 
  private:

@@ -46,7 +46,8 @@ struct Work {
   std::string key;
   FrameBlock header;  // frames, source facts, source indices (no pixels)
   bool hit = false;
-  std::string error;  // non-empty: this clip is bad
+  std::string rebuilt;  // non-empty: its cache entry existed but was unusable (why), so it was decoded again
+  std::string error;    // non-empty: this clip is bad
 };
 
 SamplingRule rule_for(const std::string& kind, const nlohmann::json& config) {
@@ -133,8 +134,9 @@ IngestReport ingest(const std::string& kind, const nlohmann::json& config, const
         w.header = cache.header(w.key);
         w.hit = true;
       }
-    } catch (const std::exception&) {
-      w.hit = false;  // a torn or foreign entry is rebuilt
+    } catch (const std::exception& e) {
+      w.hit = false;  // a torn, bit-flipped or foreign entry is rebuilt from its source clip
+      w.rebuilt = e.what();
     }
     if (!w.hit) {
       try {
@@ -195,6 +197,7 @@ IngestReport ingest(const std::string& kind, const nlohmann::json& config, const
     groups.insert(c.group);
     report.cache_hits += w.hit;
     report.decoded += !w.hit;
+    if (!w.rebuilt.empty()) report.rebuilt.push_back({c.clip_id, w.rebuilt});
     ds.clips.push_back(std::move(c));
   }
   if (ds.clips.empty()) throw UsageError("data set '" + options.name + "': every clip was bad; nothing was recorded");

@@ -35,6 +35,7 @@ struct IngestReport {
   int decoded = 0;
   std::vector<Skipped> skipped;  // expected exclusions
   std::vector<Skipped> bad;      // bad clips left out (only with skip_bad)
+  std::vector<Skipped> rebuilt;  // clips whose cache entry was corrupt or torn and was decoded again (why)
 };
 
 // `kind` is a registered data set kind and `config` its resolved config. Throws UsageError listing every

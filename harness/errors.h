@@ -1,6 +1,6 @@
 // Error types that map onto the CLI's exit codes (DESIGN §8): UsageError -> 2 (bad usage or bad input:
 // a malformed spec, a file that is not a usbench store, a missing path), RunFailure -> 1 (a run or a
-// check failed). Messages are written for a person: they name the file or key and the reason.
+// check failed), Interrupted -> 128 + signal. Messages are written for a person: they name the file or key and the reason.
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -15,6 +15,17 @@ class UsageError : public std::runtime_error {
 class RunFailure : public std::runtime_error {
  public:
   explicit RunFailure(const std::string& what) : std::runtime_error(what) {}
+};
+
+// The process received SIGINT or SIGTERM (signal()): the current run was marked `interrupted` and the
+// command exits with 128 + signal (130, 143), as a shell reports a process killed by it.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted(int signal, const std::string& what) : std::runtime_error(what), signal_(signal) {}
+  int signal() const { return signal_; }
+
+ private:
+  int signal_;
 };
 
 // A spec or config value is wrong. `key_path` is the dotted path of the offending key (e.g.

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include "harness/amp.h"
+#include "harness/checkpoint.h"
 #include "harness/errors.h"
 #include "harness/pretrain_run.h"
 #include "harness/resnet.h"
@@ -44,7 +45,7 @@ struct Eval {
 // buffers), optimiser, loss scaler, and every epoch's accuracies and test predictions so far (the epoch
 // selections at the end need them). Written to a temporary file and renamed, so a kill leaves the
 // previous epoch's checkpoint intact.
-void save_downstream_checkpoint(const std::string& path, ResNetImpl& model, torch::optim::Optimizer& opt, const GradScaler& scaler,
+void save_downstream_checkpoint(const RunContext& ctx, const std::string& path, ResNetImpl& model, torch::optim::Optimizer& opt, const GradScaler& scaler,
                                 int epoch, const std::vector<double>& val_acc, const std::vector<double>& test_acc,
                                 const std::vector<Eval>& test_evals) {
   torch::serialize::OutputArchive a;
@@ -68,9 +69,7 @@ void save_downstream_checkpoint(const std::string& path, ResNetImpl& model, torc
   a.write("test_loss", torch::tensor(losses, torch::kFloat64));
   a.write("test_predicted", torch::tensor(predicted, torch::kInt64));
   a.write("test_scores", torch::tensor(scores, torch::kFloat32));
-  const std::string tmp = path + ".tmp";
-  a.save_to(tmp);
-  std::filesystem::rename(tmp, path);
+  commit_checkpoint(ctx, a, path, epoch);
 }
 
 // Restores what save_downstream_checkpoint wrote; returns the last finished epoch.
@@ -249,7 +248,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
   std::filesystem::create_directories(ctx.run_dir);
   const std::string checkpoint = (std::filesystem::path(ctx.run_dir) / "downstream.pt").string();
   int start = 0;
-  if (std::filesystem::exists(checkpoint)) {
+  if (resumable_checkpoint(ctx, checkpoint)) {
     try {
       start = load_downstream_checkpoint(checkpoint, ctx.device, *model, opt, scaler, val_acc, test_acc, test_evals, test.size()) + 1;
     } catch (const c10::Error& e) {
@@ -286,6 +285,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
       std::vector<std::int64_t> order = fit;
       rng.shuffle(order);
       for (std::size_t begin = 0; begin < order.size(); begin += static_cast<std::size_t>(batch_size)) {
+        ctx.stop_point();
         const std::vector<std::int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(begin),
                                               order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), begin + static_cast<std::size_t>(batch_size))));
         std::vector<std::int64_t> y;
@@ -310,6 +310,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
       const auto fb = datasets::FrameBatches::make(set, fit, batch_size, true, train_aug, ctx.seed("augmentation") ^ ctx.seed("data_order"), epoch);
       datasets::Loader loader(fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, ctx.loader_threads, 2);
       while (auto batch = loader.next()) {
+        ctx.stop_point();
         const auto x = datasets::to_device(batch->images, ctx.device);
         const auto target = datasets::to_device(batch->labels, ctx.device);
         torch::Tensor logits, loss;
@@ -363,8 +364,8 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
     if (!val.empty()) ctx.store->put_metrics(ctx.run.id, epoch, "val", {{"accuracy", v.accuracy}, {"loss", v.loss}});
     ctx.store->put_metrics(ctx.run.id, epoch, "test", {{"accuracy", t.accuracy}, {"loss", t.loss}});
     test_evals.push_back(std::move(t));
-    if (epoch + 1 < epochs) save_downstream_checkpoint(checkpoint, *model, opt, scaler, epoch, val_acc, test_acc, test_evals);
-    ctx.store->heartbeat(ctx.run.id);
+    if (epoch + 1 < epochs) save_downstream_checkpoint(ctx, checkpoint, *model, opt, scaler, epoch, val_acc, test_acc, test_evals);
+    ctx.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
   }
 
   out.last_epoch = epochs - 1;
@@ -393,6 +394,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
   }
   std::error_code ec;
   std::filesystem::remove(checkpoint, ec);  // the run is complete; its results are in the store
+  ctx.store->drop_checkpoint(ctx.run.id);
   return out;
 }
 

@@ -120,6 +120,14 @@ CREATE TABLE method_notes (
   PRIMARY KEY (experiment, method)
 );
 )sql",
+      // 3: who holds a running run (claims, DESIGN §7): host, pid and a per-process random token. A run
+      // is executed by the process whose token it carries; heartbeats and the final status are written
+      // only by that process.
+      R"sql(
+ALTER TABLE runs ADD COLUMN owner_host  TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN owner_pid   INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN owner_token TEXT NOT NULL DEFAULT '';
+)sql",
   };
   return kMigrations;
 }

@@ -9,6 +9,7 @@
 
 #include "harness/amp.h"
 #include "harness/canonical.h"
+#include "harness/checkpoint.h"
 #include "harness/errors.h"
 #include "harness/knn_monitor.h"
 #include "harness/step_sums.h"
@@ -57,8 +58,8 @@ datasets::AugmentConfig pretrain_augment(const nlohmann::json& c) {
   return a;
 }
 
-void save_checkpoint(methods::Pretrainer& m, const GradScaler& scaler, const std::string& path, int epoch, double best,
-                     int best_epoch) {
+void save_checkpoint(const RunContext& ctx, methods::Pretrainer& m, const GradScaler& scaler, const std::string& path, int epoch,
+                     double best, int best_epoch) {
   torch::serialize::OutputArchive archive;
   m.state().save(archive);
   if (scaler.enabled()) scaler.save(archive);
@@ -68,9 +69,7 @@ void save_checkpoint(methods::Pretrainer& m, const GradScaler& scaler, const std
   archive.write("epoch", torch::tensor(static_cast<std::int64_t>(epoch)));
   archive.write("best", torch::tensor(best, torch::kFloat64));
   archive.write("best_epoch", torch::tensor(static_cast<std::int64_t>(best_epoch)));
-  const std::string tmp = path + ".tmp";
-  archive.save_to(tmp);
-  fs::rename(tmp, path);
+  commit_checkpoint(ctx, archive, path, epoch);
 }
 
 }  // namespace
@@ -112,7 +111,7 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
   int start = 0, best_epoch = -1;
   double best = std::numeric_limits<double>::infinity();
   GradScaler scaler(ctx.amp);
-  if (fs::exists(last_path)) {
+  if (resumable_checkpoint(ctx, last_path)) {
     torch::Tensor e, b, be;
     try {
       torch::serialize::InputArchive archive;
@@ -169,6 +168,7 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
     };
     const auto t0 = std::chrono::steady_clock::now();
     while (auto next = loader.next()) {
+      ctx.stop_point();
       const methods::PairBatch& pb = *next;
       const auto n = pb.x1.size(0);
       methods::StepLosses losses;
@@ -231,12 +231,12 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
     if (held_loss < best) {
       best = held_loss;
       best_epoch = epoch;
-      save_state_dict(state_dict(*m.backbone()), best_path);
-      ctx.store->put_artifact(ctx.run.id, "best_backbone", epoch, best_path, sha256_file(best_path),
-                              static_cast<std::int64_t>(fs::file_size(best_path)));
+      // The row is written after the file is complete, with the digest of the bytes written.
+      const auto digest = save_state_dict(state_dict(*m.backbone()), best_path);
+      ctx.store->put_artifact(ctx.run.id, "best_backbone", epoch, best_path, digest.sha256, digest.bytes);
     }
-    save_checkpoint(m, scaler, last_path, epoch, best, best_epoch);
-    ctx.store->heartbeat(ctx.run.id);
+    save_checkpoint(ctx, m, scaler, last_path, epoch, best, best_epoch);
+    ctx.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
     ++outcome.epochs_run;
     if (ctx.log)
       ctx.log(fmt::format("pretrain {} seed {} | epoch {}/{} | loss {:.4f} | held-out {:.4f}{}{} | {:.1f} img/s | ETA {}", method,

@@ -21,6 +21,12 @@ struct RunContext {
   bool amp = false;  // CUDA mixed precision: autocast float16 forwards, scaled losses (harness/amp.h)
   std::function<void(const std::string&)> progress;  // one line, overwritten in place by the CLI
   std::function<void(const std::string&)> log;       // lines that stay
+  // Called between steps: throws Interrupted (a signal arrived) or RunFailure (the run's claim was taken
+  // over by another process) when the run must stop now. Work since the last checkpoint is abandoned.
+  std::function<void()> check_stop;
+  void stop_point() const {
+    if (check_stop) check_stop();
+  }
   std::uint64_t seed(const std::string& stream) const { return static_cast<std::uint64_t>(seeds.at(stream)); }
 };
 

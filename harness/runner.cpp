@@ -1,6 +1,9 @@
 #include "harness/runner.h"
 
+#include <csignal>
+
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -16,6 +19,7 @@
 #include "harness/errors.h"
 #include "harness/finetune.h"
 #include "harness/pretrain_run.h"
+#include "harness/run_lease.h"
 #include "harness/run_plan.h"
 #include "harness/store.h"
 
@@ -48,6 +52,8 @@ LoadedData ensure_dataset(Store& store, const ComponentRef& ref, const datasets:
   o.name = ref.label;
   const auto report = datasets::ingest(ref.name, ref.config, cache, o);
   store.put_dataset(report.dataset);
+  if (log)
+    for (const auto& r : report.rebuilt) log(fmt::format("frame cache entry of clip '{}' rebuilt from its source: {}", r.path, r.reason));
   if (log && report.decoded > 0)
     log(fmt::format("ingested '{}': {} clips, {} decoded, {} from cache", ref.label, report.dataset.clips.size(),
                     report.decoded, report.cache_hits));
@@ -85,6 +91,12 @@ int loader_threads_for(const datasets::FrameSet& set, const torch::Device& devic
   if (!device.is_cuda() || set.frames.is_cuda()) return 1;
   return static_cast<int>(std::max(2u, std::thread::hardware_concurrency()) - 1);
 }
+
+// The run's claim was taken over by another process (this one was judged gone): stop without writing.
+struct ClaimLost : std::runtime_error {
+  explicit ClaimLost(const std::string& id)
+      : std::runtime_error("run " + id.substr(0, 12) + " was taken over by another process; leaving it to that process") {}
+};
 
 std::uint64_t shard_of(const std::string& id, int n) { return std::stoull(id.substr(0, 12), nullptr, 16) % static_cast<std::uint64_t>(n); }
 
@@ -175,32 +187,64 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   std::map<std::string, const ComponentRef*> protocol_by_label;
   for (const auto& p : spec.protocols) protocol_by_label[p.label] = &p;
 
+  const RunOwner me = RunOwner::this_process();
+  auto check_signal = [&](const std::string& during) {
+    if (!opt.interrupted) return;
+    if (const int sig = opt.interrupted())
+      throw Interrupted(sig, fmt::format("interrupted by {}{}; run the same command again to resume", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig), during));
+  };
   int index = 0;
   for (const auto& planned : ordered) {
     ++index;
+    check_signal("");
     const RunRecord& rec = planned.record;
     store.create_run(rec, planned.seeds);
-    const auto existing = store.find_run(rec.id);
-    if (existing && existing->status == "done") {
-      ++summary.skipped_done;
-      if (rec.stage == "pretrain") {
-        const auto art = store.artifact(rec.id, "best_backbone");
-        if (art && fs::exists(art->first) && sha256_file(art->first) == art->second) {
-          pretrained[rec.id] = art->first;
-          continue;
+    const std::string env = capture_environment(spec.device).dump();
+    // Claim the run. A pretraining held by another live process is waited for (its downstream runs need
+    // the backbone); a done pretraining whose backbone file is gone or changed is reopened and run again.
+    Store::Claim claim;
+    bool waiting = false, rerun = false, skip = false;
+    for (;;) {
+      claim = store.claim_run(rec.id, me, env, opt.stale_claim_ms);
+      if (claim.result == Store::ClaimResult::Busy && rec.stage == "pretrain") {
+        if (!waiting && opt.log) opt.log(fmt::format("pretraining {} is running in {}; waiting for it", rec.id.substr(0, 12), claim.holder));
+        waiting = true;
+        for (int i = 0; i < 10; ++i) {
+          check_signal("");
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
-        // Recorded as done, but its weights are gone or not the ones recorded: run it again from scratch
-        // (its finished checkpoint would otherwise hand back the same file).
-        const std::string why = art && fs::exists(art->first) ? "changed" : "missing";
-        fs::remove_all(fs::path(work) / rec.id.substr(0, 16));
-        if (opt.log)
-          opt.log(fmt::format("pretraining {} is recorded as done but its backbone {} is {}; running it again", rec.id.substr(0, 12),
-                              art ? art->first : std::string("(none)"), why));
-        --summary.skipped_done;
-      } else {
         continue;
       }
+      if (claim.result == Store::ClaimResult::Busy) {
+        ++summary.held_elsewhere;
+        if (opt.log) opt.log(fmt::format("run {} is running in {}; leaving it to that process", rec.id.substr(0, 12), claim.holder));
+        skip = true;
+      } else if (claim.result == Store::ClaimResult::Done) {
+        if (rec.stage == "pretrain") {
+          const auto art = store.artifact(rec.id, "best_backbone");
+          if (!art || !fs::exists(art->first) || sha256_file(art->first) != art->second) {
+            // Recorded as done, but its weights are gone or not the ones recorded: run it again from
+            // scratch (its finished checkpoint would otherwise hand back the same file).
+            if (opt.log)
+              opt.log(fmt::format("pretraining {} is recorded as done but its backbone {} is {}; running it again",
+                                  rec.id.substr(0, 12), art ? art->first : std::string("(none)"),
+                                  art && fs::exists(art->first) ? "changed" : "missing"));
+            store.reopen_done_run(rec.id);
+            rerun = true;
+            continue;
+          }
+          pretrained[rec.id] = art->first;
+        }
+        ++summary.skipped_done;
+        skip = true;
+      }
+      break;
     }
+    if (skip) continue;
+    if (rerun) fs::remove_all(fs::path(work) / rec.id.substr(0, 16));
+    if (claim.took_over && opt.log)
+      opt.log(fmt::format("run {} was left running by {}, which is gone; taking it over", rec.id.substr(0, 12), claim.holder));
+    RunLease lease(opt.db, rec.id, me.token, opt.heartbeat_period_ms);
     RunContext ctx;
     ctx.store = &store;
     ctx.run = rec;
@@ -211,11 +255,14 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
     ctx.amp = spec.amp();
     ctx.progress = opt.progress;
     ctx.log = opt.log;
+    ctx.check_stop = [&] {
+      check_signal(fmt::format(" during run {}; it is marked interrupted", rec.id.substr(0, 12)));
+      if (lease.lost()) throw ClaimLost(rec.id);
+    };
     const ComponentRef& method = *method_by_label.at(rec.method);
     if (opt.log)
       opt.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec.name, rec.method, rec.stage,
                           rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "), rec.seed, rec.id.substr(0, 12)));
-    store.start_run(rec.id, capture_environment(spec.device).dump());
     try {
       if (rec.stage == "pretrain") {
         if (!pre_set) pre_set = place_frames(datasets::FrameSet::load(pre.record, cache, pre.classes), device, opt.log);
@@ -248,10 +295,18 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
           opt.log(fmt::format("    test accuracy: last epoch {:.4f}, best on validation {:.4f}, best on test {:.4f}",
                               out.test_accuracy_last, out.test_accuracy_best_val, out.test_accuracy_best_test));
       }
-      store.finish_run(rec.id, "done");
+      if (!store.finish_claimed_run(rec.id, me.token, "done")) throw ClaimLost(rec.id);
       ++summary.executed;
+    } catch (const Interrupted& e) {
+      store.finish_claimed_run(rec.id, me.token, "interrupted", e.what());
+      if (opt.log) opt.log(fmt::format("    {}", e.what()));
+      throw;
+    } catch (const ClaimLost& e) {
+      // Another process judged this one gone and took the run over: leave it to that process.
+      ++summary.held_elsewhere;
+      if (opt.log) opt.log(fmt::format("    {}", e.what()));
     } catch (const std::exception& e) {
-      store.finish_run(rec.id, "failed", e.what());
+      store.finish_claimed_run(rec.id, me.token, "failed", e.what());
       ++summary.failed;
       if (opt.log) opt.log(fmt::format("    FAILED: {}", e.what()));
     }

@@ -1,7 +1,12 @@
 #include "harness/store.h"
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -27,6 +32,28 @@ std::string iso_utc(std::int64_t ms) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
   return fmt::format("{}.{:03d}Z", buf, static_cast<int>(ms % 1000));
+}
+
+RunOwner RunOwner::this_process() {
+  RunOwner o;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) == 0) o.host = host;
+  o.pid = static_cast<std::int64_t>(::getpid());
+  std::random_device rd;
+  o.token = fmt::format("{:08x}{:08x}{:08x}", rd(), rd(), rd());
+  return o;
+}
+
+bool owner_is_dead(const RunOwner& owner) {
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || owner.host != host || owner.pid <= 0) return false;
+  if (::kill(static_cast<pid_t>(owner.pid), 0) != 0) return errno == ESRCH;
+  // A killed process nobody has reaped yet (a zombie: in containers PID 1 often does not reap) is dead too.
+  std::ifstream stat("/proc/" + std::to_string(owner.pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');  // the state follows the command name, which may hold spaces
+  return close != std::string::npos && close + 2 < line.size() && (line[close + 2] == 'Z' || line[close + 2] == 'X');
 }
 
 int Store::schema_version() { return static_cast<int>(store_migrations().size()); }
@@ -162,6 +189,69 @@ void Store::start_run(const std::string& id, const std::string& env_json) {
     s.bind(1, env_json).bind(2, t).bind(3, t).bind(4, id).run();
     if (db_->changes() != 1) throw std::runtime_error("start_run: no run with id " + id);
   });
+}
+
+Store::Claim Store::claim_run(const std::string& id, const RunOwner& me, const std::string& env_json,
+                              std::int64_t stale_after_ms) {
+  Claim claim;
+  write([&] {
+    sql::Stmt q(*db_, "SELECT status, owner_host, owner_pid, owner_token, coalesce(heartbeat_ms, 0) FROM runs WHERE id=?");
+    q.bind(1, id);
+    if (!q.step()) throw std::runtime_error("claim_run: no run with id " + id);
+    const std::string status = q.text(0);
+    if (status == "done") {
+      claim.result = ClaimResult::Done;
+      return;
+    }
+    const RunOwner holder{q.text(1), q.int64(2), q.text(3)};
+    const std::int64_t heartbeat = q.int64(4), t = now_ms();
+    if (status == "running" && holder.token != me.token) {
+      if (t - heartbeat <= stale_after_ms && !owner_is_dead(holder)) {
+        claim.result = ClaimResult::Busy;
+        claim.holder = fmt::format("process {} on {} (heartbeat {:.0f} s ago)", holder.pid, holder.host, (t - heartbeat) / 1000.0);
+        return;
+      }
+      claim.took_over = true;
+      claim.holder = fmt::format("process {} on {}", holder.pid, holder.host);
+    }
+    sql::Stmt s(*db_,
+                "UPDATE runs SET status='running', error='', env_json=?, started_ms=coalesce(started_ms, ?), "
+                "heartbeat_ms=?, owner_host=?, owner_pid=?, owner_token=? WHERE id=?");
+    s.bind(1, env_json).bind(2, t).bind(3, t).bind(4, me.host).bind(5, me.pid).bind(6, me.token).bind(7, id).run();
+  });
+  return claim;
+}
+
+void Store::reopen_done_run(const std::string& id) {
+  write([&] {
+    sql::Stmt s(*db_, "UPDATE runs SET status='pending' WHERE id=? AND status='done'");
+    s.bind(1, id).run();
+  });
+}
+
+bool Store::heartbeat(const std::string& id, const std::string& token) {
+  bool ours = false;
+  write([&] {
+    sql::Stmt s(*db_, "UPDATE runs SET heartbeat_ms=? WHERE id=? AND owner_token=? AND status='running'");
+    s.bind(1, now_ms()).bind(2, id).bind(3, token).run();
+    ours = db_->changes() == 1;
+  });
+  return ours;
+}
+
+bool Store::finish_claimed_run(const std::string& id, const std::string& token, const std::string& status,
+                               const std::string& error) {
+  if (status != "done" && status != "failed" && status != "interrupted")
+    throw std::invalid_argument("finish_claimed_run: bad final status " + status);
+  bool ours = false;
+  write([&] {
+    const auto t = now_ms();
+    sql::Stmt s(*db_, "UPDATE runs SET status=?, error=?, finished_ms=?, heartbeat_ms=? WHERE id=? AND owner_token=? "
+                      "AND status='running'");
+    s.bind(1, status).bind(2, error).bind(3, t).bind(4, t).bind(5, id).bind(6, token).run();
+    ours = db_->changes() == 1;
+  });
+  return ours;
 }
 
 void Store::heartbeat(const std::string& id) {
@@ -393,11 +483,36 @@ std::optional<std::pair<std::string, std::string>> Store::artifact(const std::st
   return std::make_pair(q.text(0), q.text(1));
 }
 
+void Store::put_checkpoint(const std::string& run_id, int epoch, const std::string& path, const std::string& sha256,
+                           std::int64_t bytes) {
+  write([&] {
+    sql::Stmt del(*db_, "DELETE FROM artifacts WHERE run_id=? AND kind='checkpoint'");
+    del.bind(1, run_id).run();
+    sql::Stmt s(*db_, "INSERT INTO artifacts(run_id, kind, epoch, path, sha256, bytes, created_ms) VALUES (?,'checkpoint',?,?,?,?,?)");
+    s.bind(1, run_id).bind(2, epoch).bind(3, path).bind(4, sha256).bind(5, bytes).bind(6, now_ms()).run();
+  });
+}
+
+std::optional<Store::CheckpointRecord> Store::checkpoint(const std::string& run_id) {
+  sql::Stmt q(*db_, "SELECT epoch, path, sha256, bytes FROM artifacts WHERE run_id=? AND kind='checkpoint' "
+                    "ORDER BY epoch DESC LIMIT 1");
+  q.bind(1, run_id);
+  if (!q.step()) return std::nullopt;
+  return CheckpointRecord{static_cast<int>(q.int64(0)), q.text(1), q.text(2), q.int64(3)};
+}
+
+void Store::drop_checkpoint(const std::string& run_id) {
+  write([&] {
+    sql::Stmt del(*db_, "DELETE FROM artifacts WHERE run_id=? AND kind='checkpoint'");
+    del.bind(1, run_id).run();
+  });
+}
+
 namespace {
 const char* kRunColumns =
     "id, experiment, method, protocol, stage, fold, seed, config_json, config_hash, protocol_version, "
     "method_version, manifest_hash, fold_hash, status, error, env_json, created_ms, started_ms, finished_ms, "
-    "heartbeat_ms";
+    "heartbeat_ms, owner_host, owner_pid";
 
 std::optional<std::int64_t> opt_int(const sql::Stmt& s, int col) {
   if (s.is_null(col)) return std::nullopt;
@@ -426,6 +541,8 @@ RunRecord read_run(const sql::Stmt& s) {
   r.started_ms = opt_int(s, 17);
   r.finished_ms = opt_int(s, 18);
   r.heartbeat_ms = opt_int(s, 19);
+  r.owner_host = s.text(20);
+  r.owner_pid = s.int64(21);
   return r;
 }
 }  // namespace
@@ -474,7 +591,9 @@ std::map<std::string, std::int64_t> Store::seeds(const std::string& run_id) {
 }
 
 std::string effective_status(const RunRecord& run, std::int64_t now, std::int64_t stale_after_ms) {
-  if (run.status == "running" && now - run.heartbeat_ms.value_or(0) > stale_after_ms) return "interrupted";
+  if (run.status == "running" && (now - run.heartbeat_ms.value_or(0) > stale_after_ms ||
+                                  owner_is_dead(RunOwner{run.owner_host, run.owner_pid, ""})))
+    return "stale";
   return run.status;
 }
 

@@ -39,7 +39,26 @@ struct RunRecord {
   std::string env_json = "{}";
   std::int64_t created_ms = 0;
   std::optional<std::int64_t> started_ms, finished_ms, heartbeat_ms;
+  std::string owner_host;  // the process that holds (or last held) the run; "" before its first claim
+  std::int64_t owner_pid = 0;
 };
+
+// The process that executes a run: host name, pid and a random token drawn once per process (a pid can
+// be reused; the token cannot). Claims, heartbeats and final statuses carry the token.
+struct RunOwner {
+  std::string host;
+  std::int64_t pid = 0;
+  std::string token;
+  static RunOwner this_process();
+};
+
+// How long a claim lives without a heartbeat, and how often a running process renews it.
+constexpr std::int64_t kHeartbeatPeriodMs = 5000;
+constexpr std::int64_t kStaleClaimMs = 60000;
+
+// True when `owner` certainly no longer runs: a dead pid on this host. Another host's process can only
+// be judged by its heartbeat.
+bool owner_is_dead(const RunOwner& owner);
 
 // One clip of an ingested data set, as recorded in the manifest.
 struct ClipRecord {
@@ -115,6 +134,26 @@ class Store {
   void start_run(const std::string& id, const std::string& env_json);
   void heartbeat(const std::string& id);
   void finish_run(const std::string& id, const std::string& status, const std::string& error = "");
+
+  // Atomically takes a run for `me` (one BEGIN IMMEDIATE transaction): Done when it is done; Busy when
+  // another process holds it (status running, heartbeat younger than `stale_after_ms`, and not a dead
+  // pid on this host); otherwise it becomes `running` under `me` (took_over: it was running under a
+  // process judged gone). `holder` names the other process for Busy.
+  enum class ClaimResult { Claimed, Done, Busy };
+  struct Claim {
+    ClaimResult result = ClaimResult::Claimed;
+    std::string holder;
+    bool took_over = false;
+  };
+  Claim claim_run(const std::string& id, const RunOwner& me, const std::string& env_json,
+                  std::int64_t stale_after_ms = kStaleClaimMs);
+  // A done run whose outputs turned out unusable goes back to `pending` (nothing else changes).
+  void reopen_done_run(const std::string& id);
+  // Renews `token`'s claim; false when the run is no longer running under that token (taken over).
+  bool heartbeat(const std::string& id, const std::string& token);
+  // Writes the final status only while `token` holds the run; false (nothing written) otherwise.
+  bool finish_claimed_run(const std::string& id, const std::string& token, const std::string& status,
+                          const std::string& error = "");
   // Marks `running` runs whose heartbeat is older than `stale_after_ms` as interrupted; returns how many.
   int mark_stale_runs(std::int64_t stale_after_ms);
 
@@ -149,6 +188,17 @@ class Store {
   std::vector<Prediction> predictions(const std::string& run_id, int epoch);
   // Artifact path and SHA-256 of (run, kind) at its latest epoch, if any.
   std::optional<std::pair<std::string, std::string>> artifact(const std::string& run_id, const std::string& kind);
+  // A run's resume checkpoint: one row of kind "checkpoint" per run (older epochs' rows are dropped),
+  // written after the file is complete. Resuming verifies the file against it (DESIGN §7).
+  void put_checkpoint(const std::string& run_id, int epoch, const std::string& path, const std::string& sha256,
+                      std::int64_t bytes);
+  struct CheckpointRecord {
+    int epoch = 0;
+    std::string path, sha256;
+    std::int64_t bytes = 0;
+  };
+  std::optional<CheckpointRecord> checkpoint(const std::string& run_id);
+  void drop_checkpoint(const std::string& run_id);
 
   // Merges another store (e.g. a shard of the same experiments) into this one, in one transaction:
   // data sets, splits, experiments, method notes, and runs with their seeds, metrics, predictions and
@@ -174,8 +224,9 @@ class Store {
   std::unique_ptr<sql::Db> db_;
 };
 
-// The status a person should see: a `running` run whose heartbeat is older than `stale_after_ms` was
-// killed or lost and is shown as `interrupted`.
+// The status a person should see: a `running` run whose heartbeat is older than `stale_after_ms`, or
+// whose process is dead on this host, was killed or lost and is shown as `stale` (the next `run` takes
+// it over and resumes it).
 std::string effective_status(const RunRecord& run, std::int64_t now, std::int64_t stale_after_ms);
 
 }  // namespace usbench

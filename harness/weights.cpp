@@ -12,6 +12,7 @@
 #include <set>
 
 #include "harness/errors.h"
+#include "harness/output_file.h"
 
 namespace usbench {
 
@@ -472,17 +473,11 @@ StateDict state_dict(ResNetImpl& model) {
   return out;
 }
 
-void save_state_dict(const StateDict& dict, const std::string& path) {
+FileDigest save_state_dict(const StateDict& dict, const std::string& path) {
   c10::Dict<std::string, torch::Tensor> d;
   for (const auto& [k, t] : dict) d.insert(k, t.contiguous());
   const std::vector<char> bytes = torch::pickle_save(d);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    if (!out) throw std::runtime_error(tmp + ": cannot write weights (disk full?)");
-  }
-  fs::rename(tmp, path);
+  return write_file_atomically(path, std::string(bytes.begin(), bytes.end()));
 }
 
 }  // namespace usbench

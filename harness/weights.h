@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "harness/output_file.h"
 #include "harness/resnet.h"
 
 namespace usbench {
@@ -36,6 +37,6 @@ LoadReport load_weights(ResNetImpl& model, const StateDict& weights, const std::
 StateDict state_dict(ResNetImpl& model);
 
 // Atomic (temporary file + rename). The file opens in Python with torch.load.
-void save_state_dict(const StateDict& dict, const std::string& path);
+FileDigest save_state_dict(const StateDict& dict, const std::string& path);  // atomic; digest of the bytes written
 
 }  // namespace usbench

@@ -11,8 +11,9 @@
 
 namespace usbench::reports {
 
-// How long a `running` run may go without a heartbeat before it is shown as interrupted.
-inline constexpr std::int64_t kStaleAfterMs = 10 * 60 * 1000;
+// How long a `running` run may go without a heartbeat before it is shown as stale: the claim's bound
+// (a running process renews its heartbeat every kHeartbeatPeriodMs).
+inline constexpr std::int64_t kStaleAfterMs = kStaleClaimMs;
 
 // A fixed-width text table, one run per line (id shortened to 12 characters), with effective statuses.
 std::string runs_table(const std::vector<RunRecord>& runs, std::int64_t now);

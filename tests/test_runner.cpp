@@ -2,6 +2,11 @@
 #include <catch2/catch.hpp>
 #include <signal.h>
 
+#include <spawn.h>
+#include <unistd.h>  // environ
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <sstream>
@@ -13,6 +18,9 @@
 #include <opencv2/imgproc.hpp>
 #endif
 
+#include <fmt/format.h>
+
+#include "harness/canonical.h"
 #include "harness/resnet.h"
 #include "harness/store.h"
 #include "harness/weights.h"
@@ -70,6 +78,34 @@ bool kill_at_checkpoint(const Workspace& w, const std::string& db, const std::st
   ::kill(pid, SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   return checkpointed;
+}
+
+// Starts `usbench <args>` (stdout and stderr to `log`) and returns its pid; the caller waits for it.
+pid_t spawn_usbench(const std::string& args, const fs::path& log) {
+  const std::string cmd = "cd '" USBENCH_SOURCE_DIR "' && exec '" USBENCH_BIN "' " + args + " >" + q(log) + " 2>&1";
+  pid_t pid = 0;
+  const char* argv[] = {"/bin/sh", "-c", cmd.c_str(), nullptr};
+  if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, const_cast<char* const*>(argv), environ) != 0) return -1;
+  return pid;
+}
+
+// Waits for `pid`; its exit code, or 128 + signal when a signal ended it.
+int wait_exit(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Polls (up to 30 s) until a file named `name` exists under `dir`.
+bool wait_for_file(const fs::path& dir, const std::string& name) {
+  for (int i = 0; i < 1200; ++i) {
+    std::error_code ec;
+    if (fs::exists(dir, ec))
+      for (const auto& e : fs::recursive_directory_iterator(dir, ec))
+        if (e.path().filename() == name) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
 }
 
 nlohmann::json methods_of(const CommandResult& r) {
@@ -224,32 +260,158 @@ TEST_CASE("a pretrained backbone changed on disk is not trusted: its pretraining
   CHECK(read_bytes(backbone) == original);  // deterministic: the same weights come back
 }
 
-TEST_CASE("a corrupt checkpoint fails its run with the file named, and nothing of the run is counted", "[protocol][cli][slow]") {
+// A downstream-only spec of `epochs` epochs (random init): quick runs for the resume tests.
+nlohmann::json random_only(int epochs) {
   auto spec = tiny_experiment();
   spec["methods"] = nlohmann::json::array({"random"});
   spec.erase("pretrain_data");
-  Workspace w(spec);
-  REQUIRE(run_usbench("run " + w.args("a.db")).exit_code == 0);
-  // A second store that shares a.db's work folder finds garbage where fold 0's checkpoint would be.
-  std::string id;
-  {
-    auto a = Store::open((w.dir / "a.db").string(), Store::Access::Existing);
-    for (const auto& r : a.runs("tiny"))
-      if (r.fold == 0) id = r.id;
+  spec["protocols"][0]["config"]["epochs"] = epochs;
+  return spec;
+}
+
+// Every recorded metric (wall-clock speed aside) of every run of `a` equals `b`'s, and both are done.
+void check_same_metrics(const fs::path& a_db, const fs::path& b_db) {
+  auto a = Store::open(a_db.string(), Store::Access::Existing);
+  auto b = Store::open(b_db.string(), Store::Access::Existing);
+  const auto runs = a.runs("tiny");
+  REQUIRE_FALSE(runs.empty());
+  for (const auto& r : runs) {
+    INFO("run " << r.id.substr(0, 12));
+    REQUIRE(b.find_run(r.id));
+    CHECK(b.find_run(r.id)->status == "done");
+    auto strip = [](std::vector<MetricRow> m) {
+      m.erase(std::remove_if(m.begin(), m.end(), [](const MetricRow& x) { return x.name == "images_per_s"; }), m.end());
+      std::vector<std::string> out;
+      for (const auto& x : m) out.push_back(fmt::format("{}/{}/{}={}", x.epoch, x.split, x.name, x.value));
+      return out;
+    };
+    CHECK(strip(a.metrics(r.id)) == strip(b.metrics(r.id)));
   }
+}
+
+std::string id_of_fold(const fs::path& db, int fold) {
+  auto s = Store::open(db.string(), Store::Access::Existing);
+  for (const auto& r : s.runs("tiny"))
+    if (r.fold == fold) return r.id;
+  return "";
+}
+
+TEST_CASE("a checkpoint this store did not record is not resumed: the run starts again and records every epoch", "[protocol][cli][slow]") {
+  Workspace w(random_only(4));
+  REQUIRE(run_usbench("run " + w.args("a.db")).exit_code == 0);
+  // b.db shares a.db's work folder and finds a checkpoint there that it never wrote: first garbage, then a
+  // real checkpoint of a run killed under a.db's twin (same run id, other store).
+  const std::string id = id_of_fold(w.dir / "a.db", 0);
   REQUIRE_FALSE(id.empty());
   const auto ckpt = w.dir / "work-a.db" / id.substr(0, 16) / "downstream.pt";
+  fs::create_directories(ckpt.parent_path());
   write_bytes(ckpt, "not a checkpoint");
   const auto r = run_usbench("run " + q(w.spec) + " --db " + q(w.dir / "b.db") + " --cache " + q(w.dir / "cache") +
                              " --work-dir " + q(w.dir / "work-a.db"));
   INFO(r.output);
-  CHECK(r.exit_code == 1);
-  CHECK_THAT(r.output, Contains(ckpt.string()) && Contains("unreadable checkpoint") && Contains("delete it"));
-  auto b = Store::open((w.dir / "b.db").string(), Store::Access::Existing);
-  CHECK(b.find_run(id)->status == "failed");
-  CHECK(b.db().scalar_int("SELECT COUNT(*) FROM predictions WHERE run_id = '" + id + "'") == 0);
-  const auto report = run_usbench("report --format json --db " + q(w.dir / "b.db"));
-  CHECK(nlohmann::json::parse(report.output)["methods"][0]["runs_done"] == 1);  // fold 1 only
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("not resuming " + id.substr(0, 12) + " from " + ckpt.string()) && Contains("has no record of it"));
+  CHECK_THAT(r.output, !Contains("resuming " + id.substr(0, 12) + " from its checkpoint"));
+  check_same_metrics(w.dir / "a.db", w.dir / "b.db");  // every epoch's metrics, none missing
+
+  // A real checkpoint left by a killed run of another store (c.db): d.db does not resume from it.
+  REQUIRE(kill_at_checkpoint(w, "c.db", "downstream.pt"));
+  const auto d = run_usbench("run " + q(w.spec) + " --db " + q(w.dir / "d.db") + " --cache " + q(w.dir / "cache") +
+                             " --work-dir " + q(w.dir / "work-c.db"));
+  INFO(d.output);
+  CHECK(d.exit_code == 0);
+  CHECK_THAT(d.output, Contains("has no record of it") && !Contains("from its checkpoint after epoch"));
+  check_same_metrics(w.dir / "a.db", w.dir / "d.db");
+}
+
+TEST_CASE("a bit-flipped resume checkpoint is detected by its recorded SHA-256 and the run restarts", "[protocol][cli][slow]") {
+  Workspace w(random_only(6));
+  REQUIRE(run_usbench("run " + w.args("full.db")).exit_code == 0);
+  REQUIRE(kill_at_checkpoint(w, "killed.db", "downstream.pt"));
+  fs::path ckpt;
+  for (const auto& e : fs::recursive_directory_iterator(w.dir / "work-killed.db"))
+    if (e.path().filename() == "downstream.pt") ckpt = e.path();
+  REQUIRE_FALSE(ckpt.empty());
+  std::string bytes = read_bytes(ckpt);
+  REQUIRE(bytes.size() > 2000);
+  bytes[bytes.size() - 1000] ^= 0x10;  // one bit, deep in the tensor data
+  write_bytes(ckpt, bytes);
+  const auto r = run_usbench("run " + w.args("killed.db"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("not resuming") && Contains("the file changed") && Contains(ckpt.string()));
+  check_same_metrics(w.dir / "full.db", w.dir / "killed.db");
+}
+
+TEST_CASE("SIGTERM and SIGINT mark the current run interrupted and exit 143 and 130 - the next run resumes it", "[protocol][cli][slow]") {
+  Workspace w(random_only(10));
+  REQUIRE(run_usbench("run " + w.args("full.db")).exit_code == 0);
+  for (const int sig : {SIGTERM, SIGINT}) {
+    const std::string db = sig == SIGTERM ? "term.db" : "int.db";
+    INFO("signal " << sig);
+    const auto log = w.dir / (db + ".log");
+    const pid_t pid = spawn_usbench("run " + w.args(db), log);
+    REQUIRE(pid > 0);
+    REQUIRE(wait_for_file(w.dir / ("work-" + db), "downstream.pt"));
+    ::kill(pid, sig);
+    const int rc = wait_exit(pid);
+    INFO(read_bytes(log));
+    CHECK(rc == 128 + sig);
+    CHECK_THAT(read_bytes(log), Contains(sig == SIGTERM ? "interrupted by SIGTERM" : "interrupted by SIGINT"));
+    {
+      auto store = Store::open((w.dir / db).string(), Store::Access::Existing);
+      int interrupted = 0, running = 0;
+      for (const auto& r : store.runs("tiny")) {
+        interrupted += r.status == "interrupted";
+        running += r.status == "running";
+      }
+      CHECK(interrupted == 1);
+      CHECK(running == 0);
+    }
+    const auto resumed = run_usbench("run " + w.args(db));
+    INFO(resumed.output);
+    REQUIRE(resumed.exit_code == 0);
+    CHECK_THAT(resumed.output, Contains("from its checkpoint after epoch"));
+    check_same_metrics(w.dir / "full.db", w.dir / db);
+  }
+}
+
+TEST_CASE("four processes running one spec on one store execute every run exactly once", "[protocol][cli][slow]") {
+  Workspace w(tiny_experiment(/*pretrain_epochs=*/3));
+  REQUIRE(run_usbench("run " + w.args("single.db")).exit_code == 0);
+  const std::string args = q(w.spec) + " --db " + q(w.dir / "shared.db") + " --cache " + q(w.dir / "cache") + " --work-dir " +
+                           q(w.dir / "work-shared");
+  std::vector<pid_t> pids;
+  for (int i = 0; i < 4; ++i) pids.push_back(spawn_usbench("run " + args, w.dir / ("p" + std::to_string(i) + ".log")));
+  int executed = 0;
+  for (int i = 0; i < 4; ++i) {
+    const int rc = wait_exit(pids[static_cast<std::size_t>(i)]);
+    const auto out = read_bytes(w.dir / ("p" + std::to_string(i) + ".log"));
+    INFO("process " << i << ":\n" << out);
+    CHECK(rc == 0);
+    CHECK_THAT(out, !Contains("FAILED") && !Contains("cannot rename"));
+    const auto at = out.find(" runs planned, ");
+    REQUIRE(at != std::string::npos);
+    executed += std::stoi(out.substr(at + 15));
+  }
+  CHECK(executed == 5);  // 1 pretraining + 2 methods x 2 folds: each executed by exactly one process
+  auto store = Store::open((w.dir / "shared.db").string(), Store::Access::Existing);
+  for (const auto& r : store.runs("tiny")) CHECK(r.status == "done");
+  sql::Stmt arts(store.db(), "SELECT path, sha256, bytes FROM artifacts WHERE kind = 'best_backbone'");
+  int n = 0;
+  while (arts.step()) {
+    ++n;
+    INFO(arts.text(0));
+    REQUIRE(fs::exists(arts.text(0)));
+    CHECK(static_cast<std::int64_t>(fs::file_size(arts.text(0))) == arts.int64(2));
+    CHECK(sha256_file(arts.text(0)) == arts.text(1));
+  }
+  CHECK(n >= 1);
+  for (const auto& e : fs::recursive_directory_iterator(w.dir / "work-shared"))
+    CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+  const auto a = run_usbench("report --format json --db " + q(w.dir / "single.db"));
+  const auto b = run_usbench("report --format json --db " + q(w.dir / "shared.db"));
+  CHECK(methods_of(a) == methods_of(b));
 }
 
 TEST_CASE("a NaN loss fails the run with its epoch named and exit code 1", "[protocol][cli][slow]") {

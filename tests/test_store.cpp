@@ -1,10 +1,12 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <thread>
 
 #include "harness/errors.h"
+#include "harness/run_lease.h"
 #include "harness/store.h"
 #include "support.h"
 
@@ -188,7 +190,7 @@ TEST_CASE("two connections write concurrently without 'database is locked'", "[s
   CHECK(count(store, "SELECT count(*) FROM metrics") == 4 * kWrites);
 }
 
-TEST_CASE("heartbeats advance and a silent running run is seen as interrupted", "[store]") {
+TEST_CASE("heartbeats advance and a silent running run is seen as stale", "[store]") {
   TempDir dir;
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
   store.create_run(sample_run("r1"), {});
@@ -201,7 +203,7 @@ TEST_CASE("heartbeats advance and a silent running run is seen as interrupted", 
   CHECK(run.status == "running");
   CHECK(run.heartbeat_ms.value() > first);
   CHECK(effective_status(run, run.heartbeat_ms.value() + 1000, 60000) == "running");
-  CHECK(effective_status(run, run.heartbeat_ms.value() + 61000, 60000) == "interrupted");
+  CHECK(effective_status(run, run.heartbeat_ms.value() + 61000, 60000) == "stale");
   CHECK(store.mark_stale_runs(60000) == 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(15));
   CHECK(store.mark_stale_runs(5) == 1);
@@ -286,4 +288,73 @@ TEST_CASE("merge refuses a shard whose data set differs and writes nothing of it
   c.put_dataset(one_clip_dataset("other", "m2"));
   CHECK(a.merge_from((dir / "c.db").string()).datasets_added == 1);
   CHECK(a.dataset("other")->clips.size() == 1);
+}
+
+TEST_CASE("claims: one process holds a run - a live holder is respected and a stale or dead one is taken over", "[store]") {
+  TempDir dir;
+  auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
+  store.create_run(sample_run("r1"), {});
+  RunOwner a = RunOwner::this_process(), b = RunOwner::this_process();
+  REQUIRE(a.token != b.token);  // two processes (or two claims) never share a token
+  auto c = store.claim_run("r1", a, "{}");
+  CHECK(c.result == Store::ClaimResult::Claimed);
+  CHECK_FALSE(c.took_over);
+  CHECK(store.find_run("r1")->owner_pid == a.pid);
+  // A second process finds it held (same host, live pid, fresh heartbeat).
+  c = store.claim_run("r1", b, "{}");
+  CHECK(c.result == Store::ClaimResult::Busy);
+  CHECK_THAT(c.holder, Contains("process " + std::to_string(a.pid)));
+  // The holder renews; the other cannot renew or finish it.
+  CHECK(store.heartbeat("r1", a.token));
+  CHECK_FALSE(store.heartbeat("r1", b.token));
+  CHECK_FALSE(store.finish_claimed_run("r1", b.token, "failed", "not mine"));
+  CHECK(store.find_run("r1")->status == "running");
+  // Heartbeat older than the bound: taken over, and the old holder can no longer write its status.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  c = store.claim_run("r1", b, "{}", /*stale_after_ms=*/10);
+  CHECK(c.result == Store::ClaimResult::Claimed);
+  CHECK(c.took_over);
+  CHECK_FALSE(store.heartbeat("r1", a.token));
+  CHECK_FALSE(store.finish_claimed_run("r1", a.token, "done"));
+  CHECK(store.finish_claimed_run("r1", b.token, "done"));
+  CHECK(store.claim_run("r1", a, "{}").result == Store::ClaimResult::Done);
+
+  // A holder whose pid is dead on this host is taken over at once, heartbeat fresh or not.
+  store.create_run(sample_run("r2"), {});
+  RunOwner dead = a;
+  dead.token = "dead-process";
+  {
+    const pid_t child = fork();
+    if (child == 0) _exit(0);
+    REQUIRE(child > 0);
+    int status = 0;
+    waitpid(child, &status, 0);  // reaped: its pid names no process now
+    dead.pid = child;
+  }
+  REQUIRE(store.claim_run("r2", dead, "{}").result == Store::ClaimResult::Claimed);
+  CHECK(owner_is_dead(dead));
+  CHECK(effective_status(*store.find_run("r2"), now_ms(), 60000) == "stale");
+  c = store.claim_run("r2", b, "{}");
+  CHECK(c.result == Store::ClaimResult::Claimed);
+  CHECK(c.took_over);
+}
+
+TEST_CASE("a RunLease renews its claim's heartbeat and notices when the claim is taken over", "[store]") {
+  TempDir dir;
+  const auto path = (dir / "s.db").string();
+  auto store = Store::open(path, Store::Access::Create);
+  store.create_run(sample_run("r1"), {});
+  RunOwner a = RunOwner::this_process(), b = RunOwner::this_process();
+  REQUIRE(store.claim_run("r1", a, "{}").result == Store::ClaimResult::Claimed);
+  const auto first = store.find_run("r1")->heartbeat_ms.value();
+  {
+    RunLease lease(path, "r1", a.token, /*period_ms=*/20);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    CHECK(store.find_run("r1")->heartbeat_ms.value() > first);
+    CHECK_FALSE(lease.lost());
+    REQUIRE(store.claim_run("r1", b, "{}", /*stale_after_ms=*/-1).result == Store::ClaimResult::Claimed);
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    CHECK(lease.lost());
+  }
+  CHECK(store.find_run("r1")->owner_pid == b.pid);
 }

@@ -49,6 +49,10 @@ void print_ingest(const datasets::IngestReport& r, double seconds) {
     fmt::print("  left out ({}):\n", r.skipped.size());
     for (const auto& s : r.skipped) fmt::print("    {}: {}\n", s.path, s.reason);
   }
+  if (!r.rebuilt.empty()) {
+    fmt::print("  cache entries rebuilt from their source clips ({}):\n", r.rebuilt.size());
+    for (const auto& s : r.rebuilt) fmt::print("    {}: {}\n", s.path, s.reason);
+  }
   if (!r.bad.empty()) {
     fmt::print("  bad clips skipped ({}):\n", r.bad.size());
     for (const auto& s : r.bad) fmt::print("    {}: {}\n", s.path, s.reason);

@@ -1,5 +1,6 @@
 // usbench embed: backbone features of every image in a folder, one CSV row per image.
 #include <filesystem>
+#include <sstream>
 #include <fstream>
 #include <iostream>
 
@@ -9,6 +10,7 @@
 #include "datasets/decode.h"
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
+#include "harness/output_file.h"
 #include "harness/resnet.h"
 #include "harness/weights.h"
 
@@ -68,33 +70,25 @@ void add_embed_command(CLI::App& app) {
                                                                  : std::array<float, 3>{0.5f, 0.5f, 0.5f};
     const std::array<float, 3> std = a->normalize == "imagenet" ? std::array<float, 3>{0.229f, 0.224f, 0.225f}
                                                                 : std::array<float, 3>{0.25f, 0.25f, 0.25f};
-    // Written to OUT.tmp and renamed at the end: a failure (say, an undecodable image) leaves no file.
-    const std::string tmp = a->out + ".tmp";
-    try {
-      std::ofstream out(tmp);
-      if (!out) throw UsageError(a->out + ": cannot write");
-      for (const auto& f : files) {
-        std::vector<std::uint8_t> rgb;
-        try {
-          rgb = datasets::load_image_rgb(f.string(), a->size);
-        } catch (const UsageError& e) {
-          throw UsageError(std::string(e.what()) + "; nothing was written");
-        }
-        auto x = torch::from_blob(rgb.data(), {a->size, a->size, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32).div(255.0);
-        for (int c = 0; c < 3; ++c) x[c].sub_(mean[static_cast<std::size_t>(c)]).div_(std[static_cast<std::size_t>(c)]);
-        const auto feat = model->features(x.unsqueeze(0))[0].contiguous();
-        out << csv_field(f.filename().string());
-        const float* p = feat.data_ptr<float>();
-        for (std::int64_t i = 0; i < feat.numel(); ++i) out << ',' << fmt::format("{:.8g}", p[i]);
-        out << '\n';
+    // The table is built in memory and written at the end (write_file_atomically): a failure (say, an
+    // undecodable image) leaves no file, and a write error is an error.
+    std::ostringstream out;
+    for (const auto& f : files) {
+      std::vector<std::uint8_t> rgb;
+      try {
+        rgb = datasets::load_image_rgb(f.string(), a->size);
+      } catch (const UsageError& e) {
+        throw UsageError(std::string(e.what()) + "; nothing was written");
       }
-      out.close();
-      if (!out) throw UsageError(a->out + ": write failed");
-    } catch (...) {
-      fs::remove(tmp, ec);
-      throw;
+      auto x = torch::from_blob(rgb.data(), {a->size, a->size, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32).div(255.0);
+      for (int c = 0; c < 3; ++c) x[c].sub_(mean[static_cast<std::size_t>(c)]).div_(std[static_cast<std::size_t>(c)]);
+      const auto feat = model->features(x.unsqueeze(0))[0].contiguous();
+      out << csv_field(f.filename().string());
+      const float* p = feat.data_ptr<float>();
+      for (std::int64_t i = 0; i < feat.numel(); ++i) out << ',' << fmt::format("{:.8g}", p[i]);
+      out << '\n';
     }
-    fs::rename(tmp, a->out);
+    write_file_atomically(a->out, out.str());
     std::cout << fmt::format("wrote {} rows of {} features to {}\n", files.size(), model->spec().feature_dim(), a->out);
   });
 }

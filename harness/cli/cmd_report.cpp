@@ -7,6 +7,7 @@
 
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
+#include "harness/output_file.h"
 #include "harness/store.h"
 #include "reports/comparison.h"
 
@@ -34,13 +35,7 @@ void write_out(const std::string& text, const std::string& out) {
     std::cout << text;
     return;
   }
-  const std::string tmp = out + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f << text;
-    if (!f) throw UsageError(out + ": cannot write");
-  }
-  std::rename(tmp.c_str(), out.c_str());
+  write_file_atomically(out, text);  // checked writes; devices and pipes written in place, never replaced
 }
 
 struct ReportArgs {

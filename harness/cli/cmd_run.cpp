@@ -8,6 +8,7 @@
 
 #include "harness/canonical.h"
 #include "harness/cli/commands.h"
+#include "harness/cli/signals.h"
 #include "harness/errors.h"
 #include "harness/run_plan.h"
 #include "harness/runner.h"
@@ -105,10 +106,13 @@ void add_run_command(CLI::App& app, const Registries& registries) {
     };
     ro.log = [tty](const std::string& line) { std::cerr << (tty ? "\r\033[K" : "") << line << "\n" << std::flush; };
     if (fs::exists(opt->db)) Store::verify(opt->db);
+    install_stop_handlers();
+    ro.interrupted = [] { return stop_signal(); };
     const auto summary = run_experiment(spec, registries, ro);
-    std::cerr << fmt::format("{}: {} runs planned{}, {} executed, {} already done, {} failed\n", spec.name, summary.planned,
+    std::cerr << fmt::format("{}: {} runs planned{}, {} executed, {} already done, {} failed{}\n", spec.name, summary.planned,
                              ro.shard_count > 1 ? fmt::format(" in shard {}/{}", ro.shard_index, ro.shard_count) : "",
-                             summary.executed, summary.skipped_done, summary.failed);
+                             summary.executed, summary.skipped_done, summary.failed,
+                             summary.held_elsewhere ? fmt::format(", {} left to other processes running them", summary.held_elsewhere) : "");
     auto store = Store::open(opt->db, Store::Access::Existing);
     std::cout << reports::to_markdown(reports::build_comparison(store, spec.name));
     if (summary.failed > 0) throw RunFailure(fmt::format("{} run(s) failed; see usbench runs list --db {}", summary.failed, opt->db));

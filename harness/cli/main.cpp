@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   } catch (const UsageError& e) {
     std::cerr << "usbench: " << e.what() << "\n";
     return 2;
+  } catch (const Interrupted& e) {
+    std::cerr << "usbench: " << e.what() << "\n";
+    return 128 + e.signal();
   } catch (const RunFailure& e) {
     std::cerr << "usbench: " << e.what() << "\n";
     return 1;
