@@ -211,3 +211,31 @@ TEST_CASE("synthetic ingest produces a labelled, cached, reproducible set", "[da
   const auto k = nlohmann::json::parse(a.dataset.clips[0].sampling)["cache_key"].get<std::string>();
   CHECK(read_bytes(FrameCache((dir / "c").string()).path_of(k)) == read_bytes(FrameCache((dir / "c2").string()).path_of(k)));
 }
+
+TEST_CASE("a bit-flipped or truncated frame cache entry fails its checksum and ingest rebuilds it", "[data]") {
+  TempDir dir;
+  const auto cfg = builtin_registries().datasets.get("synthetic").resolve({{"clips_per_class", 2}, {"frames_per_clip", 2}, {"stored_size", 32}}, "t", "d");
+  IngestOptions o;
+  o.name = "synthetic";
+  const FrameCache cache((dir / "c").string());
+  const auto first = ingest("synthetic", cfg, cache, o);
+  CHECK(first.rebuilt.empty());
+  const auto key_of = [&](std::size_t i) { return nlohmann::json::parse(first.dataset.clips[i].sampling)["cache_key"].get<std::string>(); };
+  const auto flipped = cache.path_of(key_of(0)), torn = cache.path_of(key_of(1));
+  const std::string original = read_bytes(flipped);
+  std::string bytes = original;
+  bytes[bytes.size() / 2] ^= 0x01;  // one pixel bit: the header still reads fine
+  write_bytes(flipped, bytes);
+  CHECK_THROWS_WITH(cache.get(key_of(0)), Contains(flipped) && Contains("checksum"));
+  const std::string torn_original = read_bytes(torn);
+  write_bytes(torn, torn_original.substr(0, torn_original.size() - 100));
+  CHECK_THROWS_WITH(cache.get(key_of(1)), Contains(torn) && Contains("truncated"));
+
+  const auto again = ingest("synthetic", cfg, cache, o);
+  REQUIRE(again.rebuilt.size() == 2);
+  CHECK(again.cache_hits == static_cast<int>(first.dataset.clips.size()) - 2);
+  CHECK(again.dataset.manifest_hash == first.dataset.manifest_hash);
+  CHECK(read_bytes(flipped) == original);  // decoded again: the same bytes as the first time
+  CHECK(read_bytes(torn) == torn_original);
+  CHECK_NOTHROW(cache.get(key_of(0)));
+}
