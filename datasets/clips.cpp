@@ -173,6 +173,15 @@ Discovery discover_pocus(const nlohmann::json& config) {
   return d;
 }
 
+namespace {
+// "05" and "5" name the same patient; other keys are compared as written.
+std::string canonical_key(const std::string& k) {
+  if (k.empty() || k.find_first_not_of("0123456789") != std::string::npos) return k;
+  const auto nz = k.find_first_not_of('0');
+  return nz == std::string::npos ? "0" : k.substr(nz);
+}
+}  // namespace
+
 Discovery discover_videos(const nlohmann::json& config) {
   const fs::path src = config.at("src").get<std::string>();
   const std::string csv = config.at("labels_csv").get<std::string>();
@@ -182,11 +191,15 @@ Discovery discover_videos(const nlohmann::json& config) {
     const CsvTable t = read_csv(csv);
     const auto key = t.column(config.at("key_column").get<std::string>(), csv);
     const auto lab = t.column(config.at("label_column").get<std::string>(), csv);
+    if (t.rows.empty()) throw UsageError(csv + ": no rows under the header, so no clip would get a label");
     for (const auto& row : t.rows) {
-      if (row[lab].empty()) continue;  // an unlabelled row leaves the group unlabelled
-      auto [it, fresh] = labels.emplace(row[key], row[lab]);
-      if (!fresh && it->second != row[lab])
-        throw UsageError(csv + ": key '" + row[key] + "' has two labels ('" + it->second + "' and '" + row[lab] + "')");
+      // Keys are compared as trimmed text, and a key of digits also by value ("05" is patient 5), as
+      // spreadsheets pad and strip numbers at will.
+      const std::string k = canonical_key(trim(row[key])), l = trim(row[lab]);
+      if (l.empty()) continue;  // an unlabelled row leaves the group unlabelled
+      auto [it, fresh] = labels.emplace(k, l);
+      if (!fresh && it->second != l)
+        throw UsageError(csv + ": key '" + k + "' has two labels ('" + it->second + "' and '" + l + "')");
     }
   }
   const std::regex re(group_regex.empty() ? "(.*)" : group_regex);
@@ -207,12 +220,17 @@ Discovery discover_videos(const nlohmann::json& config) {
     }
     std::string label;
     if (!csv.empty()) {
-      auto it = labels.find(group);
+      auto it = labels.find(canonical_key(group));
       if (it != labels.end()) label = it->second;
+      else d.unlabelled.push_back(id);
     }
     d.clips.push_back({id, p.string(), kind, label, group});
   }
   if (d.clips.empty() && d.problems.empty()) d.problems.push_back({src.string(), "empty folder: no clips in it"});
+  if (!csv.empty() && !d.clips.empty() && d.unlabelled.size() == d.clips.size())
+    throw UsageError(csv + ": no clip got a label: none of the " + std::to_string(d.clips.size()) +
+                     " clips' group keys (e.g. '" + d.clips.front().group + "') is a key in column '" +
+                     config.at("key_column").get<std::string>() + "'");
   std::sort(d.clips.begin(), d.clips.end(), [](const auto& a, const auto& b) { return a.clip_id < b.clip_id; });
   return d;
 }

@@ -28,6 +28,7 @@ struct Skipped {
 struct Discovery {
   std::vector<ClipSource> clips;  // sorted by clip_id
   std::vector<Skipped> skipped;   // expected exclusions (other probe, class outside the task), listed
+  std::vector<std::string> unlabelled;  // clips whose group has no row in the label file (reported)
   std::vector<Skipped> problems;  // bad input (unknown prefix, non-media file, empty folder, ...): an
                                   // error unless the user asked to skip bad clips
 };

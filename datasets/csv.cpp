@@ -4,9 +4,16 @@
 #include <sstream>
 
 #include "harness/errors.h"
+#include "harness/input_file.h"
 #include "harness/suggest.h"
 
 namespace usbench::datasets {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
 
 std::size_t CsvTable::column(const std::string& name, const std::string& file) const {
   for (std::size_t i = 0; i < header.size(); ++i)
@@ -15,11 +22,9 @@ std::size_t CsvTable::column(const std::string& name, const std::string& file) c
 }
 
 CsvTable read_csv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(path + ": cannot open CSV file (missing or unreadable)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
+  // A FIFO or a directory is refused by name; a label file is small (64 MB bounds a mistaken path).
+  std::string text = read_input_file(path, "CSV file", 64u << 20);
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark (spreadsheet exports)
 
   std::vector<std::vector<std::string>> records;
   std::vector<std::string> record;
@@ -72,6 +77,12 @@ CsvTable read_csv(const std::string& path) {
 
   CsvTable table;
   table.header = records.front();
+  for (auto& h : table.header) h = trim(h);
+  for (std::size_t i = 0; i < table.header.size(); ++i)
+    for (std::size_t j = 0; j < i; ++j)
+      if (table.header[i] == table.header[j])
+        throw UsageError(path + ": column '" + table.header[i] + "' appears twice in the header (columns " + std::to_string(j + 1) +
+                         " and " + std::to_string(i + 1) + ")");
   for (std::size_t r = 1; r < records.size(); ++r) {
     if (records[r].size() != table.header.size())
       throw UsageError(path + ": row " + std::to_string(r + 1) + " has " + std::to_string(records[r].size()) +

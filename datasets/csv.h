@@ -13,7 +13,11 @@ struct CsvTable {
   std::size_t column(const std::string& name, const std::string& file) const;
 };
 
-// Throws UsageError naming the file on a missing file, an unterminated quote or a ragged row.
+// Throws UsageError naming the file on a missing or non-regular file, an unterminated quote, a ragged
+// row or a column named twice. A UTF-8 byte order mark is dropped and header names are trimmed.
 CsvTable read_csv(const std::string& path);
+
+// Without leading and trailing spaces and tabs.
+std::string trim(const std::string& s);
 
 }  // namespace usbench::datasets

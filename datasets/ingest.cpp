@@ -97,6 +97,7 @@ IngestReport ingest(const std::string& kind, const nlohmann::json& config, const
   } else {
     Discovery d = kind == "pocus" ? discover_pocus(config) : discover_videos(config);
     report.skipped = d.skipped;
+    report.unlabelled = d.unlabelled;
     report.bad = d.problems;
     for (auto& c : d.clips) {
       Work w;

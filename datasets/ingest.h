@@ -35,6 +35,7 @@ struct IngestReport {
   int decoded = 0;
   std::vector<Skipped> skipped;  // expected exclusions
   std::vector<Skipped> bad;      // bad clips left out (only with skip_bad)
+  std::vector<std::string> unlabelled;  // clips whose group has no row in the label file
   std::vector<Skipped> rebuilt;  // clips whose cache entry was corrupt or torn and was decoded again (why)
 };
 

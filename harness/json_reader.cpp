@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
+#include <vector>
 
 #include "harness/errors.h"
 #include "harness/suggest.h"
@@ -19,6 +21,94 @@ std::string json_type_name(const nlohmann::json& v) {
     case nlohmann::json::value_t::array: return "array";
     case nlohmann::json::value_t::null: return "null";
     default: return "value";
+  }
+}
+
+namespace {
+
+std::string line_col(const std::string& text, std::size_t byte) {
+  std::size_t line = 1, col = 1;
+  for (std::size_t i = 0; i < byte && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return std::to_string(line) + ":" + std::to_string(col);
+}
+
+// The rejection a parser callback raises; carries a message without library text.
+struct Refused {
+  std::string message;
+};
+
+}  // namespace
+
+nlohmann::json parse_json_document(const std::string& text, const std::string& origin) {
+  using Event = nlohmann::json::parse_event_t;
+  struct Level {
+    bool object = false;
+    std::set<std::string> keys;
+    std::string key;
+  };
+  std::vector<Level> stack;
+  auto key_path = [&stack] {
+    std::string p;
+    for (const auto& l : stack)
+      if (l.object && !l.key.empty()) p += (p.empty() ? "" : ".") + l.key;
+    return p.empty() ? std::string("the document") : "'" + p + "'";
+  };
+  const nlohmann::json::parser_callback_t check = [&](int, Event event, nlohmann::json& parsed) {
+    switch (event) {
+      case Event::object_start:
+      case Event::array_start:
+        if (static_cast<int>(stack.size()) >= kMaxJsonDepth)
+          throw Refused{"nested more than " + std::to_string(kMaxJsonDepth) + " levels deep at " + key_path() + "; refusing it"};
+        stack.push_back(Level{event == Event::object_start, {}, {}});
+        break;
+      case Event::object_end:
+      case Event::array_end:
+        if (!stack.empty()) stack.pop_back();
+        break;
+      case Event::key: {
+        const auto k = parsed.get<std::string>();
+        if (!stack.empty()) {
+          if (!stack.back().keys.insert(k).second) {
+            stack.back().key = k;
+            throw Refused{"key " + key_path() + " appears twice in one object (which one is meant?)"};
+          }
+          stack.back().key = k;
+        }
+        break;
+      }
+      case Event::value:
+        break;
+    }
+    return true;
+  };
+  try {
+    return nlohmann::json::parse(text, check);
+  } catch (const Refused& r) {
+    throw UsageError(origin + ": " + r.message);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UsageError(origin + ":" + line_col(text, e.byte > 0 ? e.byte - 1 : 0) + ": not valid JSON: " + e.what());
+  } catch (const nlohmann::json::out_of_range& e) {
+    // "number overflow parsing '1e999'": find the literal to name its place and key.
+    const std::string what = e.what();
+    const auto q1 = what.find('\''), q2 = what.rfind('\'');
+    const std::string literal = q1 != std::string::npos && q2 > q1 ? what.substr(q1 + 1, q2 - q1 - 1) : "";
+    const auto at = literal.empty() ? std::string::npos : text.find(literal);
+    std::string key;
+    if (at != std::string::npos) {
+      const auto colon = text.rfind(':', at), close = colon == std::string::npos ? colon : text.rfind('"', colon);
+      const auto open = close == std::string::npos || close == 0 ? close : text.rfind('"', close - 1);
+      if (open != std::string::npos && close != std::string::npos) key = text.substr(open + 1, close - open - 1);
+    }
+    throw UsageError(origin + (at != std::string::npos ? ":" + line_col(text, at) : std::string()) + ": " +
+                     (key.empty() ? std::string() : "'" + key + "': ") + "number " + literal +
+                     " is out of range (a double holds at most about 1.8e308)");
   }
 }
 

@@ -15,6 +15,13 @@
 
 namespace usbench {
 
+// Parses a whole JSON document strictly, for specs and other input files. Refused with UsageError naming
+// `origin` and the line:column or key: malformed JSON; nesting deeper than kMaxJsonDepth (100,000 nested
+// arrays would otherwise overflow the stack when the value is destroyed or printed); a key that appears
+// twice in one object (the last would silently win); a number outside the range of a double (1e999).
+constexpr int kMaxJsonDepth = 64;
+nlohmann::json parse_json_document(const std::string& text, const std::string& origin);
+
 // "integer", "number", "string", "boolean", "object", "array" or "null": the JSON type of a value.
 std::string json_type_name(const nlohmann::json& v);
 

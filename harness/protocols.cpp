@@ -9,13 +9,13 @@ DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::
   JsonObject o(user, origin, path);
   DownstreamConfig c;
   c.epochs = o.optional<int>("epochs", d.epochs);
-  if (c.epochs < 1) o.fail("epochs", "must be >= 1");
+  if (c.epochs < 1 || c.epochs > 100000) o.fail("epochs", "must be between 1 and 100000");
   c.batch_size = o.optional<int>("batch_size", d.batch_size);
-  if (c.batch_size < 1) o.fail("batch_size", "must be >= 1");
+  if (c.batch_size < 1 || c.batch_size > 4096) o.fail("batch_size", "must be between 1 and 4096");
   c.lr = o.optional<double>("lr", d.lr);
-  if (!(c.lr > 0)) o.fail("lr", "must be > 0");
+  if (!(c.lr > 0 && c.lr <= 10)) o.fail("lr", "must be in (0, 10] (a larger learning rate is surely a typo)");
   c.weight_decay = o.optional<double>("weight_decay", d.weight_decay);
-  if (!(c.weight_decay >= 0)) o.fail("weight_decay", "must be >= 0");
+  if (!(c.weight_decay >= 0 && c.weight_decay <= 10)) o.fail("weight_decay", "must be in [0, 10]");
   c.input_size = o.optional<int>("input_size", d.input_size);
   if (c.input_size < 32 || c.input_size > 1024) o.fail("input_size", "must be between 32 and 1024 pixels");
   c.val_fraction = o.optional<double>("val_fraction", d.val_fraction);

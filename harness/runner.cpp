@@ -18,24 +18,29 @@
 #include "harness/env.h"
 #include "harness/errors.h"
 #include "harness/finetune.h"
+#include "harness/input_file.h"
 #include "harness/pretrain_run.h"
 #include "harness/run_lease.h"
+#include "harness/resnet.h"
 #include "harness/run_plan.h"
 #include "harness/store.h"
+#include "harness/weights.h"
 
 namespace usbench {
 
 namespace fs = std::filesystem;
 
 std::pair<int, int> parse_shard(const std::string& text) {
+  // Both numbers whole: "1/2x" or " 1/2" is not a shard.
+  const auto whole_int = [](const std::string& s, int& out) {
+    if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    out = std::stoi(s);
+    return true;
+  };
   const auto slash = text.find('/');
-  try {
-    if (slash != std::string::npos) {
-      const int i = std::stoi(text.substr(0, slash)), n = std::stoi(text.substr(slash + 1));
-      if (n >= 1 && i >= 0 && i < n) return {i, n};
-    }
-  } catch (const std::exception&) {
-  }
+  int i = 0, n = 0;
+  if (slash != std::string::npos && whole_int(text.substr(0, slash), i) && whole_int(text.substr(slash + 1), n) && n >= 1 && i < n)
+    return {i, n};
   throw UsageError("--shard '" + text + "': expected I/N with 0 <= I < N (e.g. 0/4 for the first of four shards)");
 }
 
@@ -52,6 +57,9 @@ LoadedData ensure_dataset(Store& store, const ComponentRef& ref, const datasets:
   o.name = ref.label;
   const auto report = datasets::ingest(ref.name, ref.config, cache, o);
   store.put_dataset(report.dataset);
+  if (log && !report.unlabelled.empty())
+    log(fmt::format("'{}': {} of {} clips have no row in the label file (e.g. {})", ref.label, report.unlabelled.size(),
+                    report.dataset.clips.size(), report.unlabelled.front()));
   if (log)
     for (const auto& r : report.rebuilt) log(fmt::format("frame cache entry of clip '{}' rebuilt from its source: {}", r.path, r.reason));
   if (log && report.decoded > 0)
@@ -102,10 +110,30 @@ std::uint64_t shard_of(const std::string& id, int n) { return std::stoull(id.sub
 
 }  // namespace
 
-RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& registries, const RunnerOptions& opt) {
-  ExperimentSpec spec = spec_in;
+void check_runnable(const ExperimentSpec& spec, const std::string& imagenet_weights) {
   if (spec.device == "cuda" && !torch::cuda::is_available())
     throw UsageError("the spec asks for device cuda, but CUDA is not available in this build or machine; use --device cpu");
+  for (const auto& m : spec.methods) {
+    if (m.name != "imagenet") continue;
+    std::string w = m.config.at("weights").get<std::string>();
+    if (w.empty()) w = imagenet_weights;
+    if (w.empty()) continue;  // reported as not run
+    if (const auto kind = describe_non_regular(w); !kind.empty())
+      throw UsageError(w + ": ImageNet weights file (method '" + m.label + "') must be a regular file, this is " + kind);
+    // The whole file is read and fitted to the backbone now, so a bad file is refused before any run
+    // is planned or recorded (embed does the same).
+    ResNet probe(ResNetSpec::by_name(m.config.at("backbone").get<std::string>()));
+    try {
+      load_weights(*probe, read_state_dict(w), w, /*with_fc=*/false);
+    } catch (const UsageError& e) {
+      throw UsageError(std::string(e.what()) + " (ImageNet weights of method '" + m.label + "')");
+    }
+  }
+}
+
+RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& registries, const RunnerOptions& opt) {
+  ExperimentSpec spec = spec_in;
+  check_runnable(spec, opt.imagenet_weights);
   const torch::Device device = spec.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   at::set_num_threads(spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 
@@ -121,7 +149,6 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
         not_run[m.label] = "not run: weights not supplied";
         continue;
       }
-      if (!fs::is_regular_file(w)) throw UsageError(w + ": ImageNet weights file not found (method '" + m.label + "')");
     }
     runnable.push_back(m);
   }

@@ -5,11 +5,16 @@
 #include <sstream>
 
 #include "harness/errors.h"
+#include "harness/input_file.h"
 #include "harness/json_reader.h"
 
 namespace usbench {
 
 namespace {
+
+bool has_control_character(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
 
 template <class Info>
 ComponentRef parse_component(const nlohmann::json& value, const std::string& origin, const std::string& path,
@@ -22,6 +27,8 @@ ComponentRef parse_component(const nlohmann::json& value, const std::string& ori
     JsonObject obj(value, origin, path);
     ref.name = obj.required<std::string>("name");
     ref.label = obj.optional<std::string>("label", "");
+    if (has_control_character(ref.label) || ref.label.find('|') != std::string::npos)
+      obj.fail("label", "must not contain control characters (a NUL byte, a newline) or '|'");
     if (const auto* cfg = obj.raw("config")) user_config = *cfg;
     obj.finish();
   }
@@ -69,8 +76,8 @@ ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, 
     root.fail("schema_version", "this usbench reads spec schema version " + std::to_string(kSpecSchemaVersion) +
                                     ", the file declares " + std::to_string(spec.schema_version));
   spec.name = root.required<std::string>("name");
-  if (spec.name.empty() || spec.name.find_first_of(" /\\\t\n") != std::string::npos)
-    root.fail("name", "must be a non-empty name without spaces or slashes");
+  if (spec.name.empty() || spec.name.find_first_of(" /\\") != std::string::npos || has_control_character(spec.name))
+    root.fail("name", "must be a non-empty name without spaces, slashes or control characters");
   spec.version = root.required<int>("version");
   if (spec.version < 1) root.fail("version", "must be >= 1");
   spec.description = root.optional<std::string>("description", "");
@@ -104,7 +111,7 @@ ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, 
   spec.device = root.optional<std::string>("device", "cpu");
   if (spec.device != "cpu" && spec.device != "cuda") root.fail("device", "must be \"cpu\" or \"cuda\", got \"" + spec.device + "\"");
   spec.threads = root.optional<int>("threads", 0);
-  if (spec.threads < 0) root.fail("threads", "must be >= 0 (0 = LibTorch default)");
+  if (spec.threads < 0 || spec.threads > 256) root.fail("threads", "must be between 0 (one per logical CPU) and 256");
   spec.precision = root.optional<std::string>("precision", "auto");
   if (spec.precision != "auto" && spec.precision != "fp32" && spec.precision != "amp")
     root.fail("precision", "must be \"auto\", \"fp32\" or \"amp\", got \"" + spec.precision + "\"");
@@ -140,7 +147,13 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
     throw UsageError("--set '" + assignment + "': expected key.path=value");
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
-  nlohmann::json value = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // Nesting is bounded as in spec files (a deep value would overflow the stack when destroyed).
+  const nlohmann::json::parser_callback_t bounded = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxJsonDepth)
+      throw UsageError("--set '" + path + "=...': value nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    return true;
+  };
+  nlohmann::json value = nlohmann::json::parse(text, bounded, /*allow_exceptions=*/false);
   if (value.is_discarded()) value = text;  // a bare word is a string
 
   std::vector<std::string> segments;
@@ -188,27 +201,9 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
 
 ExperimentSpec load_spec(const std::string& path, const std::vector<std::string>& overrides,
                          const Registries& registries) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UsageError(path + ": cannot open experiment spec (missing or unreadable)");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  const std::string text = buf.str();
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    // Turn the byte offset into line:column so the user can find it.
-    std::size_t line = 1, col = 1;
-    for (std::size_t i = 0; i + 1 < e.byte && i < text.size(); ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    throw UsageError(path + ":" + std::to_string(line) + ":" + std::to_string(col) + ": not valid JSON: " + e.what());
-  }
+  // A spec is a few kilobytes; 16 MB bounds a mistaken path (a video, /dev/zero is refused as a device).
+  const std::string text = read_input_file(path, "experiment spec", 16u << 20);
+  nlohmann::json doc = parse_json_document(text, path);
   for (const auto& o : overrides) apply_override(doc, o);
   return parse_spec(doc, path, registries);
 }

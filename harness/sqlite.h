@@ -12,6 +12,9 @@ namespace usbench::sql {
 
 class Db;
 
+// "file:" URI of a path (percent-encoded) with a query such as "mode=ro".
+std::string file_uri(const std::string& path, const std::string& query);
+
 class Stmt {
  public:
   Stmt(Db& db, const std::string& sql);
@@ -50,7 +53,10 @@ class Stmt {
 
 class Db {
  public:
-  enum class Mode { ReadOnly, ReadWrite, ReadWriteCreate };
+  // Inspect: read-only and immutable (SQLite's immutable=1 URI): no locks, and no -wal or -shm file is
+  // ever created beside the file, so a file that is then refused stays exactly as found. It reads the
+  // main file only, which is enough for identity and version checks.
+  enum class Mode { ReadOnly, ReadWrite, ReadWriteCreate, Inspect };
   Db(const std::string& path, Mode mode);
   ~Db();
   Db(const Db&) = delete;

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "harness/errors.h"
+#include "harness/input_file.h"
 #include "harness/migrations.h"
 
 namespace usbench {
@@ -70,6 +71,31 @@ bool looks_like_sqlite(const std::string& path, bool& empty) {
   return empty || (in.gcount() == 16 && std::string(header, 16) == std::string("SQLite format 3\0", 16));
 }
 
+// The tables (and the runs columns) a store of `version` must have: a store whose tables were dropped or
+// altered by hand is refused by name instead of being rewritten or failing later with a raw message.
+void check_schema(sql::Db& db, const std::string& path, int version) {
+  if (version == 0) return;  // new or empty: migrations create everything
+  std::vector<std::string> tables = {"experiments", "datasets", "clips", "splits", "folds", "runs",
+                                     "seeds", "metrics", "predictions", "artifacts"};
+  if (version >= 2) tables.push_back("method_notes");
+  std::string missing;
+  for (const auto& t : tables) {
+    sql::Stmt q(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
+    q.bind(1, t);
+    if (q.step() && q.int64(0) == 0) missing += (missing.empty() ? "" : ", ") + t;
+  }
+  if (!missing.empty())
+    throw UsageError(fmt::format("{}: damaged usbench store (schema version {}): table(s) {} missing; refusing to touch it", path,
+                                 version, missing));
+  const std::string columns = version >= 3 ? "id, status, heartbeat_ms, owner_host, owner_pid, owner_token" : "id, status, heartbeat_ms";
+  try {
+    sql::Stmt q(db, "SELECT " + columns + " FROM runs LIMIT 0");
+  } catch (const std::exception& e) {
+    throw UsageError(fmt::format("{}: damaged usbench store (schema version {}): table runs lacks columns ({}); refusing to touch it",
+                                 path, version, e.what()));
+  }
+}
+
 // Identity and version checks; they only read, so a rejected file stays byte-identical.
 void check_identity(sql::Db& db, const std::string& path, int busy_timeout_ms) {
   try {
@@ -81,11 +107,14 @@ void check_identity(sql::Db& db, const std::string& path, int busy_timeout_ms) {
       throw UsageError(fmt::format(
           "{}: not a usbench store (SQLite application_id {:#x}, expected {:#x}); refusing to touch it", path,
           static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(Store::kApplicationId)));
+    if (version < 0)
+      throw UsageError(fmt::format("{}: store schema version {} is not one usbench ever wrote; refusing to touch it", path, version));
     if (version > Store::schema_version())
       throw UsageError(fmt::format(
           "{}: store schema version {} is newer than this usbench binary understands ({}); upgrade usbench or "
           "use another --db",
           path, version, Store::schema_version()));
+    check_schema(db, path, static_cast<int>(version));
   } catch (const UsageError&) {
     throw;
   } catch (const std::exception& e) {
@@ -94,8 +123,10 @@ void check_identity(sql::Db& db, const std::string& path, int busy_timeout_ms) {
 }
 
 void check_file(const std::string& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) throw UsageError(path + ": is a directory, not a usbench store");
+  // Not a regular file: a directory, /dev/null (SQLite would create /dev/null-journal), a FIFO (reading
+  // it blocks forever), a device.
+  if (const auto kind = describe_non_regular(path); !kind.empty())
+    throw UsageError(path + ": a usbench store must be a regular file (or a new path), this is " + kind);
   bool empty = false;
   if (!looks_like_sqlite(path, empty))
     throw UsageError(path + ": not a usbench store (not an SQLite database); refusing to touch it");
@@ -107,16 +138,33 @@ void Store::verify(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw UsageError(path + ": no usbench store here");
   check_file(path);
-  sql::Db db(path, sql::Db::Mode::ReadOnly);
+  sql::Db db(path, sql::Db::Mode::Inspect);  // no -wal or -shm is created beside a file it refuses
   check_identity(db, path, 30000);
 }
 
 Store Store::open(const std::string& path, Access access, int busy_timeout_ms) {
   std::error_code ec;
   const bool exists = fs::exists(path, ec);
-  if (!exists && access == Access::Existing)
+  if (!exists && access != Access::Create)
     throw UsageError(path + ": no usbench store here (pass --db FILE, or run a command that records results first)");
-  if (exists) check_file(path);
+  if (exists) verify(path);  // identity, version and schema, read through an immutable connection
+  if (access == Access::ReadOnly) {
+    // Read commands never write: no WAL switch, no migration, so a store on a read-only mount can be
+    // listed and reported. A store of an older schema must be opened once by a writing command.
+    auto db = std::make_unique<sql::Db>(path, sql::Db::Mode::ReadOnly);
+    db->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms));
+    const auto version = db->scalar_int("PRAGMA user_version");
+    if (version != schema_version())
+      throw UsageError(fmt::format("{}: store schema version {}, this usbench reads version {}; run a writing command on it "
+                                   "once (e.g. usbench ingest or usbench run) to migrate it",
+                                   path, version, schema_version()));
+    return Store(path, std::move(db));
+  }
+  if (!exists) {
+    const auto parent = fs::path(path).parent_path();
+    if (!parent.empty() && !fs::is_directory(parent, ec))
+      throw UsageError(path + ": cannot create a usbench store: folder " + parent.string() + " does not exist");
+  }
 
   auto db = std::make_unique<sql::Db>(path, exists ? sql::Db::Mode::ReadWrite : sql::Db::Mode::ReadWriteCreate);
   check_identity(*db, path, busy_timeout_ms);

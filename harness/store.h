@@ -109,8 +109,9 @@ class Store {
   static int schema_version();                                 // number of migrations known to this binary
 
   enum class Access {
-    Existing,  // the file must exist (read commands: runs, report, check)
+    Existing,  // the file must exist; opened for writing (migrated when older)
     Create,    // created when missing (commands that write)
+    ReadOnly,  // the file must exist at this schema version; never written (runs, report, check)
   };
   // Opens, verifies identity and version, enables WAL + busy timeout, applies pending migrations.
   static Store open(const std::string& path, Access access, int busy_timeout_ms = 30000);

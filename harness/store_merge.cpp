@@ -12,7 +12,8 @@ namespace {
 struct Attached {
   sql::Db& db;
   Attached(sql::Db& d, const std::string& path) : db(d) {
-    sql::Stmt(db, "ATTACH DATABASE ? AS src").bind(1, path).run();
+    // Read-only: a merge input is never written.
+    sql::Stmt(db, "ATTACH DATABASE ? AS src").bind(1, sql::file_uri(std::filesystem::absolute(path).string(), "mode=ro")).run();
   }
   ~Attached() {
     try {

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "harness/errors.h"
+#include "harness/input_file.h"
 #include "harness/output_file.h"
 
 namespace usbench {
@@ -255,8 +256,23 @@ class Unpickler {
       // (storage, storage_offset, size, stride, ...)
       const auto& a = args->items;
       if (a.size() < 4 || a[0]->kind != PVal::Tensor) fail("malformed tensor record");
+      // A hostile file can declare any view of its storage: check it lies inside the storage first.
+      const auto sizes = ints(a[2]), strides = ints(a[3]);
+      const std::int64_t offset = a[1]->i, storage = a[0]->t.numel();
+      if (sizes.size() != strides.size() || sizes.size() > 16) fail("tensor record with malformed sizes and strides");
+      std::int64_t last = offset;
+      bool empty = false;
+      for (std::size_t d = 0; d < sizes.size(); ++d) {
+        if (sizes[d] < 0 || strides[d] < 0 || sizes[d] > (std::int64_t{1} << 40) || strides[d] > (std::int64_t{1} << 40))
+          fail("tensor record with a negative or huge size or stride");
+        if (sizes[d] == 0) empty = true;
+        else last += (sizes[d] - 1) * strides[d];
+      }
+      if (offset < 0 || (!empty && (offset >= storage || last >= storage)))
+        fail("tensor record reaches outside its storage (offset " + std::to_string(offset) + ", storage of " +
+             std::to_string(storage) + " elements)");
       auto v = make(PVal::Tensor);
-      v->t = a[0]->t.as_strided(ints(a[2]), ints(a[3]), a[1]->i);
+      v->t = a[0]->t.as_strided(sizes, strides, offset);
       if (!defer_) v->t = v->t.clone();
       return v;
     }
@@ -354,7 +370,7 @@ PPtr read_legacy(const std::string& path) {
 
 StateDict read_state_dict(const std::string& path) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) throw UsageError(path + ": weights file not found");
+  require_regular_file(path, "weights file");
   PPtr root;
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   if (is_legacy(path)) {
@@ -449,6 +465,17 @@ LoadReport load_weights(ResNetImpl& model, const StateDict& weights, const std::
     if (!mismatched.empty()) msg += "\n  shape mismatches: " + list(mismatched);
     throw UsageError(msg);
   }
+  // Values a network cannot have come from a broken or hostile file: refuse them by tensor name.
+  std::vector<std::string> bad_values;
+  for (const auto& [name, target] : targets) {
+    auto it = mapped.find(name);
+    if (it == mapped.end() || !target.is_floating_point()) continue;  // e.g. num_batches_tracked is an integer
+    if (!it->second.is_floating_point())
+      bad_values.push_back(name + " (dtype " + std::string(c10::toString(it->second.scalar_type())) + ", expected floating point)");
+    else if (it->second.numel() > 0 && !torch::isfinite(it->second).all().item<bool>())
+      bad_values.push_back(name + " (NaN or infinite values)");
+  }
+  if (!bad_values.empty()) throw UsageError(origin + ": weights with unusable values: " + list(bad_values));
   torch::NoGradGuard guard;
   for (const auto& [name, target] : targets) {
     auto it = mapped.find(name);

@@ -25,13 +25,14 @@ PretrainCommon read_pretrain_common(JsonObject& o, const PretrainCommon& d) {
   c.input_size = o.optional<int>("input_size", d.input_size);
   if (c.input_size < 32 || c.input_size > 1024) o.fail("input_size", "must be between 32 and 1024 pixels");
   c.epochs = o.optional<int>("epochs", d.epochs);
-  if (c.epochs < 1) o.fail("epochs", "must be >= 1");
+  if (c.epochs < 1 || c.epochs > 100000) o.fail("epochs", "must be between 1 and 100000");
   c.batch_size = o.optional<int>("batch_size", d.batch_size);
-  if (c.batch_size < 2) o.fail("batch_size", "must be >= 2 (contrastive losses need negatives)");
+  if (c.batch_size < 2 || c.batch_size > 4096)
+    o.fail("batch_size", "must be between 2 (contrastive losses need negatives) and 4096");
   c.lr = o.optional<double>("lr", d.lr);
-  if (!(c.lr > 0)) o.fail("lr", "must be > 0");
+  if (!(c.lr > 0 && c.lr <= 10)) o.fail("lr", "must be in (0, 10] (a larger learning rate is surely a typo)");
   c.weight_decay = o.optional<double>("weight_decay", d.weight_decay);
-  if (!(c.weight_decay >= 0)) o.fail("weight_decay", "must be >= 0");
+  if (!(c.weight_decay >= 0 && c.weight_decay <= 10)) o.fail("weight_decay", "must be in [0, 10]");
   c.crop_scale = read_array(o, "crop_scale", d.crop_scale);
   if (!(c.crop_scale[0] > 0 && c.crop_scale[0] <= c.crop_scale[1] && c.crop_scale[1] <= 1))
     o.fail("crop_scale", "must be [lo, hi] with 0 < lo <= hi <= 1");

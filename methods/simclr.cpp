@@ -14,8 +14,10 @@ nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, co
   const PretrainCommon common = read_pretrain_common(o, PretrainCommon{});
   const double temperature = o.optional<double>("temperature", 0.5);
   if (!(temperature > 0)) o.fail("temperature", "must be > 0");
-  const int constant_epochs = o.optional<int>("constant_epochs", 10);
-  if (constant_epochs < 0) o.fail("constant_epochs", "must be >= 0");
+  // Default: the reference's 10, or every epoch of a shorter run; a value must fit the schedule.
+  const int constant_epochs = o.optional<int>("constant_epochs", std::min(10, common.epochs));
+  if (constant_epochs < 0 || constant_epochs > common.epochs)
+    o.fail("constant_epochs", "must be between 0 and epochs (" + std::to_string(common.epochs) + ")");
   const int head_hidden = o.optional<int>("head_hidden", 512);
   const int head_out = o.optional<int>("head_out", 256);
   if (head_hidden < 1 || head_out < 1) o.fail(head_hidden < 1 ? "head_hidden" : "head_out", "must be >= 1");

@@ -31,8 +31,10 @@ nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, co
   if (!(c.ce_weight >= 0)) o.fail("ce_weight", "must be >= 0 (0 disables the semi-supervised term)");
   c.mixup_alpha = o.optional<double>("mixup_alpha", c.mixup_alpha);
   if (!(c.mixup_alpha > 0)) o.fail("mixup_alpha", "must be > 0");
-  c.constant_epochs = o.optional<int>("constant_epochs", c.constant_epochs);
-  if (c.constant_epochs < 0) o.fail("constant_epochs", "must be >= 0");
+  // Default: the reference's 10, or every epoch of a shorter run; a value must fit the schedule.
+  c.constant_epochs = o.optional<int>("constant_epochs", std::min(c.constant_epochs, c.common.epochs));
+  if (c.constant_epochs < 0 || c.constant_epochs > c.common.epochs)
+    o.fail("constant_epochs", "must be between 0 and epochs (" + std::to_string(c.common.epochs) + ")");
   c.head_hidden = o.optional<int>("head_hidden", c.head_hidden);
   c.head_out = o.optional<int>("head_out", c.head_out);
   if (c.head_hidden < 1 || c.head_out < 1) o.fail(c.head_hidden < 1 ? "head_hidden" : "head_out", "must be >= 1");

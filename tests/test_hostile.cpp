@@ -10,6 +10,8 @@
 #include "harness/canonical.h"
 #include "harness/errors.h"
 #include "harness/output_file.h"
+#include "harness/store.h"
+#include "spec_fixture.h"
 #include "support.h"
 
 using namespace usbench;
@@ -17,6 +19,8 @@ using namespace usbench::test;
 using Catch::Matchers::Contains;
 
 namespace {
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
 bool leftover_temporaries(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir))
     if (e.path().filename().string().find(".tmp") != std::string::npos) return true;
@@ -86,4 +90,181 @@ TEST_CASE("write_file_atomically into a missing folder fails by name and creates
   TempDir dir;
   CHECK_THROWS_WITH(write_file_atomically((dir / "no" / "such.txt").string(), "x"), Contains((dir / "no" / "such.txt").string()));
   CHECK_FALSE(fs::exists(dir / "no"));
+}
+
+// ---- Specs (items 5, 6, 8, 11, 16) ----------------------------------------------------------------
+
+TEST_CASE("a spec nested 100000 levels deep is refused with exit 2 instead of crashing", "[cli]") {
+  TempDir dir;
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  write_bytes(dir / "whole.json", deep);
+  auto spec = minimal_spec().dump();
+  write_bytes(dir / "seeds.json", spec.replace(spec.find("\"seeds\":[0,1]"), 14, "\"seeds\":" + deep));
+  auto spec2 = minimal_spec().dump();
+  write_bytes(dir / "description.json", spec2.insert(1, "\"description\":" + deep + ","));
+  for (const auto* f : {"whole.json", "seeds.json", "description.json"}) {
+    INFO(f);
+    const auto r = run_usbench("run " + q(dir / f) + " --plan");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(f) && Contains("nested more than 64 levels"));
+  }
+  const auto r = run_usbench("run experiments/quickstart.json --plan --set seeds=" + std::string(5000, '[') + std::string(5000, ']'));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("nested more than"));
+}
+
+TEST_CASE("a FIFO or /dev/zero or a directory as the spec is refused by name without blocking", "[cli]") {
+  TempDir dir;
+  REQUIRE(::mkfifo((dir / "spec.fifo").c_str(), 0600) == 0);
+  fs::create_directories(dir / "spec.d");
+  fs::create_symlink("/dev/zero", dir / "zero.json");
+  for (const auto& [f, what] : std::vector<std::pair<std::string, std::string>>{
+           {"spec.fifo", "FIFO"}, {"spec.d", "a directory"}, {"zero.json", "character device"}}) {
+    INFO(f);
+    const auto r = run_usbench("run " + q(dir / f) + " --plan");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(f) && Contains("must be a regular file") && Contains(what));
+  }
+}
+
+TEST_CASE("an oversized spec is refused before it is read", "[cli]") {
+  TempDir dir;
+  write_bytes(dir / "big.json", std::string(17u << 20, ' '));
+  const auto r = run_usbench("run " + q(dir / "big.json") + " --plan");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("big.json") && Contains("more than"));
+}
+
+TEST_CASE("duplicate keys - number overflow - NUL bytes and absurd values in a spec are refused by key", "[cli]") {
+  TempDir dir;
+  struct Case {
+    std::string name, text, expect;
+  };
+  const std::string base = minimal_spec().dump();
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = base;
+    const auto at = s.find(from);
+    REQUIRE(at != std::string::npos);
+    return s.replace(at, from.size(), to);
+  };
+  const std::vector<Case> cases = {
+      {"dup.json", with("\"version\":1", "\"version\":1,\"version\":2"), "'version' appears twice"},
+      {"overflow.json", with("\"epochs\":2", "\"epochs\":2,\"lr\":1e999"), "'lr': number 1e999 is out of range"},
+      {"nul.json", with("\"name\":\"tiny\"", "\"name\":\"ti\\u0000ny\""), "control characters"},
+      {"batch.json", with("\"epochs\":2", "\"epochs\":2,\"batch_size\":1000000000"), "batch_size"},
+      {"lr.json", with("\"epochs\":2", "\"epochs\":2,\"lr\":1e308"), "lr"},
+      {"constant.json", with("{\"epochs\":1}", "{\"epochs\":3,\"constant_epochs\":5}"), "constant_epochs"},
+      {"threads.json", with("\"version\":1", "\"version\":1,\"threads\":100000"), "threads"},
+  };
+  for (const auto& c : cases) {
+    INFO(c.name << ": " << c.text);
+    write_bytes(dir / c.name, c.text);
+    const auto r = run_usbench("run " + q(dir / c.name) + " --plan --db " + q(dir / "x.db"));
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(c.expect) && !Contains("json.exception"));
+  }
+  CHECK_FALSE(fs::exists(dir / "x.db"));
+}
+
+TEST_CASE("run with --plan refuses what run refuses: a bad shard or weights file", "[cli]") {
+  for (const auto* shard : {"3/2", "-1/2", "0/0", "a/b", "1/2x", " 1/2"}) {
+    INFO(shard);
+    const auto r = run_usbench(std::string("run experiments/quickstart.json --plan --shard '") + shard + "'");
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("--shard"));
+  }
+  CHECK(run_usbench("run experiments/quickstart.json --plan --shard 1/2").exit_code == 0);
+  TempDir dir;
+  write_bytes(dir / "bad.pth", "not weights");
+  const auto r = run_usbench("run experiments/quickstart.json --plan --weights " + q(dir / "bad.pth"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("bad.pth") && Contains("not a PyTorch checkpoint") && Contains("method 'imagenet'"));
+  // run itself refuses the file before planning: no store, no failed runs under new ids.
+  const auto run = run_usbench("run experiments/quickstart.json --db " + q(dir / "x.db") + " --weights " + q(dir / "bad.pth"));
+  CHECK(run.exit_code == 2);
+  CHECK_FALSE(fs::exists(dir / "x.db"));
+  fs::create_directories(dir / "weights.d");
+  const auto d = run_usbench("run experiments/quickstart.json --plan --weights " + q(dir / "weights.d"));
+  CHECK(d.exit_code == 2);
+  CHECK_THAT(d.output, Contains("weights.d") && Contains("a directory"));
+}
+
+// ---- Stores (items 6, 8, 15) ------------------------------------------------------------------------
+
+TEST_CASE("a FIFO or /dev/null as the store is refused and nothing is created beside it", "[cli]") {
+  TempDir dir;
+  REQUIRE(::mkfifo((dir / "db.fifo").c_str(), 0600) == 0);
+  for (const auto& cmd : {std::string("runs list --db "), std::string("ingest --dataset synthetic --db ")}) {
+    auto r = run_usbench(cmd + q(dir / "db.fifo"));
+    INFO(cmd << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("db.fifo") && Contains("FIFO"));
+  }
+  auto r = run_usbench("runs list --db /dev/null");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("/dev/null") && Contains("character device"));
+  r = run_usbench("ingest --dataset synthetic --db /dev/null");
+  CHECK(r.exit_code == 2);
+  CHECK_FALSE(fs::exists("/dev/null-journal"));
+  CHECK_FALSE(fs::exists("/dev/null-wal"));
+}
+
+TEST_CASE("a store with a dropped table or a negative schema version is refused and left as found", "[cli]") {
+  TempDir dir;
+  for (const auto& damage : {std::string("DROP TABLE metrics"), std::string("DROP TABLE runs"), std::string("PRAGMA user_version = -1")}) {
+    INFO(damage);
+    const auto db = dir / "damaged.db";
+    fs::remove(db);
+    {
+      auto store = Store::open(db.string(), Store::Access::Create);
+      store.db().exec("PRAGMA journal_mode=DELETE");
+      store.db().exec(damage);
+    }
+    const auto before = read_bytes(db);
+    for (const auto* cmd : {"runs list", "ingest --dataset synthetic", "report"}) {
+      const auto r = run_usbench(std::string(cmd) + " --db " + q(db));
+      INFO(cmd << ": " << r.output);
+      CHECK(r.exit_code == 2);
+      CHECK_THAT(r.output, Contains("damaged.db") && (Contains("damaged usbench store") || Contains("schema version -1")));
+    }
+    CHECK(read_bytes(db) == before);
+    CHECK_FALSE(fs::exists(dir / "damaged.db-wal"));
+    CHECK_FALSE(fs::exists(dir / "damaged.db-shm"));
+  }
+}
+
+TEST_CASE("ingest and merge against a refused store leave no -wal or -shm beside it", "[cli]") {
+  TempDir dir;
+  {
+    auto store = Store::open((dir / "future.db").string(), Store::Access::Create);  // WAL mode, as usbench writes
+    store.db().exec("PRAGMA user_version=" + std::to_string(Store::schema_version() + 5));
+  }
+  for (const auto* sfx : {"-wal", "-shm"}) fs::remove(dir / (std::string("future.db") + sfx));
+  const auto before = read_bytes(dir / "future.db");
+  CHECK(run_usbench("ingest --dataset synthetic --db " + q(dir / "future.db")).exit_code == 2);
+  CHECK(run_usbench("merge " + q(dir / "future.db") + " --out " + q(dir / "out.db")).exit_code == 2);
+  CHECK(read_bytes(dir / "future.db") == before);
+  CHECK_FALSE(fs::exists(dir / "future.db-wal"));
+  CHECK_FALSE(fs::exists(dir / "future.db-shm"));
+}
+
+TEST_CASE("read commands open the store read-only: a store in a read-only folder can be listed", "[cli]") {
+  if (::geteuid() == 0) {
+    // root ignores permissions; a read-only bind mount is not available to a test. Check the mode instead:
+    // a read-only store refuses writes.
+    TempDir dir;
+    { Store::open((dir / "s.db").string(), Store::Access::Create); }
+    auto ro = Store::open((dir / "s.db").string(), Store::Access::ReadOnly);
+    CHECK(ro.runs().empty());
+    CHECK_THROWS(ro.db().exec("CREATE TABLE x(a)"));
+    return;
+  }
+  TempDir dir;
+  { Store::open((dir / "s.db").string(), Store::Access::Create).db().exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
+  fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
+  fs::permissions(dir / "s.db", fs::perms::owner_read);
+  const auto r = run_usbench("runs list --db " + q(dir / "s.db"));
+  fs::permissions(dir.path(), fs::perms::owner_all);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("no runs recorded"));
 }

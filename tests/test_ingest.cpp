@@ -191,6 +191,7 @@ TEST_CASE("a labelled clip folder takes groups from file names and labels from a
   CHECK(r.dataset.clips[0].label == "1");
   CHECK(r.dataset.clips[2].label == "0");
   CHECK(r.dataset.clips[3].label.empty());  // patient 9 is not in the CSV: unlabelled
+  CHECK(r.unlabelled == std::vector<std::string>{"patient_9_L1.avi"});  // and reported
   CHECK(r.dataset.clips[0].n_frames == 3);  // 12 frames, every 4th
   auto bad_col = cfg;
   bad_col["label_column"] = "covtest";
@@ -238,4 +239,34 @@ TEST_CASE("a bit-flipped or truncated frame cache entry fails its checksum and i
   CHECK(read_bytes(flipped) == original);  // decoded again: the same bytes as the first time
   CHECK(read_bytes(torn) == torn_original);
   CHECK_NOTHROW(cache.get(key_of(0)));
+}
+
+TEST_CASE("label CSVs from spreadsheets: BOM and padded keys match - header-only or duplicate columns are refused", "[data]") {
+  TempDir dir;
+  fs::create_directories(dir / "clips");
+  write_video(dir / "clips" / "patient_3_L1.avi", 8, 10);
+  write_video(dir / "clips" / "patient_5_L1.avi", 8, 20);
+  auto cfg = builtin_registries().datasets.get("videos").resolve(
+      {{"src", (dir / "clips").string()}, {"labels_csv", (dir / "labels.csv").string()}, {"key_column", "patient_id"},
+       {"label_column", "cov_test"}, {"group_regex", "^patient_([0-9]+)_"}, {"every_kth", 4}, {"stored_size", 16}},
+      "t", "d");
+  IngestOptions o;
+  o.name = "v";
+  const FrameCache cache((dir / "c").string());
+  // A UTF-8 byte order mark, a key with spaces and a zero-padded key.
+  write_bytes(dir / "labels.csv", "\xEF\xBB\xBFpatient_id,cov_test\n 3 ,1\n05,0\n");
+  const auto r = ingest("videos", cfg, cache, o);
+  REQUIRE(r.dataset.clips.size() == 2);
+  CHECK(r.dataset.clips[0].label == "1");
+  CHECK(r.dataset.clips[1].label == "0");
+  CHECK(r.unlabelled.empty());
+  write_bytes(dir / "labels.csv", "patient_id,cov_test\n");
+  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("no rows under the header"));
+  write_bytes(dir / "labels.csv", "patient_id,cov_test,cov_test\n3,1,0\n");
+  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("'cov_test' appears twice"));
+  write_bytes(dir / "labels.csv", "patient_id,cov_test\n77,1\n");
+  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("no clip got a label"));
+  fs::remove(dir / "labels.csv");
+  fs::create_directories(dir / "labels.csv");
+  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("a directory") && !Contains("empty CSV"));
 }

@@ -151,3 +151,26 @@ TEST_CASE("the legacy (pre-1.6) torch.save format reads to the same tensors as t
     CHECK_THROWS_WITH(read_state_dict((dir / "cut.pth").string()), Contains("cut.pth"));
   }
 }
+
+TEST_CASE("weights with NaN values or an integer dtype are refused by tensor name", "[method]") {
+  TempDir dir;
+  ResNet m(tiny(false));
+  auto dict = state_dict(*m);
+  auto with = [&](const std::string& name, const torch::Tensor& t) {
+    auto d = dict;
+    for (auto& [k, v] : d)
+      if (k == name) v = t;
+    const auto path = (dir / (name + ".pth")).string();
+    save_state_dict(d, path);
+    return read_state_dict(path);
+  };
+  ResNet target(tiny(false));
+  const auto conv = dict[0].second;
+  REQUIRE(dict[0].first == "conv1.weight");
+  CHECK_THROWS_WITH(load_weights(*target, with("conv1.weight", torch::full_like(conv, std::nan(""))), "nan.pth", true),
+                    Contains("nan.pth") && Contains("conv1.weight (NaN or infinite values)"));
+  CHECK_THROWS_WITH(load_weights(*target, with("bn1.weight", torch::ones({4}, torch::kInt64)), "int.pth", true),
+                    Contains("int.pth") && Contains("bn1.weight (dtype Long, expected floating point)"));
+  // num_batches_tracked is an integer buffer in torchvision files: still accepted.
+  CHECK_NOTHROW(load_weights(*target, dict, "ok.pth", true));
+}

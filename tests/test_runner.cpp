@@ -416,7 +416,7 @@ TEST_CASE("four processes running one spec on one store execute every run exactl
 
 TEST_CASE("a NaN loss fails the run with its epoch named and exit code 1", "[protocol][cli][slow]") {
   auto spec = tiny_experiment();
-  spec["methods"] = nlohmann::json::array({{{"name", "uscl"}, {"config", {{"epochs", 2}, {"batch_size", 4}, {"input_size", 32}, {"lr", 1e30}}}}});
+  spec["methods"] = nlohmann::json::array({{{"name", "uscl"}, {"config", {{"epochs", 2}, {"batch_size", 4}, {"input_size", 32}, {"temperature", 1e-300}}}}});
   Workspace w(spec);
   const auto r = run_usbench("run " + w.args("nan.db"));
   CHECK(r.exit_code == 1);

@@ -49,6 +49,12 @@ void print_ingest(const datasets::IngestReport& r, double seconds) {
     fmt::print("  left out ({}):\n", r.skipped.size());
     for (const auto& s : r.skipped) fmt::print("    {}: {}\n", s.path, s.reason);
   }
+  if (!r.unlabelled.empty()) {
+    fmt::print("  labelled {} of {} clips; no row in the label file for ({}):\n", d.clips.size() - r.unlabelled.size(), d.clips.size(),
+               r.unlabelled.size());
+    for (std::size_t i = 0; i < r.unlabelled.size() && i < 20; ++i) fmt::print("    {}\n", r.unlabelled[i]);
+    if (r.unlabelled.size() > 20) fmt::print("    ... and {} more\n", r.unlabelled.size() - 20);
+  }
   if (!r.rebuilt.empty()) {
     fmt::print("  cache entries rebuilt from their source clips ({}):\n", r.rebuilt.size());
     for (const auto& s : r.rebuilt) fmt::print("    {}: {}\n", s.path, s.reason);

@@ -57,7 +57,7 @@ void add_report_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "Output file (default: standard output)");
   cmd->add_option("--db", a->db, "Store file")->capture_default_str();
   cmd->callback([a] {
-    auto store = Store::open(a->db, Store::Access::Existing);
+    auto store = Store::open(a->db, Store::Access::ReadOnly);
     const auto table = reports::build_comparison(store, pick_experiment(store, a->experiment));
     std::string text;
     if (a->format == "md") text = reports::to_markdown(table);
@@ -80,7 +80,7 @@ void add_check_command(CLI::App& app) {
   cmd->add_option("--z", a->z, "With --write: tolerance = z x (std over folds) / sqrt(folds)")->capture_default_str();
   cmd->callback([a] {
     if (a->expected.empty() && a->write.empty()) throw UsageError("usbench check: give --expected FILE (or --write FILE)");
-    auto store = Store::open(a->db, Store::Access::Existing);
+    auto store = Store::open(a->db, Store::Access::ReadOnly);
     if (!a->write.empty()) {
       const auto table = reports::build_comparison(store, pick_experiment(store, a->experiment));
       nlohmann::json out = {{"experiment", table.experiment}, {"version", table.version}, {"z", a->z},

@@ -80,6 +80,12 @@ void add_run_command(CLI::App& app, const Registries& registries) {
     // Validation happens before the store is opened, so a bad spec leaves no trace in the database.
     const ExperimentSpec spec = load_spec(opt->spec_path, overrides, registries);
     const auto runs = plan_runs(spec, registries, DataIdentity{});
+    // --plan validates exactly as run does: the shard, the device, the ImageNet weights.
+    std::string weights = opt->weights;
+    if (weights.empty())
+      if (const char* env = std::getenv("USBENCH_IMAGENET_WEIGHTS"); env) weights = env;
+    if (!opt->shard.empty()) parse_shard(opt->shard);
+    check_runnable(spec, weights);
     if (opt->plan) {
       print_plan(spec, runs, opt->json);
       return;

@@ -20,7 +20,7 @@ void add_runs_command(CLI::App& app) {
   list->add_option("--experiment", *experiment, "Only runs of this experiment");
   list->add_flag("--json", *json, "Print a JSON array (for scripts)");
   list->callback([=] {
-    auto store = Store::open(*db, Store::Access::Existing);
+    auto store = Store::open(*db, Store::Access::ReadOnly);
     const auto records = store.runs(*experiment);
     const auto now = now_ms();
     if (*json) {
@@ -37,7 +37,7 @@ void add_runs_command(CLI::App& app) {
   show->add_option("--db", *db, "Store file")->capture_default_str();
   show->add_flag("--json", *json, "Print JSON (for scripts)");
   show->callback([=] {
-    auto store = Store::open(*db, Store::Access::Existing);
+    auto store = Store::open(*db, Store::Access::ReadOnly);
     const auto run = store.find_run(*run_id);
     if (!run) throw UsageError("no run '" + *run_id + "' in " + *db + " (see: usbench runs list --db " + *db + ")");
     const auto seeds = store.seeds(run->id);
