@@ -8,6 +8,7 @@
 
 #include "datasets/csv.h"
 #include "harness/errors.h"
+#include "harness/input_file.h"
 
 namespace usbench::datasets {
 
@@ -31,6 +32,19 @@ std::string ext_of(const fs::path& p) { return lower(p.extension().string()); }
 bool hidden(const fs::path& p) { return !p.filename().empty() && p.filename().string()[0] == '.'; }
 
 // Sorted directory entries (names), hidden ones dropped; UsageError when the folder is missing.
+bool valid_utf8(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    if (n < 0 || i + static_cast<std::size_t>(n) >= s.size() + (n == 0 ? 1 : 0)) return false;
+    for (int k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) >> 6) != 0x2) return false;
+    i += static_cast<std::size_t>(n) + 1;
+  }
+  return true;
+}
+
 std::vector<fs::path> entries(const fs::path& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw UsageError(dir.string() + ": no such folder");
@@ -47,8 +61,20 @@ std::vector<fs::path> entries(const fs::path& dir) {
 // Classifies one entry as a clip kind, or records a problem. Returns false if it is not a clip.
 bool clip_kind(const fs::path& p, ClipKind& kind, Discovery& d) {
   std::error_code ec;
+  // The store keeps file names as UTF-8 text: a name that is not is refused by name, never mangled.
+  if (!valid_utf8(p.filename().string())) {
+    d.problems.push_back({p.string(), "file name is not valid UTF-8; rename it"});
+    return false;
+  }
   if (fs::is_directory(p, ec)) {
-    if (frame_files(p.string()).empty()) {
+    std::vector<std::string> frames;
+    try {
+      frames = frame_files(p.string());
+    } catch (const fs::filesystem_error& e) {
+      d.problems.push_back({p.string(), "frame folder cannot be listed (" + e.code().message() + ")"});
+      return false;
+    }
+    if (frames.empty()) {
       d.problems.push_back({p.string(), "empty folder: no frame images in it"});
       return false;
     }
@@ -57,6 +83,11 @@ bool clip_kind(const fs::path& p, ClipKind& kind, Discovery& d) {
   }
   if (!fs::exists(p, ec)) {
     d.problems.push_back({p.string(), "unreadable: dangling link or vanished file"});
+    return false;
+  }
+  // A FIFO would block the decoder forever and /dev/zero (say, behind a link) never ends.
+  if (const auto what = describe_non_regular(p.string()); !what.empty()) {
+    d.problems.push_back({p.string(), "not a regular file: this is " + what});
     return false;
   }
   const auto ext = ext_of(p);
@@ -134,9 +165,10 @@ Discovery discover_pocus(const nlohmann::json& config) {
   Discovery d;
   std::vector<std::string> probes;
   for (const char* p : {"convex", "linear"}) {
+    const bool present = fs::is_directory(src / "pocus_videos" / p, ec);
     if (probe == "both" || probe == p)
       probes.push_back(p);
-    else
+    else if (present)  // a folder this copy lacks is not "left out"
       d.skipped.push_back({(src / "pocus_videos" / p).string(), "probe '" + std::string(p) + "' not selected"});
   }
   std::vector<fs::path> roots;

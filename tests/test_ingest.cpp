@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <sys/stat.h>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -269,4 +270,26 @@ TEST_CASE("label CSVs from spreadsheets: BOM and padded keys match - header-only
   fs::remove(dir / "labels.csv");
   fs::create_directories(dir / "labels.csv");
   CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("a directory") && !Contains("empty CSV"));
+}
+
+TEST_CASE("a FIFO or a link to /dev/zero as a clip and a file name that is not UTF-8 are bad clips named - never a hang", "[data]") {
+  TempDir dir;
+  fs::create_directories(dir / "clips");
+  write_video(dir / "clips" / "good.avi", 8, 10);
+  REQUIRE(::mkfifo((dir / "clips" / "pipe.mp4").c_str(), 0600) == 0);
+  fs::create_symlink("/dev/zero", dir / "clips" / "zero.mp4");
+  write_video(dir / "clips" / "bad\xff.avi", 8, 20);
+  const auto cfg = builtin_registries().datasets.get("videos").resolve(
+      {{"src", (dir / "clips").string()}, {"every_kth", 4}, {"stored_size", 16}}, "t", "d");
+  IngestOptions o;
+  o.name = "v";
+  const FrameCache cache((dir / "c").string());
+  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o),
+                    Contains("pipe.mp4: not a regular file: this is a FIFO") && Contains("zero.mp4: not a regular file: this is a character device") &&
+                        Contains("not valid UTF-8"));
+  o.skip_bad = true;
+  const auto r = ingest("videos", cfg, cache, o);
+  REQUIRE(r.dataset.clips.size() == 1);
+  CHECK(r.bad.size() == 3);
+  CHECK_NOTHROW(nlohmann::json(r.dataset.clips[0].clip_id).dump());  // every recorded name serialises
 }
