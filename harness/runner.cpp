@@ -56,7 +56,8 @@ LoadedData ensure_dataset(Store& store, const ComponentRef& ref, const datasets:
   datasets::IngestOptions o;
   o.name = ref.label;
   const auto report = datasets::ingest(ref.name, ref.config, cache, o);
-  store.put_dataset(report.dataset);
+  const auto change = store.put_dataset(report.dataset);
+  if (log && !change.previous_manifest.empty()) log(change.describe(report.dataset.name, report.dataset.manifest_hash));
   if (log && !report.unlabelled.empty())
     log(fmt::format("'{}': {} of {} clips have no row in the label file (e.g. {})", ref.label, report.unlabelled.size(),
                     report.dataset.clips.size(), report.unlabelled.front()));

@@ -363,7 +363,8 @@ void Store::put_artifact(const std::string& run_id, const std::string& kind, int
   });
 }
 
-void Store::put_dataset(const DatasetRecord& d) {
+Store::DatasetChange Store::put_dataset(const DatasetRecord& d) {
+  DatasetChange change;
   write([&] {
     std::string previous;
     {
@@ -372,6 +373,10 @@ void Store::put_dataset(const DatasetRecord& d) {
       if (q.step()) previous = q.text(0);
     }
     if (!previous.empty() && previous != d.manifest_hash) {
+      change.previous_manifest = previous;
+      sql::Stmt runs(*db_, "SELECT count(*) FROM runs WHERE manifest_hash=?");
+      runs.bind(1, previous);
+      if (runs.step()) change.runs_of_previous = static_cast<int>(runs.int64(0));
       sql::Stmt del(*db_, "DELETE FROM splits WHERE dataset=?");
       del.bind(1, d.name).run();
     }
@@ -397,6 +402,14 @@ void Store::put_dataset(const DatasetRecord& d) {
       ins.reset();
     }
   });
+  return change;
+}
+
+std::string Store::DatasetChange::describe(const std::string& name, const std::string& now) const {
+  if (previous_manifest.empty()) return "";
+  return fmt::format("data set '{}' changed: manifest {} -> {} (other clips, labels or sampling than recorded before); {} "
+                     "recorded run(s) belong to the old manifest and keep their results under their own ids",
+                     name, previous_manifest.substr(0, 12), now.substr(0, 12), runs_of_previous);
 }
 
 std::optional<DatasetRecord> Store::dataset(const std::string& name) {

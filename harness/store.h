@@ -167,7 +167,13 @@ class Store {
 
   // Replaces the data set's manifest in one transaction. When the manifest hash changes, its splits are
   // dropped (they described other clips); an unchanged manifest keeps them.
-  void put_dataset(const DatasetRecord& dataset);
+  struct DatasetChange {
+    std::string previous_manifest;  // "" when new or unchanged
+    int runs_of_previous = 0;       // recorded runs made with the previous manifest
+    // One line for a person ("" when nothing changed).
+    std::string describe(const std::string& name, const std::string& now_manifest) const;
+  };
+  DatasetChange put_dataset(const DatasetRecord& dataset);
   std::optional<DatasetRecord> dataset(const std::string& name);  // with clips, sorted by clip_id
   std::vector<std::string> dataset_names();
   // Replaces a split of a data set (all folds in one transaction). Every clip must belong to the set.

@@ -358,3 +358,34 @@ TEST_CASE("a RunLease renews its claim's heartbeat and notices when the claim is
   }
   CHECK(store.find_run("r1")->owner_pid == b.pid);
 }
+
+TEST_CASE("re-recording a data set with other clips says what changed and which runs belong to the old manifest", "[store]") {
+  TempDir dir;
+  auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
+  DatasetRecord d;
+  d.name = "covid-blues";
+  d.kind = "videos";
+  d.config_json = "{}";
+  d.manifest_hash = std::string(64, 'a');
+  ClipRecord c;
+  c.clip_id = "p1";
+  c.path = "p1.mp4";
+  c.label = "1";
+  c.group = "1";
+  c.n_frames = 3;
+  c.sha256 = "x";
+  c.sampling = "{}";
+  d.clips = {c};
+  CHECK(store.put_dataset(d).previous_manifest.empty());
+  auto run = sample_run("r1");
+  run.manifest_hash = d.manifest_hash;
+  store.create_run(run, {});
+  CHECK(store.put_dataset(d).previous_manifest.empty());  // unchanged: nothing to say
+  d.clips[0].label = "0";
+  d.manifest_hash = std::string(64, 'b');
+  const auto change = store.put_dataset(d);
+  CHECK(change.previous_manifest == std::string(64, 'a'));
+  CHECK(change.runs_of_previous == 1);
+  CHECK_THAT(change.describe("covid-blues", d.manifest_hash),
+             Contains("'covid-blues' changed: manifest aaaaaaaaaaaa -> bbbbbbbbbbbb") && Contains("1 recorded run(s)"));
+}

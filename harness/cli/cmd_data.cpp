@@ -109,9 +109,10 @@ void add_ingest_command(CLI::App& app, const Registries& registries) {
     const auto t0 = std::chrono::steady_clock::now();
     const auto report = datasets::ingest(a->kind, resolved, cache, opt);
     auto store = Store::open(a->db, Store::Access::Create);
-    store.put_dataset(report.dataset);
+    const auto change = store.put_dataset(report.dataset);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     print_ingest(report, secs);
+    if (!change.previous_manifest.empty()) fmt::print("  {}\n", change.describe(report.dataset.name, report.dataset.manifest_hash));
   });
 }
 
