@@ -52,3 +52,13 @@ TEST_CASE("JsonObject insists on objects", "[unit]") {
   const auto doc = J(R"([1, 2])");
   CHECK_THROWS_AS(JsonObject(doc, "spec.json", ""), SpecError);
 }
+
+TEST_CASE("parse_json_document bounds nesting and refuses duplicate keys and overflowing numbers", "[unit]") {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK_THROWS_WITH(parse_json_document(deep, "deep.json"), Contains("deep.json") && Contains("nested more than 64 levels"));
+  CHECK_THROWS_WITH(parse_json_document(R"({"a": {"b": 1, "b": 2}})", "dup.json"), Contains("'a.b' appears twice"));
+  CHECK_THROWS_WITH(parse_json_document("{\n  \"lr\": 1e999\n}", "big.json"), Contains("big.json:2:9") && Contains("'lr': number 1e999"));
+  CHECK_THROWS_WITH(parse_json_document("{\"a\": }", "bad.json"), Contains("bad.json:1:") && Contains("not valid JSON"));
+  const auto ok = parse_json_document(std::string(64, '[') + std::string(64, ']'), "ok.json");  // the bound itself is fine
+  CHECK(ok.is_array());
+}

@@ -140,6 +140,17 @@ TEST_CASE("run executes the grid once, prints the table, and a second run does n
     CHECK(run["environment"].contains("torch_version"));
   }
 
+  // Output write errors are errors, and a device or a directory is never replaced.
+  for (const auto& out : {std::string("report --out /dev/full"), std::string("check --write /dev/full"),
+                          std::string("report --out ") + q(w.dir.path())}) {
+    const auto bad = run_usbench(out + " --db " + q(w.dir / "a.db"));
+    INFO(out << ": " << bad.output);
+    CHECK(bad.exit_code == 2);
+    CHECK_THAT(bad.output, Contains("No space left on device") || Contains("is a directory"));
+  }
+  CHECK(fs::is_character_file("/dev/full"));
+  for (const auto& e : fs::directory_iterator(w.dir.path())) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+
   // Two fresh runs of the same experiment give identical metrics.
   const auto b = run_usbench("run " + w.args("b.db"));
   REQUIRE(b.exit_code == 0);
@@ -553,5 +564,19 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
   CHECK_THAT(r.output, Contains("img9.png") && Contains("cannot decode"));
   CHECK_FALSE(fs::exists(dir / "y.csv"));
   CHECK_FALSE(fs::exists(dir / "y.csv.tmp"));
+  fs::remove(images / "img9.png");
+  for (const auto* size : {"0", "-5", "100000"}) {
+    r = run_usbench(std::string("embed --init random --size ") + size + " --images " + q(images) + " --out " + q(dir / "z.csv"));
+    INFO(size << ": " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("--size"));
+  }
+  // Output write errors are errors: a full device, a directory.
+  r = run_usbench("embed --init random --size 64 --images " + q(images) + " --out /dev/full");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("/dev/full") && Contains("No space left"));
+  r = run_usbench("embed --init random --size 64 --images " + q(images) + " --out " + q(dir.path()));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("is a directory"));
 }
 #endif  // USBENCH_WITH_OPENCV

@@ -45,7 +45,7 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("--out", a->out, "Output CSV: file name, then one column per feature")->required();
   cmd->add_option("--normalize", a->normalize, "protocol (mean 0.5, std 0.25) or imagenet")->check(CLI::IsMember({"protocol", "imagenet"}))->capture_default_str();
   cmd->add_option("--backbone", a->backbone, "resnet18 or resnet50")->capture_default_str();
-  cmd->add_option("--size", a->size, "Input size")->capture_default_str();
+  cmd->add_option("--size", a->size, "Input size in pixels (32 to 1024)")->capture_default_str()->check(CLI::Range(32, 1024));
   cmd->add_option("--seed", a->seed, "Init seed for --init random")->capture_default_str();
   cmd->callback([a] {
     if (a->init != "random" && a->weights.empty()) throw UsageError("usbench embed --init " + a->init + " needs --weights FILE");
