@@ -216,6 +216,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   for (const auto& p : spec.protocols) protocol_by_label[p.label] = &p;
 
   const RunOwner me = RunOwner::this_process();
+  const std::string env = capture_environment(spec.device).dump();  // once: the same for every run of this process
   auto check_signal = [&](const std::string& during) {
     if (!opt.interrupted) return;
     if (const int sig = opt.interrupted())
@@ -227,7 +228,6 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
     check_signal("");
     const RunRecord& rec = planned.record;
     store.create_run(rec, planned.seeds);
-    const std::string env = capture_environment(spec.device).dump();
     // Claim the run. A pretraining held by another live process is waited for (its downstream runs need
     // the backbone); a done pretraining whose backbone file is gone or changed is reopened and run again.
     Store::Claim claim;
