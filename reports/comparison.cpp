@@ -106,6 +106,30 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
     }
   }
 }
+using FrameKey = std::tuple<std::int64_t, int, std::string, int>;  // seed, fold, clip, frame
+
+// The paired tests of `mine` against `reference` over the frames both predicted (nullopt when none).
+std::optional<Paired> paired_test(const std::map<FrameKey, bool>& mine, const std::map<FrameKey, bool>& reference) {
+  Paired out;
+  long paired = 0;
+  std::map<std::tuple<std::int64_t, int, std::string>, long> clip_balance;  // this right - reference right, per clip
+  for (const auto& [key, right] : mine) {
+    const auto it = reference.find(key);
+    if (it == reference.end()) continue;
+    ++paired;
+    out.b += it->second && !right;
+    out.c += !it->second && right;
+    clip_balance[std::make_tuple(std::get<0>(key), std::get<1>(key), std::get<2>(key))] += (right ? 1 : 0) - (it->second ? 1 : 0);
+  }
+  if (paired == 0) return std::nullopt;
+  out.p = mcnemar_exact_p(out.b, out.c);
+  for (const auto& [clip, balance] : clip_balance) {
+    out.clip_wins += balance > 0;
+    out.clip_losses += balance < 0;
+  }
+  out.clip_p = mcnemar_exact_p(out.clip_wins, out.clip_losses);
+  return out;
+}
 }  // namespace
 
 std::string paper_figure(const std::string& method) {
@@ -147,8 +171,9 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
                   : std::vector<std::string>(labels.begin(), labels.end());
   const int k = static_cast<int>(t.classes.size());
 
-  // Predictions of USCL's val-selected epochs, keyed by (protocol, seed, fold, clip, frame), for McNemar.
-  std::map<std::tuple<std::string, std::int64_t, int, std::string, int>, bool> uscl_right;
+  // Per row (aligned with t.rows): whether each val-selected test prediction is right, keyed by
+  // (seed, fold, clip, frame), for the paired tests.
+  std::vector<std::map<FrameKey, bool>> right_of_row;
 
   for (const auto& p : spec.at("protocols")) {
     for (const auto& m : spec.at("methods")) {
@@ -162,6 +187,7 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
         row.by[s].confusion = Confusion(k);
       }
       std::map<std::string, std::vector<std::pair<long, long>>> clip_counts;  // selection -> per clip
+      std::map<FrameKey, bool> right;
       for (const auto& r : runs) {
         if (r.method != row.label || r.protocol != row.protocol || r.stage == "pretrain" || r.status != "done") continue;
         ++row.runs_done;
@@ -181,10 +207,7 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
             auto& pc = per_clip[pr.clip_id];
             pc.first += pr.label == pr.predicted;
             ++pc.second;
-            if (std::string(s) == "best_val") {
-              const auto key = std::make_tuple(row.protocol, r.seed, *r.fold, pr.clip_id, pr.frame_index);
-              if (row.name == "uscl") uscl_right[key] = pr.label == pr.predicted;
-            }
+            if (std::string(s) == "best_val") right[std::make_tuple(r.seed, *r.fold, pr.clip_id, pr.frame_index)] = pr.label == pr.predicted;
           }
           auto& selection = row.by[s];
           selection.confusion.merge(c);
@@ -209,30 +232,20 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
       if (t.test_frames == 0 && row.runs_done == row.runs_expected)
         t.test_frames = row.by["last"].confusion.total() / static_cast<long>(t.seeds.size());
       t.rows.push_back(row);
+      right_of_row.push_back(std::move(right));
     }
   }
-  // McNemar against USCL on the same frames (val-selected epochs).
-  for (auto& row : t.rows) {
-    if (row.name == "uscl" || row.runs_done == 0 || uscl_right.empty()) continue;
-    long b = 0, c = 0, paired = 0;
-    for (const auto& r : runs) {
-      if (r.method != row.label || r.protocol != row.protocol || r.stage == "pretrain" || r.status != "done") continue;
-      int epoch = -1;
-      for (const auto& mr : store.metrics(r.id))
-        if (mr.epoch == -1 && mr.split == "selection" && mr.name == "best_val") epoch = static_cast<int>(mr.value);
-      for (const auto& pr : store.predictions(r.id, epoch)) {
-        auto it = uscl_right.find(std::make_tuple(row.protocol, r.seed, *r.fold, pr.clip_id, pr.frame_index));
-        if (it == uscl_right.end()) continue;
-        ++paired;
-        const bool mine = pr.label == pr.predicted;
-        b += it->second && !mine;
-        c += !it->second && mine;
-      }
-    }
-    if (paired > 0) {
-      row.mcnemar_b = b;
-      row.mcnemar_c = c;
-      row.mcnemar_p = mcnemar_exact_p(b, c);
+  // Each row against the first row of the same protocol whose method is the reference (USCL, random-init).
+  for (const char* reference : {"uscl", "random"}) {
+    for (std::size_t i = 0; i < t.rows.size(); ++i) {
+      auto& row = t.rows[i];
+      if (row.name == reference || row.runs_done == 0) continue;
+      std::size_t ref = t.rows.size();
+      for (std::size_t j = 0; j < t.rows.size() && ref == t.rows.size(); ++j)
+        if (t.rows[j].name == reference && t.rows[j].protocol == row.protocol && t.rows[j].runs_done > 0) ref = j;
+      if (ref == t.rows.size()) continue;
+      const auto paired = paired_test(right_of_row[i], right_of_row[ref]);
+      if (paired) (std::string(reference) == "uscl" ? row.vs_uscl : row.vs_random) = paired;
     }
   }
   return t;
@@ -241,6 +254,14 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
 namespace {
 bool has_results(const MethodRow& r) { return r.runs_done > 0; }
 std::string cell(const MethodRow& r, const std::string& s) { return has_results(r) ? pct(r.by.at(s).pooled) : "—"; }
+// "p (reference right only / this right only) · clips p (reference better / this better)".
+std::string paired_cell(const std::optional<Paired>& p) {
+  if (!p) return "—";
+  return fmt::format("{:.3g} ({}/{}) · clips {:.3g} ({}/{})", p->p, p->b, p->c, p->clip_p, p->clip_losses, p->clip_wins);
+}
+nlohmann::json paired_json(const Paired& p) {
+  return {{"b", p.b}, {"c", p.c}, {"p", p.p}, {"clip_losses", p.clip_losses}, {"clip_wins", p.clip_wins}, {"clip_p", p.clip_p}};
+}
 std::string header_line(const ComparisonTable& t) {
   std::string seeds;
   for (auto s : t.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
@@ -256,22 +277,26 @@ std::string header_line(const ComparisonTable& t) {
 std::string to_markdown(const ComparisonTable& t) {
   std::string out = "### " + header_line(t) + "\n\n";
   out += "Pooled accuracy over the test folds (confusion matrices summed), by epoch selection. The first column selects "
-         "on the test fold, as the paper's code does, and is optimistic; the validation column is the honest figure.\n\n";
+         "on the test fold, as the paper's code does, and is optimistic; the validation column is the honest figure. "
+         "The paired columns compare val-selected predictions with USCL's and random-init's on the same test frames: "
+         "exact McNemar p over frames (frames only the reference gets right / only this method gets right), then an exact "
+         "sign test over clips (clips where the reference has more frames right / where this method has). Frames of a clip "
+         "are not independent, so read the clip test as the conservative one.\n\n";
   out += "| method | protocol | best epoch on test (optimistic, as in the paper) | last epoch | best epoch on validation | "
-         "val-selected mean ± std over folds | val-selected 95% CI (clips) | val-selected macro-F1 | vs USCL (McNemar p) | "
+         "val-selected mean ± std over folds | val-selected 95% CI (clips) | val-selected macro-F1 | vs USCL (paired) | "
+         "vs random-init (paired) | "
          "paper (POCUS late-2020, best epoch on test) |\n";
-  out += "|---|---|---|---|---|---|---|---|---|---|\n";
+  out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : t.rows) {
     if (!has_results(r)) {
-      out += fmt::format("| {} | {} | {} | | | | | | | {} |\n", r.label, r.protocol, r.note, r.paper.empty() ? "—" : r.paper);
+      out += fmt::format("| {} | {} | {} | | | | | | | | {} |\n", r.label, r.protocol, r.note, r.paper.empty() ? "—" : r.paper);
       continue;
     }
     const auto& v = r.by.at("best_val");
-    out += fmt::format("| {}{} | {} | {} | {} | {} | {:.2f} ± {:.2f}% | [{:.2f}, {:.2f}]% | {:.3f} | {} | {} |\n", r.label,
+    out += fmt::format("| {}{} | {} | {} | {} | {} | {:.2f} ± {:.2f}% | [{:.2f}, {:.2f}]% | {:.3f} | {} | {} | {} |\n", r.label,
                        r.note.empty() ? "" : " (" + r.note + ")", r.protocol, cell(r, "best_test"), cell(r, "last"),
                        cell(r, "best_val"), 100 * v.mean, 100 * v.std, 100 * v.ci.lo, 100 * v.ci.hi, v.confusion.macro_f1(),
-                       r.mcnemar_p ? fmt::format("{:.3g} ({}/{})", *r.mcnemar_p, *r.mcnemar_b, *r.mcnemar_c) : "—",
-                       r.paper.empty() ? "—" : r.paper);
+                       paired_cell(r.vs_uscl), paired_cell(r.vs_random), r.paper.empty() ? "—" : r.paper);
   }
   out += "\nPer class, val-selected epochs (precision / recall / F1):\n\n| method | protocol |";
   for (const auto& c : t.classes) out += " " + c + " |";
@@ -325,17 +350,22 @@ std::string to_markdown(const ComparisonTable& t) {
 
 std::string to_csv(const ComparisonTable& t) {
   std::string out = "experiment,version,dataset,synthetic,method,protocol,note,runs_done,runs_expected,selection,pooled_accuracy,"
-                    "mean_accuracy,std_accuracy,ci_low,ci_high,macro_f1,mcnemar_p_vs_uscl,paper\n";
+                    "mean_accuracy,std_accuracy,ci_low,ci_high,macro_f1,mcnemar_p_vs_uscl,clip_sign_p_vs_uscl,"
+                    "mcnemar_p_vs_random,clip_sign_p_vs_random,paper\n";
   for (const auto& r : t.rows)
     for (const char* s : kSelections) {
       const auto& sel = r.by.at(s);
       const bool ok = has_results(r);
-      out += fmt::format("{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},\"{}\"\n", t.experiment, t.version, t.dataset,
+      const bool val = std::string(s) == "best_val";
+      auto p = [&](const std::optional<Paired>& x, bool clips) {
+        return x && val ? fmt::format("{:.6g}", clips ? x->clip_p : x->p) : std::string();
+      };
+      out += fmt::format("{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"\n", t.experiment, t.version, t.dataset,
                          t.synthetic ? 1 : 0, r.label, r.protocol, r.note, r.runs_done, r.runs_expected, s,
                          ok ? fmt::format("{:.6f}", sel.pooled) : "", ok ? fmt::format("{:.6f}", sel.mean) : "",
                          ok ? fmt::format("{:.6f}", sel.std) : "", ok ? fmt::format("{:.6f}", sel.ci.lo) : "",
                          ok ? fmt::format("{:.6f}", sel.ci.hi) : "", ok ? fmt::format("{:.6f}", sel.confusion.macro_f1()) : "",
-                         r.mcnemar_p && std::string(s) == "best_val" ? fmt::format("{:.6g}", *r.mcnemar_p) : "", r.paper);
+                         p(r.vs_uscl, false), p(r.vs_uscl, true), p(r.vs_random, false), p(r.vs_random, true), r.paper);
     }
   return out;
 }
@@ -374,7 +404,8 @@ nlohmann::json to_json(const ComparisonTable& t) {
     nlohmann::json m = {{"method", r.label}, {"name", r.name}, {"protocol", r.protocol}, {"note", r.note},
                         {"runs_done", r.runs_done}, {"runs_expected", r.runs_expected},
                         {"paper", r.paper.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.paper)}};
-    if (r.mcnemar_p) m["mcnemar_vs_uscl"] = {{"b", *r.mcnemar_b}, {"c", *r.mcnemar_c}, {"p", *r.mcnemar_p}};
+    if (r.vs_uscl) m["paired_vs_uscl"] = paired_json(*r.vs_uscl);
+    if (r.vs_random) m["paired_vs_random"] = paired_json(*r.vs_random);
     for (const auto& [name, curve] : r.curves) {
       auto& c = m["curves"][name] = nlohmann::json::array();
       for (double v : curve) c.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));

@@ -24,13 +24,26 @@ struct Selection {
   Interval ci;
 };
 
+// A paired comparison with a reference row. Frames: exact McNemar on the frames one of the two gets right
+// and the other wrong (b: reference right / this wrong, c: the reverse). Frames of one clip are not
+// independent, so the clip-level sign test beside it is the conservative reading: per clip, which of
+// the two has more of its frames right (wins: this one, losses: the reference; ties dropped).
+struct Paired {
+  long b = 0, c = 0;
+  double p = 1;
+  long clip_wins = 0, clip_losses = 0;
+  double clip_p = 1;
+};
+
 struct MethodRow {
   std::string label, name, protocol;
   std::string note;  // "not run: weights not supplied", "3 of 5 folds done", ...
   int runs_done = 0, runs_expected = 0;
   std::map<std::string, Selection> by;  // "best_test", "last", "best_val"
-  std::optional<long> mcnemar_b, mcnemar_c;  // val-selected, vs USCL: USCL right / this wrong, and reverse
-  std::optional<double> mcnemar_p;
+  // Paired tests of the val-selected predictions against USCL's and against random-init's (the question
+  // "did pretraining help?"), on the same test frames of the same (seed, fold); absent for the reference
+  // row itself and where the reference has no results.
+  std::optional<Paired> vs_uscl, vs_random;
   std::string paper;  // the paper's figure, "" where it reports none
   std::map<std::string, std::string> provenance;  // run id -> config hash etc. (JSON output only)
   // Learning curves, indexed by epoch: downstream "train loss", "val accuracy", "test accuracy" (means over

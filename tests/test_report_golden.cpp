@@ -125,7 +125,26 @@ TEST_CASE("the report's figures are the ones computed by hand from the predictio
   CHECK(best_test.pooled == Approx(14.0 / 16));
   CHECK(best_test.per_fold == std::vector<double>{7.0 / 8, 7.0 / 8});
   CHECK(t.test_frames == 16);
-  REQUIRE(t.rows[1].mcnemar_p.has_value());
+  // Paired tests at the val-selected epoch 3. USCL errs where (c + f + 3) % 7 == 0: (clip 4, frame 0) and
+  // (clip 3, frame 1); random where (c + 2f) % 3 == 0: frame 0 of clips 0, 3, 6 and frame 1 of clips 1, 4, 7.
+  // No frame is wrong for both: b (USCL right only) = 6, c (random right only) = 2, p = 2 (1 + 8 + 28) / 256.
+  // Clips: random has fewer frames right on 0, 1, 6, 7; clips 3 and 4 are ties (one error each), 2 and 5 too.
+  REQUIRE(t.rows[1].vs_uscl.has_value());
+  CHECK(t.rows[1].vs_uscl->b == 6);
+  CHECK(t.rows[1].vs_uscl->c == 2);
+  CHECK(t.rows[1].vs_uscl->p == Approx(74.0 / 256));
+  CHECK(t.rows[1].vs_uscl->clip_losses == 4);
+  CHECK(t.rows[1].vs_uscl->clip_wins == 0);
+  CHECK(t.rows[1].vs_uscl->clip_p == Approx(2.0 / 16));
+  // The same pairs seen from USCL's row against random-init; no row is tested against itself.
+  REQUIRE(t.rows[0].vs_random.has_value());
+  CHECK(t.rows[0].vs_random->b == 2);
+  CHECK(t.rows[0].vs_random->c == 6);
+  CHECK(t.rows[0].vs_random->clip_wins == 4);
+  CHECK(t.rows[0].vs_random->clip_losses == 0);
+  CHECK_FALSE(t.rows[0].vs_uscl.has_value());
+  CHECK_FALSE(t.rows[1].vs_random.has_value());
+  CHECK_FALSE(t.rows[2].vs_uscl.has_value());  // imagenet: not run
   // Learning curves: epoch 3's train loss is the mean of fold 0 (1/3) and fold 1 (1/3 + 0.25); epochs
   // 0 and 1 were not recorded (NaN); the pretraining curves come from the pretraining run.
   const auto& loss = t.rows[0].curves.at("train loss");
