@@ -137,6 +137,11 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
   const auto aug = pretrain_augment(config);
   const double alpha = config.contains("mixup_alpha") ? config.at("mixup_alpha").get<double>() : 0.5;
   PretrainOutcome outcome;
+  if (start == 0 && ctx.log) {
+    // The monitor's baseline: the untrained backbone (logged, not stored: the first stored epoch is 0).
+    const auto knn0 = knn_monitor(*m.backbone(), clips, train, heldout, config.at("input_size"), ctx.device);
+    if (knn0) ctx.log(fmt::format("pretrain {} seed {} | before training | kNN {:.3f}", method, ctx.run.seed, *knn0));
+  }
   const auto run_t0 = std::chrono::steady_clock::now();
   for (int epoch = start; epoch < epochs; ++epoch) {
     const double lr = m.lr_for_epoch(epoch);
