@@ -13,6 +13,7 @@
 
 #include "harness/errors.h"
 #include "harness/input_file.h"
+#include "harness/zip_directory.h"
 #include "harness/output_file.h"
 
 namespace usbench {
@@ -240,6 +241,7 @@ class Unpickler {
     bool ok = false;
     const auto dtype = dtype_of(pid->items[1]->s, ok);
     if (!ok) fail("unsupported storage type " + pid->items[1]->s);
+    if (pid->items[4]->i < 0) fail("storage '" + pid->items[2]->s + "' declares a negative size");
     auto v = make(PVal::Tensor);
     v->t = storage_(pid->items[2]->s, dtype, pid->items[4]->i);
     return v;
@@ -336,6 +338,9 @@ PPtr read_legacy(const std::string& path) {
   std::map<std::string, torch::Tensor> storages;
   Unpickler main_u(path, p, static_cast<std::size_t>(end - p), [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
     auto it = storages.find(key);
+    // Every storage's bytes follow in this file: a size beyond what is left of it is refused before allocating.
+    if (it == storages.end() && static_cast<std::uint64_t>(numel) * c10::elementSize(dtype) > static_cast<std::uint64_t>(end - p))
+      throw UsageError(path + ": storage '" + key + "' declares " + std::to_string(numel) + " elements, more than the file holds");
     if (it == storages.end()) it = storages.emplace(key, torch::empty({numel}, torch::TensorOptions().dtype(dtype))).first;
     return it->second;
   });
@@ -376,6 +381,13 @@ StateDict read_state_dict(const std::string& path) {
   if (is_legacy(path)) {
     root = read_legacy(path);
   } else {
+    // Sizes first, from the central directory: LibTorch's reader inflates a member into memory of the size
+    // it declares, so a compression bomb must be refused before it is asked for any record.
+    std::map<std::string, std::uint64_t> record_bytes;  // record name without the archive's folder -> size
+    for (const auto& m : checked_zip_directory(path)) {
+      const auto slash = m.name.find('/');
+      record_bytes[slash == std::string::npos ? m.name : m.name.substr(slash + 1)] = m.uncompressed;
+    }
     try {
       reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
     } catch (const c10::Error&) {
@@ -387,8 +399,16 @@ StateDict read_state_dict(const std::string& path) {
                 [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
                   const std::string rec = "data/" + key;
                   if (!reader->hasRecord(rec)) throw UsageError(path + ": missing tensor record " + rec);
-                  auto [bytes, n] = reader->getRecord(rec);
                   const auto elem = c10::elementSize(dtype);
+                  // The pickle declares the storage (numel x element size); its record must hold exactly that.
+                  const auto declared = record_bytes.find(rec);
+                  const auto want = static_cast<std::uint64_t>(numel) * elem;
+                  if (declared != record_bytes.end() && declared->second > want)
+                    throw UsageError(path + ": tensor record " + rec + " declares " + std::to_string(declared->second) +
+                                     " bytes, its storage needs " + std::to_string(want));
+                  if (declared != record_bytes.end() && declared->second < want)
+                    throw UsageError(path + ": tensor record " + rec + " is short");
+                  auto [bytes, n] = reader->getRecord(rec);
                   if (n < static_cast<std::size_t>(numel) * elem) throw UsageError(path + ": tensor record " + rec + " is short");
                   auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
                   std::memcpy(t.data_ptr(), bytes.get(), static_cast<std::size_t>(numel) * elem);

@@ -6,6 +6,7 @@
 #include <opencv2/videoio.hpp>
 
 #include "datasets/dataset_config.h"
+#include "datasets/decode.h"
 #include "datasets/ingest.h"
 #include "harness/errors.h"
 #include "spec_fixture.h"
@@ -92,6 +93,23 @@ TEST_CASE("ingest reads videos, frame folders and images, samples ~3 fps, and ca
   CHECK(block.width == 32);
 }
 
+// A PNG that is only a header declaring width x height (8-bit RGB) and an end chunk: no pixel data.
+std::string png_header_only(std::uint32_t width, std::uint32_t height) {
+  auto crc = [](const std::string& b) {
+    std::uint32_t c = 0xFFFFFFFFu;
+    for (unsigned char ch : b) {
+      c ^= ch;
+      for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return c ^ 0xFFFFFFFFu;
+  };
+  auto be = [](std::uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  const std::string ihdr = "IHDR" + be(width) + be(height) + std::string("\x08\x02\x00\x00\x00", 5);
+  return std::string("\x89PNG\r\n\x1a\n", 8) + be(13) + ihdr + be(crc(ihdr)) + be(0) + "IEND" + be(crc("IEND"));
+}
+
 TEST_CASE("each kind of bad input is named with its reason and nothing is produced", "[data]") {
   TempDir dir;
   const auto src = make_pocus(dir);
@@ -125,6 +143,11 @@ TEST_CASE("each kind of bad input is named with its reason and nothing is produc
     file = "Reg_broken.png";
     reason = "cannot decode as an image";
   }
+  SECTION("an image whose header declares 100000 x 100000 pixels") {
+    write_bytes(conv / "Reg_huge.png", png_header_only(100000, 100000));
+    file = "Reg_huge.png";
+    reason = "decode";
+  }
   SECTION("an unknown class prefix") {
     write_video(conv / "Xyz_e.avi", 20, 70);
     file = "Xyz_e.avi";
@@ -156,6 +179,20 @@ TEST_CASE("each kind of bad input is named with its reason and nothing is produc
   CHECK(r.dataset.clips.size() == 4);
   REQUIRE(r.bad.size() == 1);
   CHECK_THAT(r.bad[0].path, Contains(file));
+}
+
+TEST_CASE("embed's image reader names an image whose header declares 100000 x 100000 pixels", "[data]") {
+  TempDir dir;
+  for (const auto& [name, bytes] : {std::pair<std::string, std::string>{"huge.png", png_header_only(100000, 100000)},
+                                    {"large.png", png_header_only(30000, 30000)}}) {
+    write_bytes(dir / name, bytes);
+    try {
+      datasets::load_image_rgb((dir / name).string(), 64);
+      FAIL("decoded a header-only image " << name);
+    } catch (const UsageError& e) {
+      CHECK_THAT(e.what(), Contains((dir / name).string()) && Contains("decode"));
+    }
+  }
 }
 
 TEST_CASE("missing and malformed sources are refused", "[data]") {

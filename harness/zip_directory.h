@@ -1,0 +1,28 @@
+// The central directory of a ZIP archive (torch.save's format since PyTorch 1.6), read without
+// decompressing anything: names, compression methods and the sizes each member declares, ZIP64 included.
+// The weights reader checks these before LibTorch's reader inflates a member, so a "zip bomb" (a small
+// file whose members declare gigabytes) is refused by name before any allocation (issue 11, item 7).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace usbench {
+
+struct ZipMember {
+  std::string name;
+  std::uint16_t method = 0;  // 0 stored, 8 deflated
+  std::uint64_t compressed = 0, uncompressed = 0;
+};
+
+// The members listed by the archive's central directory, in directory order. UsageError naming `path`
+// when the file has no end-of-central-directory record or the directory runs outside the file.
+std::vector<ZipMember> read_zip_directory(const std::string& path);
+
+// UsageError naming `path` and the member unless the archive is one torch.save could have written as far
+// as sizes go: no member declares more bytes than the whole file holds, and all members together declare
+// at most twice the file's size (torch.save stores members uncompressed; this leaves room for a
+// checkpoint re-zipped with deflate, not for a compression bomb). Returns the directory.
+std::vector<ZipMember> checked_zip_directory(const std::string& path);
+
+}  // namespace usbench
