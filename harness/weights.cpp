@@ -384,7 +384,13 @@ StateDict read_state_dict(const std::string& path) {
     // Sizes first, from the central directory: LibTorch's reader inflates a member into memory of the size
     // it declares, so a compression bomb must be refused before it is asked for any record.
     std::map<std::string, std::uint64_t> record_bytes;  // record name without the archive's folder -> size
-    for (const auto& m : checked_zip_directory(path)) {
+    std::vector<ZipMember> members;
+    try {
+      members = checked_zip_directory(path);
+    } catch (const NotZipArchive&) {
+      throw UsageError(path + ": not a PyTorch checkpoint (neither torch.save's zip format nor its legacy format)");
+    }
+    for (const auto& m : members) {
       const auto slash = m.name.find('/');
       record_bytes[slash == std::string::npos ? m.name : m.name.substr(slash + 1)] = m.uncompressed;
     }

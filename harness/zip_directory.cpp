@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <fstream>
 
-#include "harness/errors.h"
 
 namespace usbench {
 
@@ -45,7 +44,7 @@ std::vector<ZipMember> read_zip_directory(const std::string& path) {
   File f(path);
   // End of central directory: 22 bytes plus a comment of at most 65535, at the end of the file.
   const std::uint64_t tail_len = std::min<std::uint64_t>(f.size(), 22 + 65535);
-  if (tail_len < 22) throw UsageError(path + ": not a ZIP archive (too short)");
+  if (tail_len < 22) throw NotZipArchive(path + ": not a ZIP archive (too short)");
   const std::string tail = f.read(f.size() - tail_len, tail_len, "the end of the archive");
   std::size_t eocd = std::string::npos;
   for (std::size_t i = tail.size() - 22 + 1; i-- > 0;)
@@ -53,7 +52,7 @@ std::vector<ZipMember> read_zip_directory(const std::string& path) {
       eocd = i;
       break;
     }
-  if (eocd == std::string::npos) throw UsageError(path + ": not a ZIP archive (no end-of-central-directory record)");
+  if (eocd == std::string::npos) throw NotZipArchive(path + ": not a ZIP archive (no end-of-central-directory record)");
   std::uint64_t entries = le(tail, eocd + 10, 2), cd_size = le(tail, eocd + 12, 4), cd_offset = le(tail, eocd + 16, 4);
   const std::uint64_t eocd_pos = f.size() - tail_len + eocd;
   if (eocd_pos >= 20) {

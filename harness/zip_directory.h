@@ -7,7 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "harness/errors.h"
+
 namespace usbench {
+
+// The file is not a ZIP archive at all (too short, no end-of-central-directory record): callers that accept
+// other formats too say what the file is not in their own words.
+class NotZipArchive : public UsageError {
+ public:
+  using UsageError::UsageError;
+};
 
 struct ZipMember {
   std::string name;
@@ -15,8 +24,8 @@ struct ZipMember {
   std::uint64_t compressed = 0, uncompressed = 0;
 };
 
-// The members listed by the archive's central directory, in directory order. UsageError naming `path`
-// when the file has no end-of-central-directory record or the directory runs outside the file.
+// The members listed by the archive's central directory, in directory order. NotZipArchive when the file
+// has no end-of-central-directory record; UsageError naming `path` when the directory is damaged.
 std::vector<ZipMember> read_zip_directory(const std::string& path);
 
 // UsageError naming `path` and the member unless the archive is one torch.save could have written as far
