@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "harness/canonical.h"
+#include "harness/errors.h"
 #include "harness/output_file.h"
 
 namespace usbench::datasets {
@@ -83,7 +84,11 @@ void FrameCache::put(const std::string& key, const FrameBlock& b) const {
       b.source_index.size() != static_cast<std::size_t>(b.frames))
     throw std::logic_error("FrameCache::put: inconsistent frame block");
   const fs::path final_path = path_of(key);
-  fs::create_directories(final_path.parent_path());
+  std::error_code ec;
+  fs::create_directories(final_path.parent_path(), ec);
+  if (ec)
+    throw UsageError(dir_ + ": cannot write the frame cache here (" + ec.message() + " creating " +
+                     final_path.parent_path().string() + "); pass --cache DIR or set USBENCH_CACHE to a writable folder");
   std::string bytes(kMagic, 8);
   auto append = [&bytes](const void* p, std::size_t n) { bytes.append(static_cast<const char*>(p), n); };
   const std::int32_t dims[4] = {b.frames, b.height, b.width, b.channels};

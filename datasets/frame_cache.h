@@ -35,7 +35,9 @@ class FrameCache {
   static std::string key(const std::string& clip_sha256, const std::string& sampling, int stored_size);
   std::string path_of(const std::string& key) const;
   bool contains(const std::string& key) const;
-  // Writes atomically (temporary file + rename), so a killed ingest never leaves a torn entry.
+  // Writes atomically (temporary file + rename), so a killed ingest never leaves a torn entry. A cache
+  // folder that cannot be created or written (permissions, a read-only mount, a full disk) is a
+  // UsageError naming the folder and the reason.
   void put(const std::string& key, const FrameBlock& block) const;
   // Throws std::runtime_error naming the file when it is missing, truncated, fails its checksum or is
   // not a cache entry.

@@ -1,9 +1,11 @@
 #include "harness/store.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <cstdio>
 #include <random>
@@ -134,6 +136,29 @@ void check_file(const std::string& path) {
 
 }  // namespace
 
+void Store::check_writable(const std::string& path) {
+  std::error_code ec;
+  const bool exists = fs::exists(path, ec);
+  const auto parent = fs::path(path).parent_path();
+  const fs::path folder = parent.empty() ? fs::path(".") : parent;
+  const char* verb = exists ? "write" : "create";
+  if (!fs::is_directory(folder, ec))
+    throw UsageError(fmt::format("{}: cannot {} a usbench store: folder {} does not exist", path, verb, folder.string()));
+  // Effective ids (AT_EACCESS), as the open() calls that follow will be checked; EROFS for a read-only mount.
+  auto denied = [](const fs::path& p, int mode) {
+    return ::faccessat(AT_FDCWD, p.c_str(), mode, AT_EACCESS) == 0 ? std::string() : std::string(std::strerror(errno));
+  };
+  if (const auto why = denied(folder, W_OK | X_OK); !why.empty())
+    throw UsageError(fmt::format("{}: cannot {} a usbench store: folder {} is not writable ({}); read commands (runs list, "
+                                 "report, check) open a store read-only, writing ones need a writable folder",
+                                 path, verb, folder.string(), why));
+  if (exists)
+    if (const auto why = denied(path, R_OK | W_OK); !why.empty())
+      throw UsageError(fmt::format("{}: cannot write this usbench store ({}); read commands (runs list, report, check) "
+                                   "open it read-only",
+                                   path, why));
+}
+
 void Store::verify(const std::string& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw UsageError(path + ": no usbench store here");
@@ -151,7 +176,21 @@ Store Store::open(const std::string& path, Access access, int busy_timeout_ms) {
   if (access == Access::ReadOnly) {
     // Read commands never write: no WAL switch, no migration, so a store on a read-only mount can be
     // listed and reported. A store of an older schema must be opened once by a writing command.
-    auto db = std::make_unique<sql::Db>(path, sql::Db::Mode::ReadOnly);
+    // SQLite reads a WAL-mode store through its -shm file, which it must create when missing; in a
+    // folder this process cannot write it cannot, so there the store is read as immutable (no locks: no
+    // writer can reach a read-only folder either). A -wal file with content there would be ignored by
+    // that, so such a store is refused instead of reported stale.
+    const auto folder = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+    const bool folder_writable = ::faccessat(AT_FDCWD, folder.c_str(), W_OK | X_OK, AT_EACCESS) == 0;
+    auto mode = sql::Db::Mode::ReadOnly;
+    if (!folder_writable && !fs::exists(path + "-shm", ec)) {
+      if (fs::exists(path + "-wal", ec) && fs::file_size(path + "-wal", ec) > 0)
+        throw UsageError(fmt::format("{}: its folder is read-only and {}-wal holds changes never checkpointed into it; read "
+                                     "it where it is writable (or copy the store, -wal included, to such a folder)",
+                                     path, path));
+      mode = sql::Db::Mode::Inspect;
+    }
+    auto db = std::make_unique<sql::Db>(path, mode);
     db->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms));
     const auto version = db->scalar_int("PRAGMA user_version");
     if (version != schema_version())
@@ -160,11 +199,7 @@ Store Store::open(const std::string& path, Access access, int busy_timeout_ms) {
                                    path, version, schema_version()));
     return Store(path, std::move(db));
   }
-  if (!exists) {
-    const auto parent = fs::path(path).parent_path();
-    if (!parent.empty() && !fs::is_directory(parent, ec))
-      throw UsageError(path + ": cannot create a usbench store: folder " + parent.string() + " does not exist");
-  }
+  check_writable(path);
 
   auto db = std::make_unique<sql::Db>(path, exists ? sql::Db::Mode::ReadWrite : sql::Db::Mode::ReadWriteCreate);
   check_identity(*db, path, busy_timeout_ms);

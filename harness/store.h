@@ -120,6 +120,13 @@ class Store {
   // (open() switches the file to WAL, which rewrites its header). Throws UsageError as open() does.
   static void verify(const std::string& path);
 
+  // Checks, before any work, that a writing command can create the store at `path` (when missing) or
+  // write it (when present): its folder exists and this process may write there (SQLite creates the
+  // -wal and -shm files beside the store and removes them on close), and an existing file is writable.
+  // Throws UsageError naming the path, the folder and the reason (e.g. "Permission denied", a read-only
+  // mount); read commands (runs, report, check) open a store read-only and need none of this.
+  static void check_writable(const std::string& path);
+
   Store(Store&&) = default;
   const std::string& path() const { return path_; }
   sql::Db& db() { return *db_; }

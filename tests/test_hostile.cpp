@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <thread>
+#include <vector>
 
 #include "harness/canonical.h"
 #include "harness/errors.h"
@@ -248,23 +249,36 @@ TEST_CASE("ingest and merge against a refused store leave no -wal or -shm beside
   CHECK_FALSE(fs::exists(dir / "future.db-shm"));
 }
 
-TEST_CASE("read commands open the store read-only: a store in a read-only folder can be listed", "[cli]") {
-  if (::geteuid() == 0) {
-    // root ignores permissions; a read-only bind mount is not available to a test. Check the mode instead:
-    // a read-only store refuses writes.
-    TempDir dir;
-    { Store::open((dir / "s.db").string(), Store::Access::Create); }
-    auto ro = Store::open((dir / "s.db").string(), Store::Access::ReadOnly);
-    CHECK(ro.runs().empty());
-    CHECK_THROWS(ro.db().exec("CREATE TABLE x(a)"));
-    return;
-  }
+TEST_CASE("a store in a read-only folder: read commands list it - writing ones refuse it by name before any work", "[cli]") {
+  // Run as nobody when the suite runs as root (root writes anywhere); nothing may appear in the folder.
   TempDir dir;
-  { Store::open((dir / "s.db").string(), Store::Access::Create).db().exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
-  fs::permissions(dir.path(), fs::perms::owner_read | fs::perms::owner_exec);
-  fs::permissions(dir / "s.db", fs::perms::owner_read);
-  const auto r = run_usbench("runs list --db " + q(dir / "s.db"));
-  fs::permissions(dir.path(), fs::perms::owner_all);
+  const auto ro = dir / "ro";
+  fs::create_directories(ro);
+  { Store::open((ro / "old.db").string(), Store::Access::Create).db().exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
+  fs::permissions(ro / "old.db", fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
+  fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec | fs::perms::group_read | fs::perms::group_exec |
+                          fs::perms::others_read | fs::perms::others_exec);
+  const auto before = read_bytes(ro / "old.db");
+  const auto as = unprivileged_prefix();
+
+  auto r = run_usbench("runs list --db " + q(ro / "old.db"), as);
+  INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("no runs recorded"));
+  for (const auto& cmd : {std::string("ingest --dataset synthetic --db "), std::string("run experiments/ci.json --db ")}) {
+    r = run_usbench(cmd + q(ro / "new.db"), as);
+    INFO(cmd << "new store: " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("new.db") && Contains("cannot create a usbench store") && Contains("not writable") &&
+                             Contains("Permission denied"));
+    r = run_usbench(cmd + q(ro / "old.db"), as);
+    INFO(cmd << "existing store: " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains("old.db") && Contains("cannot write a usbench store") && Contains("Permission denied"));
+  }
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(ro)) left.push_back(e.path().filename().string());
+  CHECK(left == std::vector<std::string>{"old.db"});
+  CHECK(read_bytes(ro / "old.db") == before);
+  fs::permissions(ro, fs::perms::owner_all);
 }

@@ -181,6 +181,38 @@ TEST_CASE("each kind of bad input is named with its reason and nothing is produc
   CHECK_THAT(r.bad[0].path, Contains(file));
 }
 
+TEST_CASE("a frame folder that cannot be traversed is a bad clip named with its reason - --skip-bad skips it", "[data]") {
+  // Mode 000: nothing can be listed; mode 0444: names can be listed but not one of them opened. Root
+  // ignores both, so the ingest runs as nobody when the suite runs as root.
+  for (const auto mode : {fs::perms::none, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read}) {
+    TempDir dir;
+    const auto src = make_pocus(dir);
+    const auto locked = src / "pocus_videos" / "convex" / "Cov_folder";
+    fs::create_directories(dir / "cache");
+    fs::permissions(dir / "cache", fs::perms::all);  // nobody writes the cache
+    fs::permissions(locked, mode);
+    INFO("mode " << std::oct << static_cast<int>(mode));
+    std::string error;
+    IngestReport skipped;
+    {
+      AsNobody nobody;
+      REQUIRE(nobody.unprivileged());
+      try {
+        run(src, dir);
+      } catch (const UsageError& e) {
+        error = e.what();
+      }
+      skipped = run(src, dir, /*skip_bad=*/true);
+    }
+    fs::permissions(locked, fs::perms::owner_all);
+    CHECK_THAT(error, Contains("Cov_folder") && Contains("frame folder cannot be listed") && Contains("Permission denied") &&
+                          Contains("nothing was recorded"));
+    CHECK(skipped.dataset.clips.size() == 3);
+    REQUIRE(skipped.bad.size() == 1);
+    CHECK_THAT(skipped.bad[0].path, Contains("Cov_folder"));
+  }
+}
+
 TEST_CASE("embed's image reader names an image whose header declares 100000 x 100000 pixels", "[data]") {
   TempDir dir;
   for (const auto& [name, bytes] : {std::pair<std::string, std::string>{"huge.png", png_header_only(100000, 100000)},

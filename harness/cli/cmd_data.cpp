@@ -95,8 +95,10 @@ void add_ingest_command(CLI::App& app, const Registries& registries) {
     for (const auto& s : a->sets) apply_override(cfg, s);
     const nlohmann::json resolved = registries.datasets.get(a->kind).resolve(cfg, "command line", "ingest");
     const std::string name = a->name.empty() ? a->kind : a->name;
-    // An existing --db is checked before the (long) decode; a new one is created only on success.
+    // An existing --db is checked before the (long) decode, and so is the folder a new one will be created
+    // in (a read-only place fails now, by name); a new store is created only on success.
     if (fs::exists(a->db)) Store::verify(a->db);
+    Store::check_writable(a->db);
     datasets::FrameCache cache(a->cache.empty() ? default_cache_dir(a->db) : a->cache);
     datasets::IngestOptions opt;
     opt.name = name;
