@@ -1,5 +1,7 @@
 #include "reports/runs_view.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 namespace usbench::reports {
@@ -13,14 +15,51 @@ nlohmann::json parsed_or_text(const std::string& s) {
 }
 }  // namespace
 
-std::string runs_table(const std::vector<RunRecord>& runs, std::int64_t now) {
+std::string headline_metric(const RunRecord& r, const std::vector<MetricRow>& metrics) {
+  const MetricRow* selected = nullptr;
+  const MetricRow* last_test = nullptr;
+  const MetricRow* last_knn = nullptr;
+  const MetricRow* best_heldout = nullptr;
+  for (const auto& m : metrics) {
+    if (m.split == "selection" && m.name == "best_val") selected = &m;
+    if (m.split == "test" && m.name == "accuracy" && (!last_test || m.epoch >= last_test->epoch)) last_test = &m;
+    if (m.split == "heldout" && m.name == "knn_accuracy" && (!last_knn || m.epoch >= last_knn->epoch)) last_knn = &m;
+    if (m.split == "heldout" && m.name == "contrastive" && (!best_heldout || m.value < best_heldout->value)) best_heldout = &m;
+  }
+  if (r.stage == "pretrain") {
+    if (!best_heldout) return "-";
+    return fmt::format("held-out {:.3f} (best){}", best_heldout->value,
+                       last_knn ? fmt::format(", kNN {:.3f}", last_knn->value) : "");
+  }
+  if (selected)  // the selection rows record the chosen epoch; its test accuracy is the headline
+    for (const auto& m : metrics)
+      if (m.split == "test" && m.name == "accuracy" && m.epoch == static_cast<int>(selected->value))
+        return fmt::format("test {:.1f}% (val-selected, epoch {})", 100 * m.value, m.epoch);
+  if (last_test) return fmt::format("test {:.1f}% @ epoch {}", 100 * last_test->value, last_test->epoch);
+  return "-";
+}
+
+std::string run_duration(const RunRecord& r, std::int64_t now) {
+  if (!r.started_ms) return "-";
+  const std::int64_t end = r.finished_ms ? *r.finished_ms : (r.status == "running" ? now : *r.started_ms);
+  const std::int64_t s = std::max<std::int64_t>(0, (end - *r.started_ms) / 1000);
+  if (s >= 3600) return fmt::format("{}h{:02d}m", s / 3600, static_cast<int>(s % 3600 / 60));
+  if (s >= 60) return fmt::format("{}m{:02d}s", s / 60, static_cast<int>(s % 60));
+  return fmt::format("{}s", s);
+}
+
+std::string runs_table(const std::vector<RunRecord>& runs, const std::map<std::string, std::string>& headline,
+                       std::int64_t now) {
   if (runs.empty()) return "no runs recorded\n";
-  std::string out = fmt::format("{:<12}  {:<16} {:<12} {:<14} {:<8} {:>4} {:>6}  {:<11} {}\n", "run", "experiment",
-                                "method", "protocol", "stage", "fold", "seed", "status", "finished");
+  constexpr const char* kRow = "{:<12}  {:<16} {:<12} {:<14} {:<8} {:>4} {:>4}  {:<14} {:<16}  {:>7}  {}\n";
+  std::string out = fmt::format(kRow, "run", "experiment", "method", "protocol", "stage", "fold", "seed", "status",
+                                "started (UTC)", "time", "headline");
   for (const auto& r : runs) {
-    out += fmt::format("{:<12}  {:<16} {:<12} {:<14} {:<8} {:>4} {:>6}  {:<11} {}\n", r.id.substr(0, 12),
-                       r.experiment, r.method, r.protocol.empty() ? "-" : r.protocol, r.stage, fold_text(r), r.seed,
-                       effective_status(r, now, kStaleAfterMs), when(r.finished_ms));
+    const auto h = headline.find(r.id);
+    out += fmt::format(kRow, r.id.substr(0, 12), r.experiment, r.method, r.protocol.empty() ? "-" : r.protocol, r.stage,
+                       fold_text(r), r.seed, effective_status(r, now, kStaleAfterMs),
+                       r.started_ms ? iso_utc(*r.started_ms).substr(0, 16) : "-", run_duration(r, now),
+                       h == headline.end() ? "-" : h->second);
   }
   return out;
 }

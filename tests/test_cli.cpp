@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness/store.h"
+#include "reports/runs_view.h"
 #include "spec_fixture.h"
 #include "support.h"
 
@@ -135,6 +136,7 @@ TEST_CASE("runs list and runs show print recorded runs, as text and JSON", "[cli
   auto list = run_usbench("runs list --db " + q(db));
   CHECK(list.exit_code == 0);
   CHECK_THAT(list.output, Contains("0123456789ab") && Contains("tiny") && Contains("uscl-paper") && Contains("done"));
+  CHECK_THAT(list.output, Contains("started (UTC)") && Contains("headline") && Contains("test 62.5% @ epoch 1"));
   auto list_json = run_usbench("runs list --json --db " + q(db));
   REQUIRE(list_json.exit_code == 0);
   const auto arr = nlohmann::json::parse(list_json.output);
@@ -152,6 +154,35 @@ TEST_CASE("runs list and runs show print recorded runs, as text and JSON", "[cli
   CHECK(one["metrics"][0]["value"] == 0.625);
   CHECK(one["config"]["method"]["epochs"] == 1);
   CHECK(run_usbench("runs show ffffffff --db " + q(db)).exit_code == 2);
+}
+
+TEST_CASE("runs list: headline metric and duration computed from the recorded metrics and times", "[unit]") {
+  RunRecord fine;
+  fine.stage = "finetune";
+  std::vector<MetricRow> m = {{1, "test", "accuracy", 0.5}, {3, "test", "accuracy", 0.75}, {2, "test", "accuracy", 0.9}};
+  CHECK(reports::headline_metric(fine, m) == "test 75.0% @ epoch 3");  // the last epoch, not the best
+  m.push_back({0, "selection", "best_val", 2});  // the epoch validation chose
+  m.push_back({2, "val", "accuracy", 0.8});
+  CHECK(reports::headline_metric(fine, m) == "test 90.0% (val-selected, epoch 2)");
+  CHECK(reports::headline_metric(fine, {}) == "-");
+  RunRecord pre;
+  pre.stage = "pretrain";
+  const std::vector<MetricRow> p = {{1, "heldout", "contrastive", 2.5},  {2, "heldout", "contrastive", 2.2876},
+                                    {3, "heldout", "contrastive", 2.4},  {1, "heldout", "knn_accuracy", 0.4},
+                                    {3, "heldout", "knn_accuracy", 0.627}, {3, "train", "loss", 1.0}};
+  CHECK(reports::headline_metric(pre, p) == "held-out 2.288 (best), kNN 0.627");
+  RunRecord r;
+  CHECK(reports::run_duration(r, 0) == "-");
+  r.started_ms = 1000;
+  r.finished_ms = 1000 + 45 * 1000;
+  CHECK(reports::run_duration(r, 0) == "45s");
+  r.finished_ms = 1000 + (12 * 60 + 34) * 1000;
+  CHECK(reports::run_duration(r, 0) == "12m34s");
+  r.finished_ms = 1000 + (3600 + 2 * 60 + 59) * 1000;
+  CHECK(reports::run_duration(r, 0) == "1h02m");
+  r.finished_ms.reset();
+  r.status = "running";
+  CHECK(reports::run_duration(r, 1000 + 90 * 1000) == "1m30s");
 }
 
 TEST_CASE("usbench env reports libraries, devices and threads", "[cli]") {

@@ -1,4 +1,5 @@
 #include <iostream>
+#include <map>
 
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
@@ -15,7 +16,7 @@ void add_runs_command(CLI::App& app) {
   auto experiment = std::make_shared<std::string>();
   auto run_id = std::make_shared<std::string>();
 
-  auto* list = runs->add_subcommand("list", "List runs (id, experiment, method, protocol, stage, fold, seed, status)");
+  auto* list = runs->add_subcommand("list", "List runs: id, experiment, method, protocol, stage, fold, seed, status, started, duration, headline metric");
   list->add_option("--db", *db, "Store file")->capture_default_str();
   list->add_option("--experiment", *experiment, "Only runs of this experiment");
   list->add_flag("--json", *json, "Print a JSON array (for scripts)");
@@ -28,7 +29,9 @@ void add_runs_command(CLI::App& app) {
       for (const auto& r : records) out.push_back(reports::run_json(r, store.seeds(r.id), {}, now));
       std::cout << out.dump(2) << "\n";
     } else {
-      std::cout << reports::runs_table(records, now);
+      std::map<std::string, std::string> headline;
+      for (const auto& r : records) headline[r.id] = reports::headline_metric(r, store.metrics(r.id));
+      std::cout << reports::runs_table(records, headline, now);
     }
   });
 
