@@ -4,10 +4,12 @@
 #include <cmath>
 #include <optional>
 #include <set>
+#include <tuple>
 
 #include <fmt/format.h>
 
 #include "harness/errors.h"
+#include "reports/figures.h"
 
 namespace usbench::reports {
 
@@ -26,6 +28,17 @@ const nlohmann::json* find_label(const nlohmann::json& list, const std::string& 
   return nullptr;
 }
 
+// The method config a run is matched on. A weights file (imagenet, checkpoint) is recorded in the run as
+// `weights` (the absolute path it was read from) and `weights_sha256`; the spec names it another way or
+// not at all (the hub cache, --weights), so neither takes part in matching.
+nlohmann::json matchable(nlohmann::json config) {
+  if (config.is_object()) {
+    config.erase("weights");
+    config.erase("weights_sha256");
+  }
+  return config;
+}
+
 // The done downstream runs that belong to the experiment's current spec: method and protocol at the
 // spec's versions with its resolved configs, on its data config; of several for the same cell
 // (method, protocol, seed, fold) the latest finished. `superseded` counts the rest.
@@ -38,7 +51,7 @@ std::vector<RunRecord> current_runs(const nlohmann::json& spec, const std::vecto
     const auto* p = find_label(spec.at("protocols"), r.protocol);
     const auto cfg = nlohmann::json::parse(r.config_json);
     const bool current = m && p && r.method_version == m->value("version", 0) && r.protocol_version == p->value("version", 0) &&
-                         cfg.value("method", nlohmann::json()) == m->value("config", nlohmann::json()) &&
+                         matchable(cfg.value("method", nlohmann::json())) == matchable(m->value("config", nlohmann::json())) &&
                          cfg.value("protocol", nlohmann::json()) == p->value("config", nlohmann::json()) &&
                          cfg.value("data", nlohmann::json()) == spec.at("dataset").value("config", nlohmann::json());
     if (!current) {
@@ -65,7 +78,7 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
                 const std::vector<RunRecord>& all_runs, MethodRow& row) {
   const std::map<std::pair<std::string, std::string>, std::string> downstream = {
       {{"train", "loss"}, "train loss"}, {{"val", "accuracy"}, "val accuracy"}, {{"test", "accuracy"}, "test accuracy"}};
-  std::map<std::string, std::map<int, std::pair<double, int>>> sums;  // curve -> epoch -> (sum, count)
+  std::map<std::string, std::map<int, std::vector<double>>> values;  // curve -> epoch -> one value per run
   std::optional<std::int64_t> seed;
   for (const auto& r : runs) {
     if (r.method != row.label || r.protocol != row.protocol) continue;
@@ -73,9 +86,7 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
     for (const auto& m : store.metrics(r.id)) {
       auto it = downstream.find({m.split, m.name});
       if (m.epoch < 0 || it == downstream.end()) continue;
-      auto& s = sums[it->second][m.epoch];
-      s.first += m.value;
-      ++s.second;
+      values[it->second][m.epoch].push_back(m.value);
     }
   }
   // The pretraining run: this method at the spec's version and resolved config, latest finished.
@@ -94,15 +105,19 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
                                : mr.split == "heldout" && mr.name == "contrastive" ? "pretrain held-out loss"
                                : mr.split == "heldout" && mr.name == "knn_accuracy" ? "pretrain kNN accuracy" : "";
       if (name.empty()) continue;
-      auto& s = sums[name][mr.epoch];
-      s.first += mr.value;
-      ++s.second;
+      values[name][mr.epoch].push_back(mr.value);
     }
-  for (const auto& [name, by_epoch] : sums) {
+  for (const auto& [name, by_epoch] : values) {
+    const bool spread = name.rfind("pretrain", 0) != 0;  // downstream curves: over folds; a pretraining is one run
     auto& curve = row.curves[name];
-    for (const auto& [epoch, s] : by_epoch) {
-      if (static_cast<std::size_t>(epoch) >= curve.size()) curve.resize(static_cast<std::size_t>(epoch) + 1, std::nan(""));
-      curve[static_cast<std::size_t>(epoch)] = s.first / s.second;
+    std::vector<double>* sd = spread ? &row.curves[name + " sd"] : nullptr;
+    for (const auto& [epoch, v] : by_epoch) {
+      const auto e = static_cast<std::size_t>(epoch);
+      if (e >= curve.size()) curve.resize(e + 1, std::nan(""));
+      curve[e] = mean(v);
+      if (!sd) continue;
+      if (e >= sd->size()) sd->resize(e + 1, std::nan(""));
+      (*sd)[e] = v.size() >= 2 ? sample_std(v) : std::nan("");
     }
   }
 }
@@ -198,6 +213,9 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
                           {"config_hash", r.config_hash}, {"manifest_hash", r.manifest_hash}, {"fold_hash", r.fold_hash},
                           {"seeds", store.seeds(r.id)}, {"environment", nlohmann::json::parse(r.env_json)},
                           {"selected_epochs", sel}});
+        if (const auto rc = nlohmann::json::parse(r.config_json).value("method", nlohmann::json());
+            rc.is_object() && rc.contains("weights_sha256"))
+          t.runs.back()["weights"] = {{"path", rc.at("weights")}, {"sha256", rc.at("weights_sha256")}};
         for (const char* s : kSelections) {
           if (!sel.count(s)) continue;
           Confusion c(k);
@@ -212,6 +230,7 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
           auto& selection = row.by[s];
           selection.confusion.merge(c);
           selection.per_fold.push_back(c.accuracy());
+          selection.cells.emplace_back(r.seed, *r.fold);
           for (const auto& [clip, counts] : per_clip) clip_counts[s].push_back(counts);
         }
       }
@@ -340,6 +359,18 @@ std::string to_markdown(const ComparisonTable& t) {
            "the backbone of the best epoch is the one fine-tuned; the kNN monitor is the accuracy of held-out clips' "
            "features against training clips' on the pretraining set's own labels, first → last epoch, never used to select):\n\n"
            "| method | epochs | first epoch | best | last epoch | best vs first | kNN monitor |\n|---|---|---|---|---|---|---|\n" + pre;
+  // Which weights file every file-initialised row (imagenet, checkpoint) used, from its runs' records.
+  std::map<std::tuple<std::string, std::string, std::string>, int> files;  // (method, path, sha256) -> runs
+  for (const auto& run : t.runs)
+    if (run.contains("weights"))
+      ++files[{run.at("method").get<std::string>(), run.at("weights").at("path").get<std::string>(),
+               run.at("weights").at("sha256").get<std::string>()}];
+  if (!files.empty()) {
+    out += "\nWeights files the file-initialised rows were fine-tuned from (as read by each run; the SHA-256 is part of "
+           "the run's identity):\n\n| method | file | SHA-256 | runs |\n|---|---|---|---|\n";
+    for (const auto& [key, n] : files)
+      out += fmt::format("| {} | {} | {} | {} |\n", std::get<0>(key), std::get<1>(key), std::get<2>(key), n);
+  }
   out += "\nDeliberate differences from the reference code: USCL and SimCLR forward each view once in training mode "
          "(per-view BatchNorm statistics, as the reference) and both of USCL's loss terms use that forward, where the "
          "reference forwards each view twice: the same loss and gradients, 2 instead of 4 running-statistics updates per "
@@ -434,45 +465,6 @@ std::string esc(const std::string& s) {
   return o;
 }
 
-// An inline SVG line chart: one polyline per named series (x = epoch), y axis from the data's range,
-// gaps (NaN) skipped. Empty string when no series has a point.
-std::string line_chart(const std::string& title, const std::vector<std::pair<std::string, std::vector<double>>>& series) {
-  static const char* kColours[] = {"#1b6ca8", "#c0392b", "#27ae60", "#8e44ad", "#d68910", "#566573"};
-  double lo = INFINITY, hi = -INFINITY;
-  std::size_t n = 0;
-  for (const auto& [name, ys] : series)
-    for (double y : ys)
-      if (!std::isnan(y)) {
-        lo = std::min(lo, y);
-        hi = std::max(hi, y);
-        n = std::max(n, ys.size());
-      }
-  if (n == 0) return "";
-  if (hi - lo < 1e-12) hi = lo + 1;
-  const double w = 420, h = 180, left = 50, top = 10;
-  auto X = [&](std::size_t i) { return left + (n > 1 ? w * static_cast<double>(i) / static_cast<double>(n - 1) : w / 2); };
-  auto Y = [&](double y) { return top + h * (hi - y) / (hi - lo); };
-  std::string out = "<figure><figcaption>" + esc(title) + "</figcaption><svg width=\"" + fmt::format("{:.0f}", left + w + 140) +
-                    "\" height=\"" + fmt::format("{:.0f}", top + h + 30) + "\">";
-  out += fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#999\"/><line x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\" stroke=\"#999\"/>",
-                     left, top, top + h, left + w);
-  out += fmt::format("<text x=\"2\" y=\"{:.0f}\" font-size=\"11\">{:.3g}</text><text x=\"2\" y=\"{:.0f}\" font-size=\"11\">{:.3g}</text>",
-                     top + 10, hi, top + h, lo);
-  out += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"11\">epoch 0</text><text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"11\">{}</text>",
-                     left, top + h + 20, left + w - 20, top + h + 20, n - 1);
-  for (std::size_t s = 0; s < series.size(); ++s) {
-    const char* colour = kColours[s % 6];
-    std::string points;
-    for (std::size_t i = 0; i < series[s].second.size(); ++i)
-      if (!std::isnan(series[s].second[i])) points += fmt::format("{:.1f},{:.1f} ", X(i), Y(series[s].second[i]));
-    if (points.empty()) continue;
-    out += fmt::format("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" points=\"{}\"><title>{}</title></polyline>", colour,
-                       points.substr(0, points.size() - 1), esc(series[s].first));
-    out += fmt::format("<text x=\"{:.0f}\" y=\"{:.0f}\" font-size=\"11\" fill=\"{}\">{}</text>", left + w + 8, top + 12 + 14 * s, colour,
-                       esc(series[s].first));
-  }
-  return out + "</svg></figure>\n";
-}
 }  // namespace
 
 std::string to_html(const ComparisonTable& t) {
@@ -495,46 +487,10 @@ std::string to_html(const ComparisonTable& t) {
                        esc(r.label), esc(r.protocol), cell(r, "best_test"), cell(r, "last"), cell(r, "best_val"),
                        100 * v.ci.lo, 100 * v.ci.hi, esc(r.paper.empty() ? "—" : r.paper));
   }
-  out += "</table>\n<h2>Learning curves</h2>\n";
-  std::vector<std::string> protocols;
-  for (const auto& r : t.rows)
-    if (std::find(protocols.begin(), protocols.end(), r.protocol) == protocols.end()) protocols.push_back(r.protocol);
-  for (const std::string curve : {"test accuracy", "val accuracy", "train loss"})
-    for (const auto& p : protocols) {
-      std::vector<std::pair<std::string, std::vector<double>>> series;
-      for (const auto& r : t.rows)
-        if (r.protocol == p && r.curves.count(curve)) series.emplace_back(r.label, r.curves.at(curve));
-      out += line_chart(p + ": " + curve + " by epoch (mean over folds)", series);
-    }
-  for (const std::string curve : {"pretrain held-out loss", "pretrain kNN accuracy", "pretrain loss"}) {
-    std::vector<std::pair<std::string, std::vector<double>>> series;
-    std::set<std::string> seen;
-    for (const auto& r : t.rows)
-      if (r.curves.count(curve) && seen.insert(r.label).second) series.emplace_back(r.label, r.curves.at(curve));
-    if (series.empty()) continue;
-    out += line_chart(curve + (curve == "pretrain kNN accuracy" ? " by epoch (held-out clips, pretraining labels, k = 20)"
-                                                                : " by epoch (contrastive; chance differs by method)"),
-                      series);
-  }
-  out += "<h2>Per-fold accuracy (val-selected)</h2>\n";
-  for (const auto& r : t.rows) {
-    if (!has_results(r)) continue;
-    const auto& f = r.by.at("best_val").per_fold;
-    out += "<p>" + esc(r.label + " / " + r.protocol) + "</p><svg width=\"" + std::to_string(40 + 30 * f.size()) + "\" height=\"120\">";
-    for (std::size_t i = 0; i < f.size(); ++i)
-      out += fmt::format("<rect class=\"bar\" x=\"{}\" y=\"{:.1f}\" width=\"24\" height=\"{:.1f}\"><title>fold {}: {:.2f}%</title></rect>",
-                         20 + 30 * i, 110 - 100 * f[i], 100 * f[i], i, 100 * f[i]);
-    out += "</svg>\n";
-    out += "<table><tr><th>true \\ predicted</th>";
-    for (const auto& c : t.classes) out += "<th>" + esc(c) + "</th>";
-    out += "</tr>";
-    const auto& cm = r.by.at("best_val").confusion;
-    for (int a = 0; a < cm.k; ++a) {
-      out += "<tr><th>" + esc(t.classes[static_cast<std::size_t>(a)]) + "</th>";
-      for (int b = 0; b < cm.k; ++b) out += "<td>" + std::to_string(cm.at(a, b)) + "</td>";
-      out += "</tr>";
-    }
-    out += "</table>\n";
+  out += "</table>\n<h2>Figures</h2>\n<p>Each figure is also written as a standalone SVG by <code>usbench report --format svg --out DIR</code>.</p>\n";
+  for (const auto& f : make_figures(t)) {
+    const auto body = f.svg.find("<svg");  // inline: without the XML declaration
+    out += "<figure>" + f.svg.substr(body) + "<figcaption>" + esc(f.file_name + ": " + f.caption) + "</figcaption></figure>\n";
   }
   out += "</body></html>\n";
   return out;

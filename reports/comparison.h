@@ -20,6 +20,7 @@ struct Selection {
   Confusion confusion;
   double pooled = 0;
   std::vector<double> per_fold;  // accuracy of every (seed, fold)
+  std::vector<std::pair<std::int64_t, int>> cells;  // the (seed, fold) of each per_fold entry
   double mean = 0, std = 0;
   Interval ci;
 };
@@ -47,8 +48,10 @@ struct MethodRow {
   std::string paper;  // the paper's figure, "" where it reports none
   std::map<std::string, std::string> provenance;  // run id -> config hash etc. (JSON output only)
   // Learning curves, indexed by epoch: downstream "train loss", "val accuracy", "test accuracy" (means over
-  // the counted runs that recorded the epoch), and the pretraining run's "pretrain loss" and
-  // "pretrain held-out loss" (seed of the first counted run) for methods that pretrain.
+  // the counted runs that recorded the epoch) and each one's sample standard deviation over those runs
+  // ("test accuracy sd", ...; NaN with fewer than 2), and the pretraining run's "pretrain loss",
+  // "pretrain held-out loss" and "pretrain kNN accuracy" (seed of the first counted run) for methods
+  // that pretrain.
   std::map<std::string, std::vector<double>> curves;
 };
 

@@ -2,11 +2,17 @@
 // the same on every machine). USBENCH_UPDATE_GOLDEN=1 rewrites the files; review the diff.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <regex>
+#include <vector>
+
+#include <fmt/format.h>
 
 #include "harness/canonical.h"
 #include "harness/store.h"
 #include "reports/comparison.h"
+#include "reports/figures.h"
 #include "support.h"
 
 using namespace usbench;
@@ -96,7 +102,118 @@ void compare(const std::string& name, const std::string& actual) {
   CHECK(read_bytes(path) == actual);
 }
 
+// A strict check that `doc` is well-formed XML of the kind the figures use: one root element, every tag
+// closed in order, attribute values quoted, only the five predefined entities, nothing after the root.
+// Returns "" when well-formed, else what is wrong and where.
+std::string xml_problem(const std::string& doc) {
+  std::vector<std::string> open;
+  std::size_t i = 0;
+  bool root_seen = false;
+  if (doc.rfind("<?xml", 0) == 0) i = doc.find("?>") + 2;
+  while (i < doc.size()) {
+    if (doc[i] != '<') {
+      if (doc[i] == '&') {
+        const auto semi = doc.find(';', i);
+        const std::string ent = semi == std::string::npos ? "" : doc.substr(i, semi - i + 1);
+        if (ent != "&lt;" && ent != "&gt;" && ent != "&amp;" && ent != "&quot;" && ent != "&apos;") return "bad entity at " + std::to_string(i);
+      }
+      if (open.empty() && !std::isspace(static_cast<unsigned char>(doc[i]))) return "text outside the root at " + std::to_string(i);
+      ++i;
+      continue;
+    }
+    const auto end = doc.find('>', i);
+    if (end == std::string::npos) return "unclosed tag at " + std::to_string(i);
+    const std::string tag = doc.substr(i + 1, end - i - 1);
+    i = end + 1;
+    if (tag.empty()) return "empty tag";
+    if (tag[0] == '/') {
+      if (open.empty() || open.back() != tag.substr(1)) return "</" + tag.substr(1) + "> closes " + (open.empty() ? "nothing" : open.back());
+      open.pop_back();
+      continue;
+    }
+    static const std::regex kTag(R"(^([A-Za-z][A-Za-z0-9:_-]*)((\s+[A-Za-z:_][A-Za-z0-9:_.-]*="[^"<&]*(&(lt|gt|amp|quot|apos);[^"<&]*)*")*)\s*(/?)$)");
+    std::smatch m;
+    if (!std::regex_match(tag, m, kTag)) return "malformed tag <" + tag.substr(0, 60) + ">";
+    if (open.empty() && root_seen) return "a second root element <" + m[1].str() + ">";
+    root_seen = true;
+    if (m[6].str().empty()) open.push_back(m[1].str());
+  }
+  if (!open.empty()) return "<" + open.back() + "> never closed";
+  return root_seen ? "" : "no element";
+}
+
+std::size_t count(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
 }  // namespace
+
+TEST_CASE("the XML check used on the figures rejects what is not well-formed", "[unit][report]") {
+  CHECK(xml_problem("<?xml version=\"1.0\"?>\n<svg a=\"1\"><g><text>a &amp; b</text></g><rect x=\"1\"/></svg>\n").empty());
+  CHECK_FALSE(xml_problem("<svg><g></svg></g>").empty());
+  CHECK_FALSE(xml_problem("<svg><text>a & b</text></svg>").empty());
+  CHECK_FALSE(xml_problem("<svg a=1></svg>").empty());
+  CHECK_FALSE(xml_problem("<svg></svg><svg></svg>").empty());
+  CHECK_FALSE(xml_problem("<svg>").empty());
+}
+
+TEST_CASE("report figures: well-formed SVG documents whose marks are the table's numbers", "[unit][report]") {
+  TempDir dir;
+  auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
+  fill(store);
+  const auto t = reports::build_comparison(store, "golden");
+  const auto figures = reports::make_figures(t);
+  std::vector<std::string> names;
+  for (const auto& f : figures) {
+    names.push_back(f.file_name);
+    INFO(f.file_name);
+    CHECK(xml_problem(f.svg).empty());
+    CHECK_THAT(f.svg, Catch::Matchers::Contains("xmlns=\"http://www.w3.org/2000/svg\"") && Catch::Matchers::Contains("in\" height=\""));
+    CHECK_FALSE(f.caption.empty());
+  }
+  REQUIRE(names.size() >= 4);
+  CHECK(names[0] == "forest.svg");
+  CHECK(names[1] == "per_fold.svg");
+  CHECK(std::find(names.begin(), names.end(), "confusion.svg") != names.end());
+  // This store records the training loss by epoch (two folds each: a mean line and a +-1 SD band), no test curve.
+  const auto loss = std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.file_name == "train_loss_uscl-paper.svg"; });
+  REQUIRE(loss != figures.end());
+  CHECK(count(loss->svg, "<polygon") == 2);   // a band per row
+  CHECK(count(loss->svg, "<polyline") == 2);  // uscl and random
+  const auto& forest = figures[0].svg;
+  // Two rows with results x three selections: a point each, titled with its value and interval.
+  CHECK(count(forest, "<circle") == 6);
+  const auto& bt = t.rows[0].by.at("best_test");
+  CHECK_THAT(forest, Catch::Matchers::Contains(fmt::format("{:.2f}% [{:.2f}, {:.2f}]", 100 * bt.pooled, 100 * bt.ci.lo, 100 * bt.ci.hi)));
+  CHECK(count(forest, "<path") == 2);  // the paper's figure for USCL, and its legend mark
+  // One bar per (row, fold), labelled with its value.
+  const auto& bars = figures[1].svg;
+  CHECK(count(bars, "<rect") == 1 + 2 + 2 * 2);  // background, 2 legend swatches, 2 rows x 2 folds
+  for (const auto* r : {&t.rows[0], &t.rows[1]})
+    for (std::size_t i = 0; i < r->by.at("best_val").per_fold.size(); ++i)
+      CHECK_THAT(bars, Catch::Matchers::Contains(fmt::format(">{:.1f}</text>", 100 * r->by.at("best_val").per_fold[i])));
+  CHECK_THAT(bars, Catch::Matchers::Contains(">fold 0</text>") && Catch::Matchers::Contains(">fold 1</text>"));
+  // The confusion matrices print every count.
+  const auto& conf = std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.file_name == "confusion.svg"; })->svg;
+  const auto& cm = t.rows[0].by.at("best_val").confusion;
+  for (int a = 0; a < cm.k; ++a)
+    for (int b = 0; b < cm.k; ++b)
+      CHECK_THAT(conf, Catch::Matchers::Contains(fmt::format("true {}, predicted {}: {} (", t.classes[static_cast<std::size_t>(a)],
+                                                             t.classes[static_cast<std::size_t>(b)], cm.at(a, b))));
+}
+
+TEST_CASE("nice axis ticks: steps of 1, 2 or 5 x 10^k that cover the range", "[unit][report]") {
+  CHECK(reports::nice_ticks(0, 100) == std::vector<double>{0, 20, 40, 60, 80, 100});
+  CHECK(reports::nice_ticks(71.3, 88.9) == std::vector<double>{70, 75, 80, 85, 90});
+  CHECK(reports::nice_ticks(0, 59, 6) == std::vector<double>{0, 10, 20, 30, 40, 50, 60});
+  CHECK(reports::nice_ticks(0, 2, 6) == std::vector<double>{0, 0.5, 1, 1.5, 2});
+  CHECK(reports::nice_ticks(0, 2, 6, /*integers=*/true) == std::vector<double>{0, 1, 2});  // epochs
+  const auto t = reports::nice_ticks(1.23, 3.07);
+  CHECK(t.front() <= 1.23);
+  CHECK(t.back() >= 3.07);
+}
 
 TEST_CASE("every report format matches its golden file", "[unit][report]") {
   TempDir dir;

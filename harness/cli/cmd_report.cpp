@@ -1,5 +1,6 @@
 // usbench report and usbench check: everything they print comes from the store.
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -10,10 +11,13 @@
 #include "harness/output_file.h"
 #include "harness/store.h"
 #include "reports/comparison.h"
+#include "reports/figures.h"
 
 namespace usbench::cli {
 
 namespace {
+
+namespace fs = std::filesystem;
 
 // The experiment to report: the named one, else the only one recorded.
 std::string pick_experiment(Store& store, const std::string& name) {
@@ -47,18 +51,41 @@ struct CheckArgs {
   double z = 3.0;
 };
 
+// Each figure into `dir` (created when missing, refused when it is not a folder), each written atomically.
+void write_figures(const std::vector<reports::Figure>& figures, const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
+    throw UsageError(dir + ": --format svg writes a folder of figures, and this is not a folder");
+  fs::create_directories(dir, ec);
+  if (ec) throw UsageError(dir + ": cannot create the figures folder (" + ec.message() + ")");
+  if (figures.empty()) throw UsageError("no figures: the experiment has no finished downstream runs yet");
+  for (const auto& f : figures) {
+    const auto path = (fs::path(dir) / f.file_name).string();
+    write_file_atomically(path, f.svg);
+    fmt::print("{}  {}\n", path, f.caption);
+  }
+}
+
 }  // namespace
 
 void add_report_command(CLI::App& app) {
   auto a = std::make_shared<ReportArgs>();
   auto* cmd = app.add_subcommand("report", "Generate the comparison table of an experiment from the store");
   cmd->add_option("--experiment", a->experiment, "Experiment name (default: the only one recorded)");
-  cmd->add_option("--format", a->format, "md, csv, tex, html or json")->check(CLI::IsMember({"md", "csv", "tex", "html", "json"}))->capture_default_str();
-  cmd->add_option("--out", a->out, "Output file (default: standard output)");
+  cmd->add_option("--format", a->format, "md, csv, tex, html, json, or svg (figures, one file each, into --out DIR)")
+      ->check(CLI::IsMember({"md", "csv", "tex", "html", "json", "svg"}))
+      ->capture_default_str();
+  cmd->add_option("--out", a->out, "Output file (default: standard output); with --format svg, the folder for the figures");
   cmd->add_option("--db", a->db, "Store file")->capture_default_str();
   cmd->callback([a] {
     auto store = Store::open(a->db, Store::Access::ReadOnly);
+    if (a->format == "svg" && a->out.empty())
+      throw UsageError("usbench report --format svg writes one file per figure: give the folder with --out DIR");
     const auto table = reports::build_comparison(store, pick_experiment(store, a->experiment));
+    if (a->format == "svg") {
+      write_figures(reports::make_figures(table), a->out);
+      return;
+    }
     std::string text;
     if (a->format == "md") text = reports::to_markdown(table);
     else if (a->format == "csv") text = reports::to_csv(table);
