@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   g++ cmake ninja-build ccache git pkg-config
-  libtorch-dev libopencv-dev libsqlite3-dev libssl-dev zlib1g-dev
+  libtorch-dev libopencv-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev catch2 libbenchmark-dev
 )
 

@@ -6,8 +6,13 @@
 namespace usbench {
 
 namespace {
+// A file named by its content: when a config carries `weights_sha256` (the runner adds it for a weights
+// file it resolved), the digest identifies the file and its path (`weights`) is left out, so moving or
+// renaming the file keeps the run id, and another file under the same path changes it.
 nlohmann::json component_identity(const ComponentRef& c) {
-  return {{"name", c.name}, {"version", c.version}, {"config", c.config}};
+  nlohmann::json config = c.config;
+  if (config.is_object() && config.contains("weights_sha256")) config.erase("weights");
+  return {{"name", c.name}, {"version", c.version}, {"config", config}};
 }
 }  // namespace
 

@@ -24,6 +24,7 @@
 #include "harness/resnet.h"
 #include "harness/run_plan.h"
 #include "harness/store.h"
+#include "harness/hub_weights.h"
 #include "harness/weights.h"
 
 namespace usbench {
@@ -115,19 +116,20 @@ void check_runnable(const ExperimentSpec& spec, const std::string& imagenet_weig
   if (spec.device == "cuda" && !torch::cuda::is_available())
     throw UsageError("the spec asks for device cuda, but CUDA is not available in this build or machine; use --device cpu");
   for (const auto& m : spec.methods) {
-    if (m.name != "imagenet") continue;
-    std::string w = m.config.at("weights").get<std::string>();
-    if (w.empty()) w = imagenet_weights;
+    if (m.name != "imagenet" && m.name != "checkpoint") continue;
+    const std::string w = m.name == "checkpoint" ? m.config.at("weights").get<std::string>()
+                                                 : resolve_imagenet_weights(m.config.at("weights").get<std::string>(), imagenet_weights,
+                                                                            m.config.at("backbone").get<std::string>());
     if (w.empty()) continue;  // reported as not run
     if (const auto kind = describe_non_regular(w); !kind.empty())
-      throw UsageError(w + ": ImageNet weights file (method '" + m.label + "') must be a regular file, this is " + kind);
+      throw UsageError(w + ": weights file of method '" + m.label + "' must be a regular file, this is " + kind);
     // The whole file is read and fitted to the backbone now, so a bad file is refused before any run
     // is planned or recorded (embed does the same).
     ResNet probe(ResNetSpec::by_name(m.config.at("backbone").get<std::string>()));
     try {
       load_weights(*probe, read_state_dict(w), w, /*with_fc=*/false);
     } catch (const UsageError& e) {
-      throw UsageError(std::string(e.what()) + " (ImageNet weights of method '" + m.label + "')");
+      throw UsageError(std::string(e.what()) + " (weights of method '" + m.label + "')");
     }
   }
 }
@@ -138,18 +140,26 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   const torch::Device device = spec.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   at::set_num_threads(spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 
-  // ImageNet weights: the spec's, else the caller's (--weights / USBENCH_IMAGENET_WEIGHTS). Without a file
-  // the method is reported as not run, never replaced by random weights.
+  // ImageNet weights: the spec's, else the caller's (--weights / USBENCH_IMAGENET_WEIGHTS), else torch's
+  // hub cache. Without a file the method is reported as not run, never replaced by random weights. The
+  // file's SHA-256 joins the run identity (plan_runs leaves the path out of it), the path is recorded
+  // beside it in the run's config.
   std::map<std::string, std::string> not_run;
   std::vector<ComponentRef> runnable;
   for (auto m : spec.methods) {
     if (m.name == "imagenet") {
-      if (m.config.at("weights").get<std::string>().empty()) m.config["weights"] = opt.imagenet_weights;
-      const std::string w = m.config.at("weights");
+      const std::string backbone = m.config.at("backbone");
+      const std::string w = resolve_imagenet_weights(m.config.at("weights").get<std::string>(), opt.imagenet_weights, backbone);
       if (w.empty()) {
-        not_run[m.label] = "not run: weights not supplied";
+        not_run[m.label] = missing_weights_note(backbone);
         continue;
       }
+      m.config["weights"] = fs::absolute(w).lexically_normal().string();
+      m.config["weights_sha256"] = sha256_file(w);
+    } else if (m.name == "checkpoint") {
+      const std::string w = m.config.at("weights");
+      m.config["weights"] = fs::absolute(w).lexically_normal().string();
+      m.config["weights_sha256"] = sha256_file(w);
     }
     runnable.push_back(m);
   }
@@ -316,7 +326,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
         }
         BackboneSource src;
         if (!planned.pretrain_run_id.empty()) src.weights_path = pretrained.at(planned.pretrain_run_id);
-        if (method.name == "imagenet") src.weights_path = method.config.at("weights");
+        if (method.name == "imagenet" || method.name == "checkpoint") src.weights_path = method.config.at("weights");
         const ComponentRef& protocol = *protocol_by_label.at(rec.protocol);
         const auto out = run_downstream(ctx, protocol.name, protocol.config, method.config.at("backbone"), src, fd);
         if (opt.log)

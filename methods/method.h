@@ -11,6 +11,7 @@ MethodInfo simclr_method();
 MethodInfo moco_method();
 MethodInfo imagenet_method();
 MethodInfo random_method();
+MethodInfo checkpoint_method();
 
 // Adds every built-in method; called once from main (no static registration).
 void register_methods(Registry<MethodInfo>& registry);

@@ -8,6 +8,7 @@ void register_methods(Registry<MethodInfo>& registry) {
   registry.add(moco_method());
   registry.add(imagenet_method());
   registry.add(random_method());
+  registry.add(checkpoint_method());
 }
 
 }  // namespace usbench::methods

@@ -28,18 +28,22 @@ TEST_CASE("registries reject duplicates and answer unknown names with the closes
                                          Contains("known: simclr, uscl"));
 }
 
-TEST_CASE("the built-ins cover the five methods, three data sets and three protocols", "[unit]") {
+TEST_CASE("the built-ins cover the five methods and checkpoint, three data sets and three protocols", "[unit]") {
   const auto& r = test::builtin_registries();
-  CHECK(r.methods.names() == std::vector<std::string>{"imagenet", "moco", "random", "simclr", "uscl"});
+  CHECK(r.methods.names() == std::vector<std::string>{"checkpoint", "imagenet", "moco", "random", "simclr", "uscl"});
   CHECK(r.datasets.names() == std::vector<std::string>{"pocus", "synthetic", "videos"});
   CHECK(r.protocols.names() == std::vector<std::string>{"full-finetune", "linear-probe", "uscl-paper"});
   CHECK(r.methods.get("uscl").pretrains);
   CHECK_FALSE(r.methods.get("imagenet").pretrains);
   CHECK(r.protocols.get("linear-probe").stage == "probe");
   // Each resolver fills its defaults from an empty config and is idempotent on its own output.
+  // checkpoint has no default file: its `weights` is required.
+  CHECK_THROWS_WITH(r.methods.get("checkpoint").resolve(nlohmann::json::object(), "t", "m"), Contains("weights") && Contains("missing required key"));
+  CHECK_THROWS_WITH(r.methods.get("checkpoint").resolve({{"weights", ""}}, "t", "m"), Contains("weights"));
   for (const auto& name : r.methods.names()) {
     INFO(name);
-    const auto once = r.methods.get(name).resolve(nlohmann::json::object(), "t", "m");
+    const auto user = name == "checkpoint" ? nlohmann::json{{"weights", "best_model.pth"}} : nlohmann::json::object();
+    const auto once = r.methods.get(name).resolve(user, "t", "m");
     CHECK(r.methods.get(name).resolve(once, "t", "m") == once);
   }
 }

@@ -121,7 +121,7 @@ TEST_CASE("run executes the grid once, prints the table, and a second run does n
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("5 runs planned, 5 executed, 0 already done, 0 failed"));
-  CHECK_THAT(r.output, Contains("| imagenet | uscl-paper | not run: weights not supplied"));
+  CHECK_THAT(r.output, Contains("| imagenet | uscl-paper | not run: weights not supplied (none in /nonexistent/usbench-tests/torch-home/hub/checkpoints; get them with `usbench weights fetch resnet18`"));
   CHECK_THAT(r.output, Contains("best epoch on test (optimistic, as in the paper)") && Contains("SYNTHETIC"));
   r = run_usbench("run " + w.args("a.db"));
   CHECK(r.exit_code == 0);
@@ -172,6 +172,103 @@ TEST_CASE("run executes the grid once, prints the table, and a second run does n
   c = run_usbench("check --expected " + q(expected) + " --db " + q(w.dir / "b.db"));
   CHECK(c.exit_code == 1);
   CHECK_THAT(c.output, Contains("FAIL: off by") && Contains("uscl"));
+}
+
+TEST_CASE("imagenet takes torchvision's file from torch's hub cache without a flag - a damaged one is refused", "[protocol][cli][slow]") {
+  // The fixture carries its own hash prefix (no fixture can carry torchvision's); USBENCH_HUB_FILES
+  // registers its name as resnet18's expected file. The weights: a seeded ResNet-18 in torchvision layout.
+  auto spec = tiny_experiment();
+  spec["methods"] = nlohmann::json::array({"imagenet"});
+  Workspace w(spec);
+  const auto ckpt = w.dir / "torch" / "hub" / "checkpoints";
+  fs::create_directories(ckpt);
+  torch::manual_seed(7);
+  ResNet model(ResNetSpec::by_name("resnet18"));
+  const auto tmp = w.dir / "r18.pth";
+  const auto digest = save_state_dict(state_dict(*model), tmp.string());
+  const std::string name = "resnet18-" + digest.sha256.substr(0, 8) + ".pth";
+  fs::rename(tmp, ckpt / name);
+  const std::string env = "TORCH_HOME=" + q(w.dir / "torch") + " USBENCH_HUB_FILES=resnet18=" + name + " ";
+
+  auto r = run_usbench("run " + w.args("hub.db"), env);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("2 runs planned, 2 executed"));
+  CHECK_THAT(r.output, !Contains("not run"));
+  // The row has results, and the table names the file and its SHA-256.
+  auto report = nlohmann::json::parse(run_usbench("report --format json --db " + q(w.dir / "hub.db")).output);
+  REQUIRE(report["methods"].size() == 1);
+  CHECK(report["methods"][0]["runs_done"] == 2);
+  CHECK_THAT(r.output, Contains("| imagenet | " + (ckpt / name).string() + " | " + digest.sha256 + " | 2 |"));
+  // The run's config records the file and its SHA-256; the SHA-256, not the path, is in its identity.
+  auto store = Store::open((w.dir / "hub.db").string(), Store::Access::ReadOnly);
+  const auto runs = store.runs();
+  REQUIRE(runs.size() == 2);
+  const auto config = nlohmann::json::parse(runs[0].config_json);
+  CHECK(config["method"]["weights"] == (ckpt / name).string());
+  CHECK(config["method"]["weights_sha256"] == digest.sha256);
+
+  // Moved elsewhere and passed by flag: same content, same run ids, nothing new to do.
+  fs::create_directories(w.dir / "elsewhere");
+  fs::copy_file(ckpt / name, w.dir / "elsewhere" / "copy.pth");
+  r = run_usbench("run " + w.args("hub.db") + " --weights " + q(w.dir / "elsewhere" / "copy.pth"));
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("0 executed, 2 already done"));
+
+  // One byte changed: refused by name before anything runs, exit 2.
+  auto bytes = read_bytes(ckpt / name);
+  bytes[bytes.size() / 2] = static_cast<char>(bytes[bytes.size() / 2] ^ 0x10);
+  write_bytes(ckpt / name, bytes);
+  r = run_usbench("run " + w.args("hub2.db"), env);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains(name) && Contains("hash-prefix"));
+  CHECK_FALSE(fs::exists(w.dir / "hub2.db"));
+}
+
+TEST_CASE("checkpoint: the USCL authors' layout and torchvision's layout of one backbone give the same rows", "[protocol][cli][slow]") {
+  // One seeded ResNet-18 written twice: as the USCL code saves best_model.pth (features.0/1/4..7, with its
+  // projection heads l1/l2) and in torchvision layout. Fine-tuned under the same seeds, the two rows must be
+  // identical to the last frame; the files differ, so their run ids do too.
+  torch::manual_seed(11);
+  ResNet model(ResNetSpec::by_name("resnet18"));
+  const auto tv = state_dict(*model);
+  StateDict uscl;
+  const std::map<std::string, std::string> prefix = {{"conv1.", "features.0."}, {"bn1.", "features.1."}, {"layer1.", "features.4."},
+                                                     {"layer2.", "features.5."}, {"layer3.", "features.6."}, {"layer4.", "features.7."}};
+  for (const auto& [key, tensor] : tv)
+    for (const auto& [from, to] : prefix)
+      if (key.rfind(from, 0) == 0) uscl.emplace_back(to + key.substr(from.size()), tensor);
+  uscl.emplace_back("l1.weight", torch::randn({512, 512}));
+  uscl.emplace_back("l1.bias", torch::zeros({512}));
+  auto spec = tiny_experiment();
+  TempDir files;
+  save_state_dict(uscl, (files / "best_model.pth").string());
+  save_state_dict(tv, (files / "resnet18-export.pth").string());
+  spec["methods"] = nlohmann::json::array(
+      {{{"name", "checkpoint"}, {"label", "uscl-released"}, {"config", {{"weights", (files / "best_model.pth").string()}}}},
+       {{"name", "checkpoint"}, {"label", "same-torchvision"}, {"config", {{"weights", (files / "resnet18-export.pth").string()}}}}});
+  Workspace w(spec);
+  auto r = run_usbench("run " + w.args("ck.db"));
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("4 runs planned, 4 executed"));
+  const auto report = nlohmann::json::parse(run_usbench("report --format json --db " + q(w.dir / "ck.db")).output);
+  REQUIRE(report["methods"].size() == 2);
+  const auto& a = report["methods"][0];
+  const auto& b = report["methods"][1];
+  CHECK(a["runs_done"] == 2);
+  CHECK(b["runs_done"] == 2);
+  for (const char* s : {"best_test", "last", "best_val"}) {
+    INFO(s);
+    CHECK(a["selections"][s]["per_fold"] == b["selections"][s]["per_fold"]);
+  }
+  CHECK(a["curves"]["train loss"] == b["curves"]["train loss"]);
+  // A checkpoint row without a file is refused when the spec is read.
+  spec["methods"] = nlohmann::json::array({{{"name", "checkpoint"}, {"label", "x"}}});
+  Workspace bad(spec);
+  r = run_usbench("run " + bad.args("bad.db"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("weights") && Contains("missing required key"));
 }
 
 TEST_CASE("a pretraining killed with SIGKILL resumes from its checkpoint and ends bit-identical", "[protocol][cli][slow]") {

@@ -1,4 +1,5 @@
 // usbench embed: backbone features of every image in a folder, one CSV row per image.
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include "datasets/decode.h"
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
+#include "harness/hub_weights.h"
 #include "harness/output_file.h"
 #include "harness/resnet.h"
 #include "harness/weights.h"
@@ -48,7 +50,14 @@ void add_embed_command(CLI::App& app) {
   cmd->add_option("--size", a->size, "Input size in pixels (32 to 1024)")->capture_default_str()->check(CLI::Range(32, 1024));
   cmd->add_option("--seed", a->seed, "Init seed for --init random")->capture_default_str();
   cmd->callback([a] {
-    if (a->init != "random" && a->weights.empty()) throw UsageError("usbench embed --init " + a->init + " needs --weights FILE");
+    // ImageNet weights as run finds them: --weights, USBENCH_IMAGENET_WEIGHTS, then torch's hub cache.
+    if (a->init == "imagenet") {
+      const char* env = std::getenv("USBENCH_IMAGENET_WEIGHTS");
+      a->weights = resolve_imagenet_weights(a->weights, env ? env : "", a->backbone);
+    }
+    if (a->init != "random" && a->weights.empty())
+      throw UsageError("usbench embed --init " + a->init + " needs --weights FILE" +
+                       (a->init == "imagenet" ? " (none in " + hub_checkpoint_dir() + "; usbench weights fetch " + a->backbone + " puts it there)" : ""));
     std::error_code ec;
     if (!fs::is_directory(a->images, ec)) throw UsageError(a->images + ": no such folder");
     std::vector<fs::path> files;

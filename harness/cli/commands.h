@@ -16,5 +16,6 @@ void add_report_command(CLI::App& app);
 void add_check_command(CLI::App& app);
 void add_embed_command(CLI::App& app);
 void add_merge_command(CLI::App& app);
+void add_weights_command(CLI::App& app);
 
 }  // namespace usbench::cli

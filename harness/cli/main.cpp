@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   cli::add_runs_command(app);
   cli::add_env_command(app);
   cli::add_merge_command(app);
+  cli::add_weights_command(app);
 
   // An unknown first word is a mistyped command far more often than a stray argument: say so.
   if (argc > 1 && argv[1][0] != '-') {
