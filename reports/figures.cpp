@@ -276,7 +276,7 @@ Figure curves(const std::string& file, const std::string& title, const std::stri
 
 Figure confusion(const ComparisonTable& t, const std::vector<const MethodRow*>& rows) {
   const int k = static_cast<int>(t.classes.size());
-  const double cell = 26, label_w = 58, panel_w = 170, panel_h = 40 + cell * k + 30;
+  const double cell = 26, label_w = 72, panel_w = 170, panel_h = 40 + cell * k + 30;
   const std::size_t per_line = 2;
   const double w = 340, h = panel_h * std::ceil(static_cast<double>(rows.size()) / per_line) + 6;
   std::string out = open_svg(w, h, 3.5, t.experiment + ": val-selected confusion matrices, pooled over folds");
@@ -305,7 +305,7 @@ Figure confusion(const ComparisonTable& t, const std::vector<const MethodRow*>& 
                     share > 0.5 ? " fill=\"#ffffff\"" : "");
       }
     }
-    out += text(ox + 8, gy + cell * k / 2, "true", "middle", fmt::format(" transform=\"rotate(-90 {:.1f} {:.1f})\"", ox + 8, gy + cell * k / 2));
+    out += text(ox + 7, gy + cell * k / 2, "true", "middle", fmt::format(" transform=\"rotate(-90 {:.1f} {:.1f})\"", ox + 7, gy + cell * k / 2));
   }
   return {"confusion.svg",
           "Confusion matrices at the epoch chosen on validation, pooled over folds: frame counts, shaded by the share of the true class.",
