@@ -147,17 +147,15 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   std::map<std::string, std::string> not_run;
   std::vector<ComponentRef> runnable;
   for (auto m : spec.methods) {
-    if (m.name == "imagenet") {
+    if (m.name == "imagenet" || m.name == "checkpoint") {
       const std::string backbone = m.config.at("backbone");
-      const std::string w = resolve_imagenet_weights(m.config.at("weights").get<std::string>(), opt.imagenet_weights, backbone);
+      const std::string w = m.name == "checkpoint" ? m.config.at("weights").get<std::string>()
+                                                   : resolve_imagenet_weights(m.config.at("weights").get<std::string>(),
+                                                                              opt.imagenet_weights, backbone);
       if (w.empty()) {
         not_run[m.label] = missing_weights_note(backbone);
         continue;
       }
-      m.config["weights"] = fs::absolute(w).lexically_normal().string();
-      m.config["weights_sha256"] = sha256_file(w);
-    } else if (m.name == "checkpoint") {
-      const std::string w = m.config.at("weights");
       m.config["weights"] = fs::absolute(w).lexically_normal().string();
       m.config["weights_sha256"] = sha256_file(w);
     }

@@ -32,15 +32,15 @@ void print_where() {
   const std::string dir = hub_checkpoint_dir();
   fmt::print("torch hub cache: {}\n", dir);
   for (const char* b : kBackbones) {
+    const auto files = torchvision_files(b);
     std::string found;
-    for (const auto& f : torchvision_files(b)) {
+    for (const auto& f : files) {
       std::error_code ec;
       if (fs::exists(fs::path(dir) / f.file_name, ec)) {
         found = f.file_name;
         break;
       }
     }
-    const auto files = torchvision_files(b);
     fmt::print("  {:<9} {}\n", b,
                found.empty() ? "missing (usbench weights fetch " + std::string(b) + " downloads " + files.front().file_name + ")"
                              : "found: " + found);
