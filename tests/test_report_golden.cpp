@@ -302,3 +302,23 @@ TEST_CASE("runs of an earlier method version or a redone cell are not counted tw
   CHECK(after.rows[0].by.at("best_test").confusion.total() == 16);
   CHECK_THAT(reports::to_markdown(after), Catch::Contains("1 superseded runs"));
 }
+
+TEST_CASE("report --format svg needs a folder: without --out or with a file there it exits 2 and writes nothing", "[cli][report]") {
+  TempDir dir;
+  {
+    auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
+    fill(store);
+  }
+  const std::string db = " --db '" + (dir / "g.db").string() + "'";
+  auto r = run_usbench("report --format svg" + db);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("--out DIR"));
+  write_bytes(dir / "figs", "a file");
+  r = run_usbench("report --format svg --out '" + (dir / "figs").string() + "'" + db);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("figs") && Catch::Matchers::Contains("not a folder"));
+  CHECK(read_bytes(dir / "figs") == "a file");
+  r = run_usbench("report --format svg --out '" + (dir / "out").string() + "'" + db);
+  CHECK(r.exit_code == 0);
+  CHECK(fs::exists(dir / "out" / "forest.svg"));
+}

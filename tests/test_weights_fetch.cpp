@@ -314,3 +314,28 @@ TEST_CASE("weights fetch: verified, atomic, resumable download from a local serv
     CHECK(read_bytes(out / name) == "damaged");
   }
 }
+
+TEST_CASE("weights fetch and the hub file list refuse bad arguments by name, writing nothing", "[cli]") {
+  TempDir dir;
+  {
+    ScopedEnv reg("USBENCH_HUB_FILES", "resnet18");
+    CHECK_THROWS_WITH(torchvision_files("resnet18"), Contains("USBENCH_HUB_FILES") && Contains("BACKBONE=FILE_NAME"));
+  }
+#ifdef USBENCH_WITH_CURL
+  auto r = run_usbench("weights fetch --dir " + q(dir / "w"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("name a backbone"));
+  r = run_usbench("weights fetch resnet34 --dir " + q(dir / "w"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("unknown backbone 'resnet34'"));
+  r = run_usbench("weights fetch --url http://127.0.0.1:9/ --dir " + q(dir / "w"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("names no file"));
+  write_bytes(dir / "plain", "a file, not a folder");
+  r = run_usbench("weights fetch --url http://127.0.0.1:9/x-00.pth --dir " + q(dir / "plain"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("plain") && Contains("cannot create the weights folder"));
+  CHECK(read_bytes(dir / "plain") == "a file, not a folder");
+  CHECK_FALSE(fs::exists(dir / "w"));
+#endif
+}
