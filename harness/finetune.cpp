@@ -1,5 +1,6 @@
 #include "harness/finetune.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "harness/errors.h"
 #include "harness/pretrain_run.h"
 #include "harness/resnet.h"
+#include "harness/seeds.h"
 #include "harness/step_sums.h"
 #include "harness/weights.h"
 
@@ -119,6 +121,31 @@ int load_downstream_checkpoint(const std::string& path, torch::Device device, Re
 
 }  // namespace
 
+std::vector<std::int64_t> training_labels(const datasets::FrameSet& set, const std::vector<std::int64_t>& fit,
+                                          const nlohmann::json& config, const RunContext& ctx) {
+  std::vector<std::int64_t> labels = set.label_of;
+  const auto noise = config.find("label_noise");
+  if (noise == config.end()) return labels;
+  const std::string name = noise->at("class");
+  const auto it = std::find(set.classes.begin(), set.classes.end(), name);
+  if (it == set.classes.end())
+    throw UsageError("protocol config label_noise.class: '" + name + "' is not a class of the data set");
+  const auto cls = static_cast<std::int64_t>(it - set.classes.begin());
+  const auto k = static_cast<std::int64_t>(set.classes.size());
+  if (k < 2) throw UsageError("protocol config label_noise: the data set has one class; there is no other label to give");
+  std::vector<std::int64_t> of_class;
+  for (auto f : fit)
+    if (labels[static_cast<std::size_t>(f)] == cls) of_class.push_back(f);
+  datasets::Rng rng(static_cast<std::uint64_t>(derive_seed(ctx.seeds.at("root"), "label_noise")));
+  rng.shuffle(of_class);
+  const auto n = static_cast<std::size_t>(std::llround(noise->at("fraction").get<double>() * static_cast<double>(of_class.size())));
+  for (std::size_t i = 0; i < n && i < of_class.size(); ++i) {
+    const auto other = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(k - 1)));
+    labels[static_cast<std::size_t>(of_class[i])] = other < cls ? other : other + 1;
+  }
+  return labels;
+}
+
 DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, const nlohmann::json& config,
                                  const std::string& backbone, const BackboneSource& init, const FoldData& data) {
   const auto& set = *data.set;
@@ -168,7 +195,12 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
 
   datasets::AugmentConfig train_aug, test_aug;
   train_aug.out_size = test_aug.out_size = input;
-  train_aug.random_crop = train_aug.flip = true;
+  train_aug.random_crop = train_aug.flip = config.value("train_augment", true);
+  train_aug.mean = test_aug.mean = config.value("input_mean", train_aug.mean);
+  train_aug.std = test_aug.std = config.value("input_std", train_aug.std);
+  // Training batches read their labels from `train_set`: the set itself unless label_noise changes some.
+  datasets::FrameSet train_set = set;
+  train_set.label_of = training_labels(set, fit, config, ctx);
 
   // Linear probe: the frozen backbone's features, once, under the test transform.
   torch::Tensor cached;
@@ -289,7 +321,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
         const std::vector<std::int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(begin),
                                               order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), begin + static_cast<std::size_t>(batch_size))));
         std::vector<std::int64_t> y;
-        for (auto f : chunk) y.push_back(set.label_of[static_cast<std::size_t>(f)]);
+        for (auto f : chunk) y.push_back(train_set.label_of[static_cast<std::size_t>(f)]);
         const auto target = datasets::to_device(torch::tensor(y, torch::kInt64), ctx.device);
         torch::Tensor logits, loss;
         {
@@ -307,7 +339,7 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
       }
     } else {
       model->train();  // BatchNorm in training mode everywhere, frozen or not (the reference does so)
-      const auto fb = datasets::FrameBatches::make(set, fit, batch_size, true, train_aug, ctx.seed("augmentation") ^ ctx.seed("data_order"), epoch);
+      const auto fb = datasets::FrameBatches::make(train_set, fit, batch_size, true, train_aug, ctx.seed("augmentation") ^ ctx.seed("data_order"), epoch);
       datasets::Loader loader(fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, ctx.loader_threads, 2);
       while (auto batch = loader.next()) {
         ctx.stop_point();

@@ -40,6 +40,13 @@ struct DownstreamOutcome {
 torch::Tensor uscl_paper_frozen_part(ResNetImpl& m, const torch::Tensor& x);
 torch::Tensor uscl_paper_trained_part(ResNetImpl& m, const torch::Tensor& h);
 
+// The labels training sees (indexed by frame, like set.label_of): the set's own, or with the protocol's
+// "label_noise" {class, fraction}, round(fraction x n) of the n `fit` frames of that class (drawn with
+// the run's root seed, stream "label_noise") relabelled to one of the other classes, uniformly.
+// Validation and test frames keep their labels. UsageError naming the key for a class the set lacks.
+std::vector<std::int64_t> training_labels(const datasets::FrameSet& set, const std::vector<std::int64_t>& fit,
+                                          const nlohmann::json& config, const RunContext& ctx);
+
 DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, const nlohmann::json& config,
                                  const std::string& backbone, const BackboneSource& init, const FoldData& data);
 

@@ -249,6 +249,12 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
                           knn ? fmt::format(" | kNN {:.3f}", *knn) : std::string(),
                           images / std::max(secs, 1e-9), eta(secs * (epochs - epoch - 1))));
   }
+  if (epochs == 0) {
+    // No pretraining: the backbone handed on is the method's initialisation (artifact epoch -1: before any).
+    const auto digest = save_state_dict(state_dict(*m.backbone()), best_path);
+    ctx.store->put_artifact(ctx.run.id, "best_backbone", -1, best_path, digest.sha256, digest.bytes);
+    if (ctx.log) ctx.log(fmt::format("pretrain {} seed {} | 0 epochs: the backbone stays at its initialisation", method, ctx.run.seed));
+  }
   if (!fs::exists(best_path)) throw RunFailure("pretraining produced no checkpoint");
   outcome.backbone_path = best_path;
   outcome.best_epoch = best_epoch;

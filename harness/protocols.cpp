@@ -20,16 +20,44 @@ DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::
   if (c.input_size < 32 || c.input_size > 1024) o.fail("input_size", "must be between 32 and 1024 pixels");
   c.val_fraction = o.optional<double>("val_fraction", d.val_fraction);
   if (!(c.val_fraction > 0 && c.val_fraction < 0.5)) o.fail("val_fraction", "must be in (0, 0.5)");
+  c.train_augment = o.optional<bool>("train_augment", d.train_augment);
+  c.input_mean = o.optional<double>("input_mean", d.input_mean);
+  if (!(c.input_mean >= -10 && c.input_mean <= 10)) o.fail("input_mean", "must be in [-10, 10]");
+  c.input_std = o.optional<double>("input_std", d.input_std);
+  if (!(c.input_std > 0 && c.input_std <= 10)) o.fail("input_std", "must be in (0, 10]");
+  if (o.has("label_noise")) {
+    JsonObject noise = o.object("label_noise");
+    c.label_noise_class = noise.required<std::string>("class");
+    if (c.label_noise_class.empty()) noise.fail("class", "must name a class of the data set");
+    c.label_noise_fraction = noise.required<double>("fraction");
+    if (!(c.label_noise_fraction > 0 && c.label_noise_fraction <= 1)) noise.fail("fraction", "must be in (0, 1]");
+    noise.finish();
+  }
   o.finish();
   return c;
 }
 
 nlohmann::json to_json(const DownstreamConfig& c) {
-  return {{"epochs", c.epochs},         {"batch_size", c.batch_size}, {"lr", c.lr},
-          {"weight_decay", c.weight_decay}, {"input_size", c.input_size}, {"val_fraction", c.val_fraction}};
+  nlohmann::json j = {{"epochs", c.epochs},         {"batch_size", c.batch_size}, {"lr", c.lr},
+                      {"weight_decay", c.weight_decay}, {"input_size", c.input_size}, {"val_fraction", c.val_fraction}};
+  const DownstreamConfig d;  // the later keys, only where they change something (see protocols.h)
+  if (c.train_augment != d.train_augment) j["train_augment"] = c.train_augment;
+  if (c.input_mean != d.input_mean) j["input_mean"] = c.input_mean;
+  if (c.input_std != d.input_std) j["input_std"] = c.input_std;
+  if (!c.label_noise_class.empty())
+    j["label_noise"] = {{"class", c.label_noise_class}, {"fraction", c.label_noise_fraction}};
+  return j;
 }
 
 namespace {
+DownstreamConfig defaults(int epochs, int batch_size, double lr) {
+  DownstreamConfig c;
+  c.epochs = epochs;
+  c.batch_size = batch_size;
+  c.lr = lr;
+  return c;
+}
+
 ProtocolInfo downstream(std::string name, std::string stage, std::string summary, DownstreamConfig defaults) {
   ProtocolInfo info;
   info.name = std::move(name);
@@ -52,9 +80,9 @@ void register_protocols(Registry<ProtocolInfo>& registry) {
                           DownstreamConfig{}));
   // Our choice: every layer trains, at a tenth of the paper's rate so the pretrained trunk is not erased.
   registry.add(downstream("full-finetune", "finetune", "all layers train (Adam lr 1e-3, cosine)",
-                          DownstreamConfig{100, 32, 1e-3, 1e-4, 224, 0.2}));
+                          defaults(100, 32, 1e-3)));
   registry.add(downstream("linear-probe", "probe", "frozen backbone, cached features, linear head (Adam, cosine)",
-                          DownstreamConfig{100, 256, 0.01, 1e-4, 224, 0.2}));
+                          defaults(100, 256, 0.01)));
 }
 
 }  // namespace usbench

@@ -25,7 +25,8 @@ PretrainCommon read_pretrain_common(JsonObject& o, const PretrainCommon& d) {
   c.input_size = o.optional<int>("input_size", d.input_size);
   if (c.input_size < 32 || c.input_size > 1024) o.fail("input_size", "must be between 32 and 1024 pixels");
   c.epochs = o.optional<int>("epochs", d.epochs);
-  if (c.epochs < 1 || c.epochs > 100000) o.fail("epochs", "must be between 1 and 100000");
+  // 0: no pretraining at all, the backbone handed on at its initialisation (a control for the pretraining).
+  if (c.epochs < 0 || c.epochs > 100000) o.fail("epochs", "must be between 0 (no pretraining) and 100000");
   c.batch_size = o.optional<int>("batch_size", d.batch_size);
   if (c.batch_size < 2 || c.batch_size > 4096)
     o.fail("batch_size", "must be between 2 (contrastive losses need negatives) and 4096");

@@ -70,6 +70,41 @@ TEST_CASE("schema_version, unknown components, bad values and duplicates are rej
   CHECK_THROWS_WITH(parse_spec(moco, "x.json", reg), Contains("queue_size") && Contains("multiple of batch_size"));
 }
 
+TEST_CASE("downstream ablation keys: validated by name, and absent from the resolved config at their defaults", "[unit]") {
+  const auto& reg = builtin_registries();
+  const auto base = parse_spec(minimal_spec(), "x.json", reg);
+  // At their defaults the keys are not written: run identities recorded before they existed still hold.
+  CHECK(base.protocols[0].config == nlohmann::json::parse(
+                                        R"({"epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0001, "input_size": 64, "val_fraction": 0.2})"));
+  auto explicit_defaults = minimal_spec();
+  explicit_defaults["protocols"][0]["config"].update({{"train_augment", true}, {"input_mean", 0.5}, {"input_std", 0.25}});
+  CHECK(parse_spec(explicit_defaults, "x.json", reg).protocols[0].config == base.protocols[0].config);
+  auto changed = minimal_spec();
+  changed["protocols"][0]["config"] = {{"train_augment", false}, {"input_mean", 0.485}, {"label_noise", {{"class", "covid"}, {"fraction", 0.2}}}};
+  const auto c = parse_spec(changed, "x.json", reg).protocols[0].config;
+  CHECK(c.at("train_augment") == false);
+  CHECK(c.at("input_mean") == 0.485);
+  CHECK_FALSE(c.contains("input_std"));
+  CHECK(c.at("label_noise") == nlohmann::json({{"class", "covid"}, {"fraction", 0.2}}));
+  const std::vector<std::pair<nlohmann::json, std::string>> bad = {
+      {{{"train_augment", "no"}}, "protocols.0.config.train_augment"},
+      {{{"input_std", 0}}, "protocols.0.config.input_std: must be in (0, 10]"},
+      {{{"label_noise", {{"fraction", 0.2}}}}, "protocols.0.config.label_noise.class: missing required key"},
+      {{{"label_noise", {{"class", "covid"}, {"fraction", 0}}}}, "protocols.0.config.label_noise.fraction: must be in (0, 1]"},
+      {{{"label_noise", {{"class", "covid"}, {"fraction", 0.2}, {"seed", 1}}}}, "unknown key 'protocols.0.config.label_noise.seed'"}};
+  for (const auto& [config, message] : bad) {
+    auto doc = minimal_spec();
+    doc["protocols"][0]["config"] = config;
+    CHECK_THROWS_WITH(parse_spec(doc, "x.json", reg), Contains(message));
+  }
+  // Pretraining for 0 epochs (the initial backbone, a control) is allowed; below that is not.
+  auto zero = minimal_spec();
+  zero["methods"][0] = {{"name", "uscl"}, {"config", {{"epochs", 0}, {"constant_epochs", 0}}}};
+  CHECK(parse_spec(zero, "x.json", reg).methods[0].config.at("epochs") == 0);
+  zero["methods"][0]["config"]["epochs"] = -1;
+  CHECK_THROWS_WITH(parse_spec(zero, "x.json", reg), Contains("methods.0.config.epochs: must be between 0 (no pretraining) and 100000"));
+}
+
 TEST_CASE("spec overrides (--set) reach any field, by index or by label", "[unit]") {
   auto doc = minimal_spec();
   apply_override(doc, "methods.uscl.config.epochs=7");
