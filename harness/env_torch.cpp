@@ -1,4 +1,5 @@
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 
 #include "harness/env.h"
 #include "harness/torch_pch.h"
@@ -32,6 +33,18 @@ nlohmann::json capture_environment(const std::string& device) {
   env["opencv_version"] = "not built (-DUSBENCH_WITH_OPENCV=OFF)";
 #endif
   env["threads"] = at::get_num_threads();
+  // The vector instruction set ATen's CPU kernels dispatch to (DEFAULT, AVX2, AVX512): results differ
+  // between them, so the regression gate's exact tier compares it. From show_config's
+  // "CPU capability usage: AVX2" line; "unknown" where that line is absent.
+  env["cpu_capability"] = "unknown";
+  {
+    const std::string config = at::show_config();
+    const std::string key = "CPU capability usage: ";
+    if (const auto at_key = config.find(key); at_key != std::string::npos) {
+      const auto begin = at_key + key.size();
+      env["cpu_capability"] = config.substr(begin, config.find('\n', begin) - begin);
+    }
+  }
   env["interop_threads"] = at::get_num_interop_threads();
   auto& ctx = at::globalContext();
   env["deterministic_algorithms"] = ctx.deterministicAlgorithms();

@@ -170,6 +170,11 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
 
   const datasets::FrameCache cache(opt.cache_dir);
   const LoadedData down = ensure_dataset(store, spec.dataset, cache, opt.log);
+  for (const auto& p : spec.protocols)  // a class only the data can confirm; refused before any run is recorded
+    if (const auto noise = p.config.find("label_noise"); noise != p.config.end() &&
+        std::count(down.classes.begin(), down.classes.end(), noise->at("class").get<std::string>()) == 0)
+      throw UsageError(fmt::format("protocols.{}.config.label_noise.class: '{}' is not a class of {} ({})", p.label,
+                                   noise->at("class").get<std::string>(), down.record.name, fmt::join(down.classes, ", ")));
   bool any_pretraining = false;
   for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains;
   LoadedData pre;
@@ -276,7 +281,10 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
       }
       break;
     }
-    if (skip) continue;
+    if (skip) {
+      if (claim.result == Store::ClaimResult::Done && rec.stage != "pretrain" && opt.finished) opt.finished(rec, planned.pretrain_run_id);
+      continue;
+    }
     if (rerun) fs::remove_all(fs::path(work) / rec.id.substr(0, 16));
     if (claim.took_over && opt.log)
       opt.log(fmt::format("run {} was left running by {}, which is gone; taking it over", rec.id.substr(0, 12), claim.holder));
@@ -296,6 +304,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
       if (lease.lost()) throw ClaimLost(rec.id);
     };
     const ComponentRef& method = *method_by_label.at(rec.method);
+    bool done_now = false;
     if (opt.log)
       opt.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec.name, rec.method, rec.stage,
                           rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "), rec.seed, rec.id.substr(0, 12)));
@@ -333,6 +342,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
       }
       if (!store.finish_claimed_run(rec.id, me.token, "done")) throw ClaimLost(rec.id);
       ++summary.executed;
+      done_now = true;
     } catch (const Interrupted& e) {
       store.finish_claimed_run(rec.id, me.token, "interrupted", e.what());
       if (opt.log) opt.log(fmt::format("    {}", e.what()));
@@ -346,6 +356,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
       ++summary.failed;
       if (opt.log) opt.log(fmt::format("    FAILED: {}", e.what()));
     }
+    if (done_now && rec.stage != "pretrain" && opt.finished) opt.finished(rec, planned.pretrain_run_id);
   }
   return summary;
 }

@@ -28,6 +28,10 @@ struct RunnerOptions {
   // The signal (SIGINT, SIGTERM) that asks this process to stop, 0 while none. Checked between steps: the
   // current run is marked `interrupted` and run_experiment throws Interrupted.
   std::function<int()> interrupted;
+  // Called after each downstream run of this shard is done (executed now, or found done), with the id of
+  // the pretraining run it used ("" for none). It may throw to stop the grid: the run stays done, the
+  // exception leaves run_experiment (the regression gate's fail-fast, `run --expected`).
+  std::function<void(const RunRecord& run, const std::string& pretrain_run_id)> finished;
   std::int64_t stale_claim_ms = kStaleClaimMs;
   int heartbeat_period_ms = static_cast<int>(kHeartbeatPeriodMs);
 };

@@ -154,6 +154,10 @@ std::string paper_figure(const std::string& method) {
   return "";
 }
 
+std::vector<RunRecord> current_downstream_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs, int& superseded) {
+  return current_runs(spec, runs, superseded);
+}
+
 ComparisonTable build_comparison(Store& store, const std::string& experiment) {
   const auto spec_text = store.experiment_spec(experiment);
   if (!spec_text) {

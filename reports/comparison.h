@@ -71,6 +71,11 @@ struct ComparisonTable {
   nlohmann::json runs = nlohmann::json::array();  // provenance of every downstream run
 };
 
+// The done downstream runs that belong to the resolved spec `spec` (its methods and protocols at their
+// versions and configs, its data config); of several for one (method, protocol, seed, fold) the latest
+// finished. `superseded` counts the others. The runs every table and the regression gate count.
+std::vector<RunRecord> current_downstream_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs, int& superseded);
+
 // UsageError when the experiment is not in the store.
 ComparisonTable build_comparison(Store& store, const std::string& experiment);
 

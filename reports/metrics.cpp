@@ -84,4 +84,30 @@ double mcnemar_exact_p(long b, long c) {
   return std::min(1.0, 2 * tail);
 }
 
+double mcnemar_one_sided_p(long b, long c) {
+  const long n = b + c;
+  if (n == 0) return 1.0;
+  double tail = 0;  // P(X >= b) = sum over i = b..n of C(n, i) / 2^n
+  for (long i = b; i <= n; ++i)
+    tail += std::exp(std::lgamma(static_cast<double>(n) + 1) - std::lgamma(static_cast<double>(i) + 1) -
+                     std::lgamma(static_cast<double>(n - i) + 1) - static_cast<double>(n) * std::log(2.0));
+  return std::min(1.0, tail);
+}
+
+double paired_bootstrap_drop_p(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed) {
+  const bool any = std::any_of(clips.begin(), clips.end(), [](const ClipPair& c) { return c.lost + c.gained > 0; });
+  if (!any || resamples < 1) return 1.0;
+  datasets::Rng rng(seed);
+  long at_least_zero = 0;
+  for (int r = 0; r < resamples; ++r) {
+    long diff = 0;  // the sign of d* is the sign of the summed (gained - lost)
+    for (std::size_t i = 0; i < clips.size(); ++i) {
+      const auto& c = clips[rng.below(clips.size())];
+      diff += c.gained - c.lost;
+    }
+    at_least_zero += diff >= 0;
+  }
+  return static_cast<double>(1 + at_least_zero) / static_cast<double>(1 + resamples);
+}
+
 }  // namespace usbench::reports

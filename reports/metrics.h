@@ -36,4 +36,18 @@ Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int
 // Two-sided exact McNemar p-value from the discordant counts b and c (binomial, p = 0.5).
 double mcnemar_exact_p(long b, long c);
 
+// One-sided exact McNemar p-value for "b exceeds c": P(X >= b), X ~ Binomial(b + c, 1/2); 1 when b + c = 0.
+double mcnemar_one_sided_p(long b, long c);
+
+// One clip's paired outcome between a recorded model and a new one on the same frames: `lost` frames the
+// recorded one gets right and the new one wrong, `gained` the reverse, of `frames`.
+struct ClipPair {
+  long lost = 0, gained = 0, frames = 0;
+};
+// Paired bootstrap over clips of the accuracy difference d = (gained - lost) / frames (new minus recorded):
+// `resamples` resamples of the clips with replacement (seeded, so the same input gives the same answer),
+// p = (1 + #{d* >= 0}) / (1 + resamples), the one-sided evidence that the new model is worse. 1 when no
+// frame differs. Frames of one clip move together, so clips, not frames, are the resampled unit.
+double paired_bootstrap_drop_p(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed);
+
 }  // namespace usbench::reports

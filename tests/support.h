@@ -82,6 +82,9 @@ class AsNobody {
   bool active_ = false;
 };
 
+// A path quoted for the shell (test paths hold no single quote).
+inline std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
 // Runs `usbench <args>` from the source root (args are passed to the shell as written); `prefix` goes
 // before the binary (e.g. unprivileged_prefix()).
 inline CommandResult run_usbench(const std::string& args, const std::string& prefix = "") {

@@ -10,7 +10,6 @@ using namespace usbench::test;
 using Catch::Matchers::Contains;
 
 namespace {
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 }  // namespace
 
 TEST_CASE("usbench --help lists every subcommand", "[cli]") {

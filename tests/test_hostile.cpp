@@ -20,7 +20,6 @@ using namespace usbench::test;
 using Catch::Matchers::Contains;
 
 namespace {
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 bool leftover_temporaries(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir))

@@ -20,7 +20,9 @@
 
 #include <fmt/format.h>
 
+#include "datasets/loader.h"
 #include "harness/canonical.h"
+#include "harness/finetune.h"
 #include "harness/resnet.h"
 #include "harness/store.h"
 #include "harness/weights.h"
@@ -33,7 +35,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 nlohmann::json tiny_experiment(int pretrain_epochs = 2) {
   return nlohmann::json::parse(R"({
@@ -162,7 +163,11 @@ TEST_CASE("run executes the grid once, prints the table, and a second run does n
   REQUIRE(run_usbench("check --write " + q(expected) + " --db " + q(w.dir / "a.db")).exit_code == 0);
   auto c = run_usbench("check --expected " + q(expected) + " --db " + q(w.dir / "b.db"));
   CHECK(c.exit_code == 0);
-  CHECK_THAT(c.output, Contains("within tolerance"));
+  CHECK_THAT(c.output, Contains("exact tier") && Contains("passed: exact tier, 4 gated runs"));
+  // run --expected on the same platform: every done run is compared as the grid is walked; all reproduce.
+  c = run_usbench("run " + w.args("b.db") + " --expected " + q(expected));
+  INFO(c.output);
+  CHECK(c.exit_code == 0);
   {
     auto store = Store::open((w.dir / "b.db").string(), Store::Access::Existing);
     // Every stored prediction of USCL's runs becomes wrong.
@@ -171,7 +176,12 @@ TEST_CASE("run executes the grid once, prints the table, and a second run does n
   }
   c = run_usbench("check --expected " + q(expected) + " --db " + q(w.dir / "b.db"));
   CHECK(c.exit_code == 1);
-  CHECK_THAT(c.output, Contains("FAIL: off by") && Contains("uscl"));
+  CHECK_THAT(c.output, Contains("uscl uscl-paper seed 0 fold 0") && Contains("FAIL (run") && Contains("best_val predictions differ"));
+  CHECK_THAT(c.output, Contains("random uscl-paper seed 0 fold 0      ok"));
+  // The fail-fast gate stops the grid at the first run that does not reproduce its record.
+  c = run_usbench("run " + w.args("b.db") + " --expected " + q(expected));
+  CHECK(c.exit_code == 1);
+  CHECK_THAT(c.output, Contains("regression gate (fail-fast): uscl uscl-paper seed 0 fold 0") && Contains("does not reproduce"));
 }
 
 TEST_CASE("imagenet takes torchvision's file from torch's hub cache without a flag - a damaged one is refused", "[protocol][cli][slow]") {
@@ -677,3 +687,33 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
   CHECK_THAT(r.output, Contains("is a directory"));
 }
 #endif  // USBENCH_WITH_OPENCV
+
+TEST_CASE("label_noise relabels the stated share of one class's training frames, and an unknown class is refused before any run", "[unit][protocol]") {
+  datasets::FrameSet set;
+  set.classes = {"covid", "pneumonia", "regular"};
+  for (int f = 0; f < 60; ++f) set.label_of.push_back(f % 3);
+  std::vector<std::int64_t> fit;
+  for (std::int64_t f = 0; f < 45; ++f) fit.push_back(f);  // frames 45-59: validation and test
+  RunContext ctx;
+  ctx.seeds = {{"root", 0}};
+  CHECK(training_labels(set, fit, nlohmann::json::object(), ctx) == set.label_of);
+  const auto noisy = training_labels(set, fit, {{"label_noise", {{"class", "covid"}, {"fraction", 0.2}}}}, ctx);
+  int changed = 0;
+  for (std::size_t f = 0; f < noisy.size(); ++f) {
+    if (noisy[f] == set.label_of[f]) continue;
+    ++changed;
+    CHECK(set.label_of[f] == 0);  // only covid frames
+    CHECK(f < 45);                // only training frames
+    CHECK((noisy[f] == 1 || noisy[f] == 2));
+  }
+  CHECK(changed == 3);  // round(0.2 x 15 covid training frames)
+  CHECK(training_labels(set, fit, {{"label_noise", {{"class", "covid"}, {"fraction", 0.2}}}}, ctx) == noisy);  // seeded
+  CHECK_THROWS_WITH(training_labels(set, fit, {{"label_noise", {{"class", "covdi"}, {"fraction", 0.2}}}}, ctx), Contains("label_noise.class"));
+
+  Workspace w;
+  const auto r = run_usbench("run " + w.args("a.db") + R"( --set 'protocols.uscl-paper.config.label_noise={"class":"covdi","fraction":0.2}')");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("protocols.uscl-paper.config.label_noise.class: 'covdi' is not a class of") && Contains("covid, pneumonia, regular"));
+  auto store = Store::open((w.dir / "a.db").string(), Store::Access::ReadOnly);
+  CHECK(store.runs().empty());
+}

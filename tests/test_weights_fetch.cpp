@@ -164,7 +164,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 }  // namespace
 

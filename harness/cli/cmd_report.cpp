@@ -12,6 +12,7 @@
 #include "harness/store.h"
 #include "reports/comparison.h"
 #include "reports/figures.h"
+#include "reports/gate.h"
 
 namespace usbench::cli {
 
@@ -47,8 +48,8 @@ struct ReportArgs {
 };
 
 struct CheckArgs {
-  std::string expected, experiment, db = "usbench.db", write;
-  double z = 3.0;
+  std::string expected, experiment, db = "usbench.db", write, tier = "auto";
+  double alpha = 0.01;
 };
 
 // Each figure into `dir` (created when missing, refused when it is not a folder), each written atomically.
@@ -98,70 +99,37 @@ void add_report_command(CLI::App& app) {
 
 void add_check_command(CLI::App& app) {
   auto a = std::make_shared<CheckArgs>();
-  auto* cmd = app.add_subcommand("check", "Compare recorded metrics with expected results (CI regression gate)");
+  auto* cmd = app.add_subcommand("check", "Regression gate: compare the recorded runs with an expected-results file (exact tier on its platform, paired tier elsewhere)");
   auto* expected = cmd->add_option("--expected", a->expected, "Expected results (experiments/expected/*.json)");
-  auto* write = cmd->add_option("--write", a->write, "Write the expected results of the recorded runs to this file instead");
+  auto* write = cmd->add_option("--write", a->write, "Record the experiment's runs as expected results in this file instead");
   expected->excludes(write);
   cmd->add_option("--experiment", a->experiment, "Experiment name (default: the expected file's, or the only one)");
   cmd->add_option("--db", a->db, "Store file")->capture_default_str();
-  cmd->add_option("--z", a->z, "With --write: tolerance = z x (std over folds) / sqrt(folds)")->capture_default_str();
+  cmd->add_option("--tier", a->tier, "auto (exact on the expected file's platform, else paired), exact, or paired")
+      ->check(CLI::IsMember({"auto", "exact", "paired"}))
+      ->capture_default_str();
+  cmd->add_option("--alpha", a->alpha, "Paired tier: family-wise level over all compared rows")
+      ->check(CLI::Range(1e-6, 0.5))
+      ->capture_default_str();
   cmd->callback([a] {
     if (a->expected.empty() && a->write.empty()) throw UsageError("usbench check: give --expected FILE (or --write FILE)");
     auto store = Store::open(a->db, Store::Access::ReadOnly);
     if (!a->write.empty()) {
-      const auto table = reports::build_comparison(store, pick_experiment(store, a->experiment));
-      nlohmann::json out = {{"experiment", table.experiment}, {"version", table.version}, {"z", a->z},
-                            {"tolerance_rule", "z x sample std of per-fold accuracy / sqrt(number of folds), at least 1 frame in the pooled test set"},
-                            {"metrics", nlohmann::json::array()}};
-      for (const auto& r : table.rows) {
-        if (r.runs_done == 0 || r.runs_done < r.runs_expected) continue;
-        for (const char* s : {"best_val", "last"}) {
-          const auto& sel = r.by.at(s);
-          const double n = static_cast<double>(sel.per_fold.size());
-          const double tol = std::max(a->z * sel.std / std::sqrt(n), 1.0 / std::max<long>(1, sel.confusion.total()));
-          out["metrics"].push_back({{"method", r.label}, {"protocol", r.protocol}, {"selection", s},
-                                    {"metric", "pooled_accuracy"}, {"value", sel.pooled}, {"fold_std", sel.std},
-                                    {"folds", sel.per_fold.size()}, {"tolerance", tol}});
-        }
-      }
-      write_out(out.dump(2) + "\n", a->write);
-      std::cout << "wrote " << out["metrics"].size() << " expected metrics to " << a->write << "\n";
+      const auto record = reports::record_expected(store, pick_experiment(store, a->experiment));
+      write_out(reports::dump_expected(record), a->write);
+      std::cout << fmt::format("wrote the exact record of {} gated runs ({} rows x 2 selections) to {}, platform: {}\n", record.runs.size(),
+                               record.metrics.size() / 2, a->write, reports::describe_platform(record.platform));
       return;
     }
-    std::ifstream in(a->expected);
-    if (!in) throw UsageError(a->expected + ": cannot open expected results");
-    nlohmann::json exp;
-    try {
-      exp = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw UsageError(a->expected + ": not valid JSON: " + e.what());
-    }
-    const std::string name = a->experiment.empty() ? exp.value("experiment", "") : a->experiment;
-    const auto table = reports::build_comparison(store, pick_experiment(store, name));
-    int failures = 0;
-    std::cout << fmt::format("{:<10} {:<12} {:<9} {:>10} {:>10} {:>10}  {}\n", "method", "protocol", "selection", "expected",
-                             "observed", "tolerance", "result");
-    for (const auto& m : exp.at("metrics")) {
-      const std::string method = m.at("method"), protocol = m.at("protocol"), sel = m.at("selection");
-      const double want = m.at("value"), tol = m.at("tolerance");
-      const reports::MethodRow* row = nullptr;
-      for (const auto& r : table.rows)
-        if (r.label == method && r.protocol == protocol) row = &r;
-      std::string result;
-      double got = std::nan("");
-      if (!row || row->runs_done < row->runs_expected) {
-        result = "FAIL: no complete results";
-        ++failures;
-      } else {
-        got = row->by.at(sel).pooled;
-        const bool ok = std::fabs(got - want) <= tol + 1e-12;
-        result = ok ? "ok" : fmt::format("FAIL: off by {:+.4f}", got - want);
-        failures += !ok;
-      }
-      std::cout << fmt::format("{:<10} {:<12} {:<9} {:>10.4f} {:>10.4f} {:>10.4f}  {}\n", method, protocol, sel, want, got, tol, result);
-    }
-    if (failures) throw RunFailure(fmt::format("{} metric(s) outside their tolerance", failures));
-    std::cout << "all " << exp.at("metrics").size() << " metrics within tolerance\n";
+    const auto record = reports::load_expected(a->expected);
+    if (!a->experiment.empty() && a->experiment != record.experiment)
+      throw UsageError(fmt::format("{} records experiment '{}', not '{}'", a->expected, record.experiment, a->experiment));
+    reports::GateOptions options;
+    options.tier = a->tier == "exact" ? reports::Tier::Exact : a->tier == "paired" ? reports::Tier::Paired : reports::Tier::Auto;
+    options.alpha = a->alpha;
+    const auto result = reports::check_expected(store, record, options);
+    std::cout << result.text;
+    if (!result.passed) throw RunFailure(fmt::format("regression gate failed ({} against {})", a->db, a->expected));
   });
 }
 

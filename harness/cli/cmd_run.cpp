@@ -3,6 +3,7 @@
 #include <chrono>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -15,6 +16,7 @@
 #include "harness/spec.h"
 #include "harness/store.h"
 #include "reports/comparison.h"
+#include "reports/gate.h"
 
 namespace usbench::cli {
 
@@ -25,7 +27,7 @@ namespace {
 struct RunOptions {
   std::string spec_path;
   std::string db = "usbench.db";
-  std::string device, shard, cache, work_dir, weights;
+  std::string device, shard, cache, work_dir, weights, expected;
   std::vector<std::string> overrides;
   bool plan = false;
   bool json = false;
@@ -59,6 +61,40 @@ void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs,
                r.record.seed, r.record.config_hash.substr(0, 16),
                r.record.id.empty() ? "(fixed once the data are ingested)" : r.record.id.substr(0, 16));
 }
+// `run --expected`: each finished gated run is compared with its record as soon as it is done, on the
+// record's platform only (a run from another platform differs by rounding; check's paired tier judges it).
+std::function<void(const RunRecord&, const std::string&)> fail_fast_gate(const reports::ExpectedRecord& expected,
+                                                                        const std::string& db, const std::string& file) {
+  auto said_off = std::make_shared<bool>(false);
+  return [expected, db, file, said_off](const RunRecord& rec, const std::string& pretrain_run_id) {
+    auto store = Store::open(db, Store::Access::ReadOnly);
+    const auto run = store.find_run(rec.id);
+    if (!run) return;
+    std::vector<std::string> envs = {run->env_json};
+    if (!pretrain_run_id.empty())
+      if (const auto pre = store.find_run(pretrain_run_id)) envs.push_back(pre->env_json);
+    for (const auto& env : envs) {
+      const auto platform = reports::platform_of(nlohmann::json::parse(env));
+      if (platform != expected.platform) {
+        if (!*said_off)
+          std::cerr << fmt::format("--expected: these runs are on {}, {} was recorded on {}: no fail-fast; usbench check will use the paired tier\n",
+                                   reports::describe_platform(platform), file, reports::describe_platform(expected.platform));
+        *said_off = true;
+        return;
+      }
+    }
+    const auto observed = reports::gate_run(store, *run);
+    for (const auto& e : expected.runs) {
+      if (e.method != observed.method || e.protocol != observed.protocol || e.seed != observed.seed || e.fold != observed.fold) continue;
+      if (const auto diff = reports::exact_difference(e, observed); !diff.empty())
+        throw RunFailure(fmt::format("regression gate (fail-fast): {} {} seed {} fold {} (run {}) does not reproduce {}: {}", observed.method,
+                                     observed.protocol, observed.seed, observed.fold, run->id.substr(0, 12), file, diff));
+      return;
+    }
+    throw RunFailure(fmt::format("regression gate (fail-fast): {} {} seed {} fold {} (run {}) is not in {}", observed.method,
+                                 observed.protocol, observed.seed, observed.fold, run->id.substr(0, 12), file));
+  };
+}
 }  // namespace
 
 void add_run_command(CLI::App& app, const Registries& registries) {
@@ -72,6 +108,9 @@ void add_run_command(CLI::App& app, const Registries& registries) {
   cmd->add_option("--cache", opt->cache, "Frame cache folder (default: usbench-cache beside the store, or $USBENCH_CACHE)");
   cmd->add_option("--work-dir", opt->work_dir, "Checkpoints and exported weights (default: usbench-runs beside the store)");
   cmd->add_option("--weights", opt->weights, "ImageNet weights for the imagenet method (else $USBENCH_IMAGENET_WEIGHTS)");
+  cmd->add_option("--expected", opt->expected,
+                  "Regression gate, fail-fast: stop at the first gated run that does not reproduce this expected-results "
+                  "file exactly (on the file's platform; elsewhere usbench check's paired tier decides)");
   cmd->add_flag("--plan", opt->plan, "Validate the spec and print the run grid; write nothing");
   cmd->add_flag("--json", opt->json, "With --plan: print the resolved spec and grid as JSON");
   cmd->callback([opt, &registries] {
@@ -86,6 +125,12 @@ void add_run_command(CLI::App& app, const Registries& registries) {
       if (const char* env = std::getenv("USBENCH_IMAGENET_WEIGHTS"); env) weights = env;
     if (!opt->shard.empty()) parse_shard(opt->shard);
     check_runnable(spec, weights);
+    std::optional<reports::ExpectedRecord> expected;
+    if (!opt->expected.empty()) {
+      expected = reports::load_expected(opt->expected);
+      if (expected->experiment != spec.name)
+        throw UsageError(fmt::format("{} records experiment '{}', the spec is '{}'", opt->expected, expected->experiment, spec.name));
+    }
     if (opt->plan) {
       print_plan(spec, runs, opt->json);
       return;
@@ -114,6 +159,7 @@ void add_run_command(CLI::App& app, const Registries& registries) {
     if (fs::exists(opt->db)) Store::verify(opt->db);
     install_stop_handlers();
     ro.interrupted = [] { return stop_signal(); };
+    if (expected) ro.finished = fail_fast_gate(*expected, opt->db, opt->expected);
     const auto summary = run_experiment(spec, registries, ro);
     std::cerr << fmt::format("{}: {} runs planned{}, {} executed, {} already done, {} failed{}\n", spec.name, summary.planned,
                              ro.shard_count > 1 ? fmt::format(" in shard {}/{}", ro.shard_index, ro.shard_count) : "",
