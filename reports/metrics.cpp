@@ -94,20 +94,43 @@ double mcnemar_one_sided_p(long b, long c) {
   return std::min(1.0, tail);
 }
 
-double paired_bootstrap_drop_p(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed) {
+PairedBootstrap paired_bootstrap_drop(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed) {
   const bool any = std::any_of(clips.begin(), clips.end(), [](const ClipPair& c) { return c.lost + c.gained > 0; });
-  if (!any || resamples < 1) return 1.0;
+  if (!any || resamples < 1) return {};
   datasets::Rng rng(seed);
   long at_least_zero = 0;
+  double sum = 0, sum_sq = 0;
   for (int r = 0; r < resamples; ++r) {
-    long diff = 0;  // the sign of d* is the sign of the summed (gained - lost)
+    long diff = 0, frames = 0;
     for (std::size_t i = 0; i < clips.size(); ++i) {
       const auto& c = clips[rng.below(clips.size())];
       diff += c.gained - c.lost;
+      frames += c.frames;
     }
     at_least_zero += diff >= 0;
+    const double d = frames ? static_cast<double>(diff) / static_cast<double>(frames) : 0.0;
+    sum += d;
+    sum_sq += d * d;
   }
-  return static_cast<double>(1 + at_least_zero) / static_cast<double>(1 + resamples);
+  const double n = static_cast<double>(resamples), mean = sum / n;
+  return {static_cast<double>(1 + at_least_zero) / (1 + n), std::sqrt(std::max(0.0, sum_sq / n - mean * mean))};
+}
+
+double paired_bootstrap_drop_p(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed) {
+  return paired_bootstrap_drop(clips, resamples, seed).p;
+}
+
+double detectable_drop(double sd, double level, double power) {
+  // Standard normal quantile by bisection on Phi(z) = erfc(-z / sqrt 2) / 2 (monotone; 60 halvings).
+  auto quantile = [](double q) {
+    double lo = -10, hi = 10;
+    for (int i = 0; i < 60; ++i) {
+      const double mid = (lo + hi) / 2;
+      (0.5 * std::erfc(-mid / std::sqrt(2.0)) < q ? lo : hi) = mid;
+    }
+    return (lo + hi) / 2;
+  };
+  return (quantile(1 - level) + quantile(power)) * sd;
 }
 
 }  // namespace usbench::reports

@@ -46,8 +46,17 @@ struct ClipPair {
 };
 // Paired bootstrap over clips of the accuracy difference d = (gained - lost) / frames (new minus recorded):
 // `resamples` resamples of the clips with replacement (seeded, so the same input gives the same answer),
-// p = (1 + #{d* >= 0}) / (1 + resamples), the one-sided evidence that the new model is worse. 1 when no
-// frame differs. Frames of one clip move together, so clips, not frames, are the resampled unit.
+// p = (1 + #{d* >= 0}) / (1 + resamples), the one-sided evidence that the new model is worse (1 when no
+// frame differs), and sd, the standard deviation of d* (the noise a drop must stand out of). Frames of one
+// clip move together, so clips, not frames, are the resampled unit.
+struct PairedBootstrap {
+  double p = 1, sd = 0;
+};
+PairedBootstrap paired_bootstrap_drop(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed);
 double paired_bootstrap_drop_p(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed);
+
+// The drop in accuracy a one-sided test at `level` detects with probability `power` when its estimate has
+// standard deviation `sd`, in the normal approximation: (z_{1-level} + z_{power}) x sd.
+double detectable_drop(double sd, double level, double power = 0.8);
 
 }  // namespace usbench::reports

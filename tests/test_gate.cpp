@@ -95,6 +95,14 @@ TEST_CASE("paired statistics of the gate, computed by hand", "[unit][gate]") {
   const double p = reports::paired_bootstrap_drop_p(one, 20000, 7);
   CHECK(p == Approx(0.3487).margin(0.015));
   CHECK(reports::paired_bootstrap_drop_p(one, 20000, 7) == p);  // seeded: the same answer every time
+
+  // The spread of d*: two clips of 5 frames, one lost a frame. d* = -k / 10 with k ~ Binomial(2, 1/2)
+  // draws of that clip: sd = sqrt(2 x 1/4) / 10 = 0.0707. Identical clips: d* never varies.
+  CHECK(reports::paired_bootstrap_drop({{1, 0, 5}, {0, 0, 5}}, 40000, 3).sd == Approx(0.0707).margin(0.002));
+  CHECK(reports::paired_bootstrap_drop(all_lost, 999, 1).sd == Approx(0.0).margin(1e-6));
+  // Detectable drop: (z_0.9975 + z_0.8) x sd = (2.8070 + 0.8416) x sd.
+  CHECK(reports::detectable_drop(0.01, 0.0025) == Approx(0.036486).margin(1e-5));
+  CHECK(reports::detectable_drop(0.02, 0.05) == Approx((1.6449 + 0.8416) * 0.02).margin(1e-5));
 }
 
 TEST_CASE("gate exact tier: a store reproduces its record; a changed prediction or metric is named by run, epoch and frame", "[unit][gate]") {
@@ -176,7 +184,7 @@ TEST_CASE("gate paired tier: another platform is compared frame by frame, and on
   CHECK_FALSE(result.passed);
   CHECK(result.failures == 2);  // uscl's best_val and last; random untouched
   CHECK_THAT(result.text, Contains("FAIL: worse by"));
-  CHECK_THAT(result.text, Contains("random     uscl-paper   best_val      30    66.67%    66.67%     0      0        1  ok"));
+  CHECK_THAT(result.text, Contains("random     uscl-paper   best_val      30    66.67%    66.67%     0      0        1       0.0  ok"));
 
   // Forced exact tier on the other platform: every changed run fails.
   reports::GateOptions exact;
