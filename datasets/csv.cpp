@@ -5,7 +5,7 @@
 
 #include "harness/errors.h"
 #include "harness/input_file.h"
-#include "harness/suggest.h"
+#include "harness/spec/suggest.h"
 
 namespace usbench::datasets {
 

@@ -2,7 +2,7 @@
 
 #include <regex>
 
-#include "harness/json_reader.h"
+#include "harness/spec/json_reader.h"
 
 namespace usbench::datasets {
 

@@ -3,7 +3,7 @@
 #pragma once
 #include <string>
 
-#include "harness/registry.h"
+#include "harness/spec/registry.h"
 
 namespace usbench::datasets {
 

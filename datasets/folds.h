@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "harness/store.h"
+#include "harness/store/store.h"
 
 namespace usbench::datasets {
 

@@ -11,7 +11,7 @@
 
 #include "datasets/clips.h"
 #include "datasets/frame_cache.h"
-#include "harness/store.h"
+#include "harness/store/store.h"
 
 namespace usbench::datasets {
 

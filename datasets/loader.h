@@ -18,7 +18,7 @@
 
 #include "datasets/augment.h"
 #include "datasets/frame_cache.h"
-#include "harness/store.h"
+#include "harness/store/store.h"
 
 namespace usbench::datasets {
 

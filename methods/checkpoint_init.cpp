@@ -1,6 +1,6 @@
 // Fine-tuning from a backbone file someone released or exported: the USCL authors' best_model.pth
 // (`features.N.*` keys), a torchvision file, a usbench export — anything the weights reader takes
-// (harness/weights.h). The user gives the row its label (e.g. "uscl-released"); `weights` is required.
+// (harness/model/weights.h). The user gives the row its label (e.g. "uscl-released"); `weights` is required.
 // The file's SHA-256, not its path, joins the run identity (the runner adds `weights_sha256`), and the
 // file is read and fitted to the backbone before anything is planned, so a bad file is refused up front.
 #include "methods/method.h"

@@ -1,6 +1,6 @@
 // Small networks shared by the contrastive methods: the projection MLP and a backbone + head pair.
 #pragma once
-#include "harness/resnet.h"
+#include "harness/model/resnet.h"
 
 namespace usbench::methods {
 

@@ -1,8 +1,8 @@
 // The method interface, part 1: each pretraining/initialisation method declares its name, version,
-// defaults and validation through a MethodInfo (harness/registry.h). One file per method.
+// defaults and validation through a MethodInfo (harness/spec/registry.h). One file per method.
 // The training entry points join this interface with the methods issue (#4).
 #pragma once
-#include "harness/registry.h"
+#include "harness/spec/registry.h"
 
 namespace usbench::methods {
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "harness/json_reader.h"
+#include "harness/spec/json_reader.h"
 
 namespace usbench::methods {
 

@@ -7,7 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "harness/resnet.h"
+#include "harness/model/resnet.h"
 #include "methods/pretrain_batches.h"
 
 namespace usbench::methods {

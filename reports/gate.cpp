@@ -10,7 +10,7 @@
 #include "harness/canonical.h"
 #include "harness/errors.h"
 #include "harness/input_file.h"
-#include "harness/json_reader.h"
+#include "harness/spec/json_reader.h"
 #include "reports/comparison.h"
 #include "reports/metrics.h"
 

@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/cli/builtins.h"
-#include "harness/registry.h"
+#include "harness/spec/registry.h"
 
 namespace usbench::test {
 

@@ -1,11 +1,11 @@
-// The loss scaler of CUDA mixed precision (harness/amp.h), checked on CPU with hand-computed updates.
+// The loss scaler of CUDA mixed precision (harness/model/amp.h), checked on CPU with hand-computed updates.
 #include <catch2/catch.hpp>
 
 #include <limits>
 #include <sstream>
 
-#include "harness/amp.h"
-#include "harness/step_sums.h"
+#include "harness/model/amp.h"
+#include "harness/run/step_sums.h"
 #include "harness/torch_compat.h"
 
 using namespace usbench;

@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness/canonical.h"
-#include "harness/seeds.h"
+#include "harness/run/seeds.h"
 
 using namespace usbench;
 

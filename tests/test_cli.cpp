@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "harness/store.h"
+#include "harness/store/store.h"
 #include "reports/runs_view.h"
 #include "spec_fixture.h"
 #include "support.h"

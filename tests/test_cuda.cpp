@@ -3,9 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include "datasets/augment.h"
-#include "harness/amp.h"
-#include "harness/resnet.h"
-#include "harness/step_sums.h"
+#include "harness/model/amp.h"
+#include "harness/model/resnet.h"
+#include "harness/run/step_sums.h"
 
 using namespace usbench;
 

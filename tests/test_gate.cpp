@@ -8,7 +8,7 @@
 #include <fmt/format.h>
 
 #include "harness/canonical.h"
-#include "harness/store.h"
+#include "harness/store/store.h"
 #include "reports/gate.h"
 #include "reports/metrics.h"
 #include "support.h"
@@ -105,7 +105,7 @@ TEST_CASE("paired statistics of the gate, computed by hand", "[unit][gate]") {
   CHECK(reports::detectable_drop(0.02, 0.05) == Approx((1.6449 + 0.8416) * 0.02).margin(1e-5));
 }
 
-TEST_CASE("gate exact tier: a store reproduces its record; a changed prediction or metric is named by run, epoch and frame", "[unit][gate]") {
+TEST_CASE("gate exact tier: a store reproduces its record - a changed prediction or metric is named by run, epoch and frame", "[unit][gate]") {
   TempDir dir;
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
   fill(store);

@@ -11,7 +11,7 @@
 #include "harness/canonical.h"
 #include "harness/errors.h"
 #include "harness/output_file.h"
-#include "harness/store.h"
+#include "harness/store/store.h"
 #include "spec_fixture.h"
 #include "support.h"
 

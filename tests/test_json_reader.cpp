@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "harness/errors.h"
-#include "harness/json_reader.h"
+#include "harness/spec/json_reader.h"
 
 using namespace usbench;
 using Catch::Matchers::Contains;

@@ -2,8 +2,8 @@
 
 #include <set>
 
-#include "harness/run_plan.h"
-#include "harness/spec.h"
+#include "harness/run/run_plan.h"
+#include "harness/spec/spec.h"
 #include "spec_fixture.h"
 
 using namespace usbench;

@@ -5,8 +5,8 @@
 
 #include "datasets/ingest.h"
 #include "datasets/loader.h"
-#include "harness/knn_monitor.h"
-#include "harness/pretrain_run.h"
+#include "harness/run/knn_monitor.h"
+#include "harness/run/pretrain_run.h"
 #include "methods/pretrain_batches.h"
 #include "methods/pretrainer.h"
 #include "spec_fixture.h"

@@ -7,7 +7,7 @@
 
 #include <filesystem>
 
-#include "harness/weights.h"
+#include "harness/model/weights.h"
 #include "methods/pretrainer.h"
 #include "spec_fixture.h"
 

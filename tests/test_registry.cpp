@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "harness/registry.h"
+#include "harness/spec/registry.h"
 #include "spec_fixture.h"
 
 using namespace usbench;

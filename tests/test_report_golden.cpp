@@ -10,7 +10,7 @@
 #include <fmt/format.h>
 
 #include "harness/canonical.h"
-#include "harness/store.h"
+#include "harness/store/store.h"
 #include "reports/comparison.h"
 #include "reports/figures.h"
 #include "support.h"

@@ -5,8 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "harness/errors.h"
-#include "harness/resnet.h"
-#include "harness/weights.h"
+#include "harness/model/resnet.h"
+#include "harness/model/weights.h"
 #include "support.h"
 
 using namespace usbench;

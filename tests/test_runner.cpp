@@ -22,10 +22,10 @@
 
 #include "datasets/loader.h"
 #include "harness/canonical.h"
-#include "harness/finetune.h"
-#include "harness/resnet.h"
-#include "harness/store.h"
-#include "harness/weights.h"
+#include "harness/run/finetune.h"
+#include "harness/model/resnet.h"
+#include "harness/store/store.h"
+#include "harness/model/weights.h"
 #include "spec_fixture.h"
 #include "support.h"
 

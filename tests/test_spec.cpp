@@ -4,7 +4,7 @@
 
 #include "harness/canonical.h"
 #include "harness/errors.h"
-#include "harness/spec.h"
+#include "harness/spec/spec.h"
 #include "spec_fixture.h"
 #include "support.h"
 

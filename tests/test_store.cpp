@@ -6,8 +6,8 @@
 #include <thread>
 
 #include "harness/errors.h"
-#include "harness/run_lease.h"
-#include "harness/store.h"
+#include "harness/run/run_lease.h"
+#include "harness/store/store.h"
 #include "support.h"
 
 using namespace usbench;

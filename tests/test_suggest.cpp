@@ -1,6 +1,6 @@
 #include <catch2/catch.hpp>
 
-#include "harness/suggest.h"
+#include "harness/spec/suggest.h"
 
 using namespace usbench;
 

@@ -19,7 +19,7 @@
 
 #include "harness/canonical.h"
 #include "harness/errors.h"
-#include "harness/hub_weights.h"
+#include "harness/model/hub_weights.h"
 #include "support.h"
 
 using namespace usbench;

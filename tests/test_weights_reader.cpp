@@ -9,8 +9,8 @@
 
 #include "datasets/rng.h"
 #include "harness/errors.h"
-#include "harness/weights.h"
-#include "harness/zip_directory.h"
+#include "harness/model/weights.h"
+#include "harness/model/zip_directory.h"
 #include "support.h"
 
 using namespace usbench;

@@ -1,6 +1,6 @@
 #include "datasets/dataset_config.h"
 #include "harness/cli/builtins.h"
-#include "harness/protocols.h"
+#include "harness/run/protocols.h"
 #include "methods/method.h"
 
 namespace usbench::cli {

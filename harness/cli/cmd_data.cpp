@@ -12,8 +12,8 @@
 #include "datasets/ingest.h"
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
-#include "harness/spec.h"
-#include "harness/store.h"
+#include "harness/spec/spec.h"
+#include "harness/store/store.h"
 
 namespace usbench::cli {
 

@@ -11,10 +11,10 @@
 #include "datasets/decode.h"
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
-#include "harness/hub_weights.h"
+#include "harness/model/hub_weights.h"
 #include "harness/output_file.h"
-#include "harness/resnet.h"
-#include "harness/weights.h"
+#include "harness/model/resnet.h"
+#include "harness/model/weights.h"
 
 namespace usbench::cli {
 

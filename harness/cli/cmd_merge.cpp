@@ -7,7 +7,7 @@
 
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
-#include "harness/store.h"
+#include "harness/store/store.h"
 
 namespace usbench::cli {
 

@@ -9,7 +9,7 @@
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
 #include "harness/output_file.h"
-#include "harness/store.h"
+#include "harness/store/store.h"
 #include "reports/comparison.h"
 #include "reports/figures.h"
 #include "reports/gate.h"

@@ -3,7 +3,7 @@
 
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
-#include "harness/store.h"
+#include "harness/store/store.h"
 #include "reports/runs_view.h"
 
 namespace usbench::cli {

@@ -11,9 +11,9 @@
 
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
-#include "harness/hub_weights.h"
+#include "harness/model/hub_weights.h"
 #ifdef USBENCH_WITH_CURL
-#include "harness/download.h"
+#include "harness/model/download.h"
 #endif
 
 namespace usbench::cli {

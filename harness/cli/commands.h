@@ -3,7 +3,7 @@
 #pragma once
 #include <CLI/CLI.hpp>
 
-#include "harness/registry.h"
+#include "harness/spec/registry.h"
 
 namespace usbench::cli {
 

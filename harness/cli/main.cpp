@@ -7,7 +7,7 @@
 #include "harness/cli/builtins.h"
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
-#include "harness/suggest.h"
+#include "harness/spec/suggest.h"
 
 int main(int argc, char** argv) {
   using namespace usbench;

@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "harness/store.h"
+#include "harness/store/store.h"
 
 namespace {
 

@@ -25,11 +25,11 @@
 
 #include "datasets/loader.h"
 #include "datasets/synthetic.h"
-#include "harness/amp.h"
+#include "harness/model/amp.h"
 #include "harness/cli/builtins.h"
 #include "harness/env.h"
-#include "harness/finetune.h"
-#include "harness/spec.h"
+#include "harness/run/finetune.h"
+#include "harness/spec/spec.h"
 #include "methods/pretrainer.h"
 
 namespace {

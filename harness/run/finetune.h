@@ -1,0 +1,53 @@
+// Downstream protocols (DESIGN §6) for one (method, fold, seed):
+//  - uscl-paper: new 512->C head; only layer4.1 and the head train; BatchNorm everywhere stays in training
+//    mode (as the reference); Adam + cosine over the epochs; train augmentation resize + RandomResizedCrop
+//    + flip, test resize only; the test fold is evaluated every epoch.
+//  - full-finetune: the same, every layer training.
+//  - linear-probe: frozen backbone in eval mode, features computed once (test transform), linear head.
+// Every epoch's metrics go to the store; the epochs selected by last epoch, best validation accuracy
+// (validation = clips carved from the training folds by group) and best test accuracy (the paper's
+// optimistic choice) are recorded with their per-frame predictions. Frozen layers run without autograd.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "datasets/loader.h"
+#include "harness/model/resnet.h"
+#include "harness/run/run_context.h"
+
+namespace usbench {
+
+struct BackboneSource {
+  std::string weights_path;  // "" = torchvision random init from the run's init stream
+  bool with_fc = false;      // the file's fc is loaded too (never for our uses: the head is replaced)
+};
+
+struct FoldData {
+  const datasets::FrameSet* set = nullptr;
+  std::vector<int> train_clips, test_clips;  // positions in set->clip_ids
+  std::vector<std::string> groups;           // per clip position: grouping key
+};
+
+struct DownstreamOutcome {
+  int last_epoch = -1, best_val_epoch = -1, best_test_epoch = -1;
+  double test_accuracy_last = 0, test_accuracy_best_val = 0, test_accuracy_best_test = 0;
+};
+
+// uscl-paper's two parts of a ResNet: conv1 .. layer4.0, which stays frozen (callers run it without
+// autograd), and layer4.1 .. fc, which trains. Shared with the throughput benchmark.
+torch::Tensor uscl_paper_frozen_part(ResNetImpl& m, const torch::Tensor& x);
+torch::Tensor uscl_paper_trained_part(ResNetImpl& m, const torch::Tensor& h);
+
+// The labels training sees (indexed by frame, like set.label_of): the set's own, or with the protocol's
+// "label_noise" {class, fraction}, round(fraction x n) of the n `fit` frames of that class (drawn with
+// the run's root seed, stream "label_noise") relabelled to one of the other classes, uniformly.
+// Validation and test frames keep their labels. UsageError naming the key for a class the set lacks.
+std::vector<std::int64_t> training_labels(const datasets::FrameSet& set, const std::vector<std::int64_t>& fit,
+                                          const nlohmann::json& config, const RunContext& ctx);
+
+DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, const nlohmann::json& config,
+                                 const std::string& backbone, const BackboneSource& init, const FoldData& data);
+
+}  // namespace usbench

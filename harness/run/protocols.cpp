@@ -1,0 +1,88 @@
+#include "harness/run/protocols.h"
+
+#include "harness/spec/json_reader.h"
+
+namespace usbench {
+
+DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::string& origin,
+                                         const std::string& path, const DownstreamConfig& d) {
+  JsonObject o(user, origin, path);
+  DownstreamConfig c;
+  c.epochs = o.optional<int>("epochs", d.epochs);
+  if (c.epochs < 1 || c.epochs > 100000) o.fail("epochs", "must be between 1 and 100000");
+  c.batch_size = o.optional<int>("batch_size", d.batch_size);
+  if (c.batch_size < 1 || c.batch_size > 4096) o.fail("batch_size", "must be between 1 and 4096");
+  c.lr = o.optional<double>("lr", d.lr);
+  if (!(c.lr > 0 && c.lr <= 10)) o.fail("lr", "must be in (0, 10] (a larger learning rate is surely a typo)");
+  c.weight_decay = o.optional<double>("weight_decay", d.weight_decay);
+  if (!(c.weight_decay >= 0 && c.weight_decay <= 10)) o.fail("weight_decay", "must be in [0, 10]");
+  c.input_size = o.optional<int>("input_size", d.input_size);
+  if (c.input_size < 32 || c.input_size > 1024) o.fail("input_size", "must be between 32 and 1024 pixels");
+  c.val_fraction = o.optional<double>("val_fraction", d.val_fraction);
+  if (!(c.val_fraction > 0 && c.val_fraction < 0.5)) o.fail("val_fraction", "must be in (0, 0.5)");
+  c.train_augment = o.optional<bool>("train_augment", d.train_augment);
+  c.input_mean = o.optional<double>("input_mean", d.input_mean);
+  if (!(c.input_mean >= -10 && c.input_mean <= 10)) o.fail("input_mean", "must be in [-10, 10]");
+  c.input_std = o.optional<double>("input_std", d.input_std);
+  if (!(c.input_std > 0 && c.input_std <= 10)) o.fail("input_std", "must be in (0, 10]");
+  if (o.has("label_noise")) {
+    JsonObject noise = o.object("label_noise");
+    c.label_noise_class = noise.required<std::string>("class");
+    if (c.label_noise_class.empty()) noise.fail("class", "must name a class of the data set");
+    c.label_noise_fraction = noise.required<double>("fraction");
+    if (!(c.label_noise_fraction > 0 && c.label_noise_fraction <= 1)) noise.fail("fraction", "must be in (0, 1]");
+    noise.finish();
+  }
+  o.finish();
+  return c;
+}
+
+nlohmann::json to_json(const DownstreamConfig& c) {
+  nlohmann::json j = {{"epochs", c.epochs},         {"batch_size", c.batch_size}, {"lr", c.lr},
+                      {"weight_decay", c.weight_decay}, {"input_size", c.input_size}, {"val_fraction", c.val_fraction}};
+  const DownstreamConfig d;  // the later keys, only where they change something (see protocols.h)
+  if (c.train_augment != d.train_augment) j["train_augment"] = c.train_augment;
+  if (c.input_mean != d.input_mean) j["input_mean"] = c.input_mean;
+  if (c.input_std != d.input_std) j["input_std"] = c.input_std;
+  if (!c.label_noise_class.empty())
+    j["label_noise"] = {{"class", c.label_noise_class}, {"fraction", c.label_noise_fraction}};
+  return j;
+}
+
+namespace {
+DownstreamConfig defaults(int epochs, int batch_size, double lr) {
+  DownstreamConfig c;
+  c.epochs = epochs;
+  c.batch_size = batch_size;
+  c.lr = lr;
+  return c;
+}
+
+ProtocolInfo downstream(std::string name, std::string stage, std::string summary, DownstreamConfig defaults) {
+  ProtocolInfo info;
+  info.name = std::move(name);
+  info.version = 1;
+  info.stage = std::move(stage);
+  info.summary = std::move(summary);
+  info.resolve = [defaults](const nlohmann::json& user, const std::string& origin, const std::string& path) {
+    return to_json(parse_downstream_config(user, origin, path, defaults));
+  };
+  return info;
+}
+}  // namespace
+
+void register_protocols(Registry<ProtocolInfo>& registry) {
+  // The reference evaluation of the USCL paper: layer4.1 + a new 512->3 head train, BatchNorm elsewhere
+  // stays in training mode, Adam 0.01 / wd 1e-4, cosine over 100 epochs, batch 32, 224 px.
+  registry.add(downstream("uscl-paper", "finetune",
+                          "USCL reference evaluation: train layer4.1 + new head, Adam, cosine; best-epoch on test "
+                          "reported as optimistic, beside last-epoch and validation-selected figures",
+                          DownstreamConfig{}));
+  // Our choice: every layer trains, at a tenth of the paper's rate so the pretrained trunk is not erased.
+  registry.add(downstream("full-finetune", "finetune", "all layers train (Adam lr 1e-3, cosine)",
+                          defaults(100, 32, 1e-3)));
+  registry.add(downstream("linear-probe", "probe", "frozen backbone, cached features, linear head (Adam, cosine)",
+                          defaults(100, 256, 0.01)));
+}
+
+}  // namespace usbench

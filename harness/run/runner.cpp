@@ -1,0 +1,364 @@
+#include "harness/run/runner.h"
+
+#include <csignal>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "datasets/clips.h"
+#include "datasets/folds.h"
+#include "datasets/ingest.h"
+#include "datasets/loader.h"
+#include "harness/canonical.h"
+#include "harness/env.h"
+#include "harness/errors.h"
+#include "harness/run/finetune.h"
+#include "harness/input_file.h"
+#include "harness/run/pretrain_run.h"
+#include "harness/run/run_lease.h"
+#include "harness/model/resnet.h"
+#include "harness/run/run_plan.h"
+#include "harness/store/store.h"
+#include "harness/model/hub_weights.h"
+#include "harness/model/weights.h"
+
+namespace usbench {
+
+namespace fs = std::filesystem;
+
+std::pair<int, int> parse_shard(const std::string& text) {
+  // Both numbers whole: "1/2x" or " 1/2" is not a shard.
+  const auto whole_int = [](const std::string& s, int& out) {
+    if (s.empty() || s.size() > 6 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    out = std::stoi(s);
+    return true;
+  };
+  const auto slash = text.find('/');
+  int i = 0, n = 0;
+  if (slash != std::string::npos && whole_int(text.substr(0, slash), i) && whole_int(text.substr(slash + 1), n) && n >= 1 && i < n)
+    return {i, n};
+  throw UsageError("--shard '" + text + "': expected I/N with 0 <= I < N (e.g. 0/4 for the first of four shards)");
+}
+
+namespace {
+
+struct LoadedData {
+  DatasetRecord record;
+  std::vector<std::string> classes;
+};
+
+LoadedData ensure_dataset(Store& store, const ComponentRef& ref, const datasets::FrameCache& cache,
+                          const std::function<void(const std::string&)>& log) {
+  datasets::IngestOptions o;
+  o.name = ref.label;
+  const auto report = datasets::ingest(ref.name, ref.config, cache, o);
+  const auto change = store.put_dataset(report.dataset);
+  if (log && !change.previous_manifest.empty()) log(change.describe(report.dataset.name, report.dataset.manifest_hash));
+  if (log && !report.unlabelled.empty())
+    log(fmt::format("'{}': {} of {} clips have no row in the label file (e.g. {})", ref.label, report.unlabelled.size(),
+                    report.dataset.clips.size(), report.unlabelled.front()));
+  if (log)
+    for (const auto& r : report.rebuilt) log(fmt::format("frame cache entry of clip '{}' rebuilt from its source: {}", r.path, r.reason));
+  if (log && report.decoded > 0)
+    log(fmt::format("ingested '{}': {} clips, {} decoded, {} from cache", ref.label, report.dataset.clips.size(),
+                    report.decoded, report.cache_hits));
+  LoadedData d;
+  d.record = report.dataset;
+  std::set<std::string> labels;
+  for (const auto& c : d.record.clips)
+    if (!c.label.empty()) labels.insert(c.label);
+  const auto& pocus = datasets::pocus_classes();
+  const bool is_pocus = std::all_of(labels.begin(), labels.end(),
+                                    [&](const std::string& l) { return std::find(pocus.begin(), pocus.end(), l) != pocus.end(); });
+  d.classes = is_pocus ? pocus : std::vector<std::string>(labels.begin(), labels.end());
+  return d;
+}
+
+// On CUDA, a data set's frames move to the device when they take at most half of its free memory:
+// batches are then cut and augmented there, and the loader needs one thread to launch the work. Frames
+// left on the host are augmented by loader threads, one per core but one.
+std::unique_ptr<datasets::FrameSet> place_frames(datasets::FrameSet set, const torch::Device& device,
+                                                 const std::function<void(const std::string&)>& log) {
+  if (device.is_cuda()) {
+    const auto bytes = set.frames.numel();
+    const auto free = cuda_free_bytes(device.has_index() ? device.index() : 0);
+    if (free > 0 && bytes <= free / 2) {
+      set.frames = set.frames.to(device);
+      if (log) log(fmt::format("    frames on the GPU: {:.2f} GB of {:.2f} GB free", bytes / 1e9, free / 1e9));
+    } else if (log) {
+      log(fmt::format("    frames stay in host memory ({:.2f} GB; {:.2f} GB free on the GPU)", bytes / 1e9, free / 1e9));
+    }
+  }
+  return std::make_unique<datasets::FrameSet>(std::move(set));
+}
+
+int loader_threads_for(const datasets::FrameSet& set, const torch::Device& device) {
+  if (!device.is_cuda() || set.frames.is_cuda()) return 1;
+  return static_cast<int>(std::max(2u, std::thread::hardware_concurrency()) - 1);
+}
+
+// The run's claim was taken over by another process (this one was judged gone): stop without writing.
+struct ClaimLost : std::runtime_error {
+  explicit ClaimLost(const std::string& id)
+      : std::runtime_error("run " + id.substr(0, 12) + " was taken over by another process; leaving it to that process") {}
+};
+
+std::uint64_t shard_of(const std::string& id, int n) { return std::stoull(id.substr(0, 12), nullptr, 16) % static_cast<std::uint64_t>(n); }
+
+}  // namespace
+
+void check_runnable(const ExperimentSpec& spec, const std::string& imagenet_weights) {
+  if (spec.device == "cuda" && !torch::cuda::is_available())
+    throw UsageError("the spec asks for device cuda, but CUDA is not available in this build or machine; use --device cpu");
+  for (const auto& m : spec.methods) {
+    if (m.name != "imagenet" && m.name != "checkpoint") continue;
+    const std::string w = m.name == "checkpoint" ? m.config.at("weights").get<std::string>()
+                                                 : resolve_imagenet_weights(m.config.at("weights").get<std::string>(), imagenet_weights,
+                                                                            m.config.at("backbone").get<std::string>());
+    if (w.empty()) continue;  // reported as not run
+    if (const auto kind = describe_non_regular(w); !kind.empty())
+      throw UsageError(w + ": weights file of method '" + m.label + "' must be a regular file, this is " + kind);
+    // The whole file is read and fitted to the backbone now, so a bad file is refused before any run
+    // is planned or recorded (embed does the same).
+    ResNet probe(ResNetSpec::by_name(m.config.at("backbone").get<std::string>()));
+    try {
+      load_weights(*probe, read_state_dict(w), w, /*with_fc=*/false);
+    } catch (const UsageError& e) {
+      throw UsageError(std::string(e.what()) + " (weights of method '" + m.label + "')");
+    }
+  }
+}
+
+RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& registries, const RunnerOptions& opt) {
+  ExperimentSpec spec = spec_in;
+  check_runnable(spec, opt.imagenet_weights);
+  const torch::Device device = spec.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  at::set_num_threads(spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+
+  // ImageNet weights: the spec's, else the caller's (--weights / USBENCH_IMAGENET_WEIGHTS), else torch's
+  // hub cache. Without a file the method is reported as not run, never replaced by random weights. The
+  // file's SHA-256 joins the run identity (plan_runs leaves the path out of it), the path is recorded
+  // beside it in the run's config.
+  std::map<std::string, std::string> not_run;
+  std::vector<ComponentRef> runnable;
+  for (auto m : spec.methods) {
+    if (m.name == "imagenet" || m.name == "checkpoint") {
+      const std::string backbone = m.config.at("backbone");
+      const std::string w = m.name == "checkpoint" ? m.config.at("weights").get<std::string>()
+                                                   : resolve_imagenet_weights(m.config.at("weights").get<std::string>(),
+                                                                              opt.imagenet_weights, backbone);
+      if (w.empty()) {
+        not_run[m.label] = missing_weights_note(backbone);
+        continue;
+      }
+      m.config["weights"] = fs::absolute(w).lexically_normal().string();
+      m.config["weights_sha256"] = sha256_file(w);
+    }
+    runnable.push_back(m);
+  }
+  spec.methods = runnable;
+
+  auto store = Store::open(opt.db, Store::Access::Create);
+  const nlohmann::json resolved = to_json(spec_in);
+  store.upsert_experiment(spec.name, spec.version, canonical_json(resolved), content_hash(resolved));
+  for (const auto& m : spec_in.methods) store.set_method_note(spec.name, m.label, not_run.count(m.label) ? not_run[m.label] : "");
+
+  const datasets::FrameCache cache(opt.cache_dir);
+  const LoadedData down = ensure_dataset(store, spec.dataset, cache, opt.log);
+  for (const auto& p : spec.protocols)  // a class only the data can confirm; refused before any run is recorded
+    if (const auto noise = p.config.find("label_noise"); noise != p.config.end() &&
+        std::count(down.classes.begin(), down.classes.end(), noise->at("class").get<std::string>()) == 0)
+      throw UsageError(fmt::format("protocols.{}.config.label_noise.class: '{}' is not a class of {} ({})", p.label,
+                                   noise->at("class").get<std::string>(), down.record.name, fmt::join(down.classes, ", ")));
+  bool any_pretraining = false;
+  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains;
+  LoadedData pre;
+  if (any_pretraining) pre = ensure_dataset(store, *spec.pretrain_data, cache, opt.log);
+
+  SplitRecord split;
+  split.dataset = down.record.name;
+  if (!spec.folds.from_json.empty()) {
+    const auto imported = datasets::import_cross_val(spec.folds.from_json, down.record.clips);
+    if (imported.k != spec.folds.k)
+      throw UsageError(fmt::format("{}: has {} folds, the spec says k = {}", spec.folds.from_json, imported.k, spec.folds.k));
+    split.name = "upstream:" + fs::path(spec.folds.from_json).filename().string();
+    split.source = spec.folds.from_json;
+    split.fold_of = imported.fold_of;
+  } else {
+    split.name = fmt::format("k{}-seed{}", spec.folds.k, spec.folds.seed);
+    split.seed = spec.folds.seed;
+    split.source = "stratified-group-kfold";
+    split.fold_of = datasets::stratified_group_kfold(down.record.clips, spec.folds.k, spec.folds.seed);
+  }
+  split.k = spec.folds.k;
+  split.assignment_hash = datasets::assignment_hash(split.fold_of);
+  store.put_split(split);
+
+  DataIdentity ids{down.record.manifest_hash, split.assignment_hash, any_pretraining ? pre.record.manifest_hash : ""};
+  auto plan = plan_runs(spec, registries, ids);
+
+  // Sharding by run id; a shard also runs the pretraining its downstream runs need.
+  std::set<std::string> needed_pretrain;
+  std::vector<PlannedRun> mine;
+  for (const auto& r : plan)
+    if (r.record.stage != "pretrain" && shard_of(r.record.id, opt.shard_count) == static_cast<std::uint64_t>(opt.shard_index)) {
+      mine.push_back(r);
+      if (!r.pretrain_run_id.empty()) needed_pretrain.insert(r.pretrain_run_id);
+    }
+  std::vector<PlannedRun> ordered;
+  for (const auto& r : plan)
+    if (r.record.stage == "pretrain" && needed_pretrain.count(r.record.id)) ordered.push_back(r);
+  ordered.insert(ordered.end(), mine.begin(), mine.end());
+
+  RunnerSummary summary;
+  summary.planned = static_cast<int>(ordered.size());
+  summary.not_run = static_cast<int>(not_run.size());
+  const std::string work = opt.work_dir;
+
+  std::unique_ptr<datasets::FrameSet> down_set, pre_set;
+  std::map<std::string, std::string> pretrained;  // pretrain run id -> backbone file
+  std::set<std::string> failed_pretrain;
+  std::map<std::string, const ComponentRef*> method_by_label;
+  for (const auto& m : spec.methods) method_by_label[m.label] = &m;
+  std::map<std::string, const ComponentRef*> protocol_by_label;
+  for (const auto& p : spec.protocols) protocol_by_label[p.label] = &p;
+
+  const RunOwner me = RunOwner::this_process();
+  const std::string env = capture_environment(spec.device).dump();  // once: the same for every run of this process
+  auto check_signal = [&](const std::string& during) {
+    if (!opt.interrupted) return;
+    if (const int sig = opt.interrupted())
+      throw Interrupted(sig, fmt::format("interrupted by {}{}; run the same command again to resume", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig), during));
+  };
+  int index = 0;
+  for (const auto& planned : ordered) {
+    ++index;
+    check_signal("");
+    const RunRecord& rec = planned.record;
+    store.create_run(rec, planned.seeds);
+    // Claim the run. A pretraining held by another live process is waited for (its downstream runs need
+    // the backbone); a done pretraining whose backbone file is gone or changed is reopened and run again.
+    Store::Claim claim;
+    bool waiting = false, rerun = false, skip = false;
+    for (;;) {
+      claim = store.claim_run(rec.id, me, env, opt.stale_claim_ms);
+      if (claim.result == Store::ClaimResult::Busy && rec.stage == "pretrain") {
+        if (!waiting && opt.log) opt.log(fmt::format("pretraining {} is running in {}; waiting for it", rec.id.substr(0, 12), claim.holder));
+        waiting = true;
+        for (int i = 0; i < 10; ++i) {
+          check_signal("");
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        continue;
+      }
+      if (claim.result == Store::ClaimResult::Busy) {
+        ++summary.held_elsewhere;
+        if (opt.log) opt.log(fmt::format("run {} is running in {}; leaving it to that process", rec.id.substr(0, 12), claim.holder));
+        skip = true;
+      } else if (claim.result == Store::ClaimResult::Done) {
+        if (rec.stage == "pretrain") {
+          const auto art = store.artifact(rec.id, "best_backbone");
+          if (!art || !fs::exists(art->first) || sha256_file(art->first) != art->second) {
+            // Recorded as done, but its weights are gone or not the ones recorded: run it again from
+            // scratch (its finished checkpoint would otherwise hand back the same file).
+            if (opt.log)
+              opt.log(fmt::format("pretraining {} is recorded as done but its backbone {} is {}; running it again",
+                                  rec.id.substr(0, 12), art ? art->first : std::string("(none)"),
+                                  art && fs::exists(art->first) ? "changed" : "missing"));
+            store.reopen_done_run(rec.id);
+            rerun = true;
+            continue;
+          }
+          pretrained[rec.id] = art->first;
+        }
+        ++summary.skipped_done;
+        skip = true;
+      }
+      break;
+    }
+    if (skip) {
+      if (claim.result == Store::ClaimResult::Done && rec.stage != "pretrain" && opt.finished) opt.finished(rec, planned.pretrain_run_id);
+      continue;
+    }
+    if (rerun) fs::remove_all(fs::path(work) / rec.id.substr(0, 16));
+    if (claim.took_over && opt.log)
+      opt.log(fmt::format("run {} was left running by {}, which is gone; taking it over", rec.id.substr(0, 12), claim.holder));
+    RunLease lease(opt.db, rec.id, me.token, opt.heartbeat_period_ms);
+    RunContext ctx;
+    ctx.store = &store;
+    ctx.run = rec;
+    ctx.seeds = planned.seeds;
+    ctx.device = device;
+    ctx.run_dir = (fs::path(work) / rec.id.substr(0, 16)).string();
+    ctx.loader_threads = 1;
+    ctx.amp = spec.amp();
+    ctx.progress = opt.progress;
+    ctx.log = opt.log;
+    ctx.check_stop = [&] {
+      check_signal(fmt::format(" during run {}; it is marked interrupted", rec.id.substr(0, 12)));
+      if (lease.lost()) throw ClaimLost(rec.id);
+    };
+    const ComponentRef& method = *method_by_label.at(rec.method);
+    bool done_now = false;
+    if (opt.log)
+      opt.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec.name, rec.method, rec.stage,
+                          rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "), rec.seed, rec.id.substr(0, 12)));
+    try {
+      if (rec.stage == "pretrain") {
+        if (!pre_set) pre_set = place_frames(datasets::FrameSet::load(pre.record, cache, pre.classes), device, opt.log);
+        ctx.loader_threads = loader_threads_for(*pre_set, device);
+        std::vector<std::string> groups;
+        for (const auto& c : pre.record.clips) groups.push_back(c.group);
+        const auto outcome = run_pretraining(ctx, method.name, method.config, *pre_set, groups);
+        pretrained[rec.id] = outcome.backbone_path;
+      } else {
+        pre_set.reset();  // pretraining is over: hold one data set's frames at a time
+        if (!planned.pretrain_run_id.empty() && !pretrained.count(planned.pretrain_run_id))
+          throw RunFailure("its pretraining run " + planned.pretrain_run_id.substr(0, 12) + " did not finish");
+        if (!down_set) down_set = place_frames(datasets::FrameSet::load(down.record, cache, down.classes), device, opt.log);
+        ctx.loader_threads = loader_threads_for(*down_set, device);
+        FoldData fd;
+        fd.set = down_set.get();
+        for (std::size_t c = 0; c < down_set->clip_ids.size(); ++c) {
+          const auto& id = down_set->clip_ids[c];
+          fd.groups.push_back(down.record.clips[c].group);
+          auto it = split.fold_of.find(id);
+          if (it == split.fold_of.end()) continue;  // a clip the imported split leaves out
+          (it->second == *rec.fold ? fd.test_clips : fd.train_clips).push_back(static_cast<int>(c));
+        }
+        BackboneSource src;
+        if (!planned.pretrain_run_id.empty()) src.weights_path = pretrained.at(planned.pretrain_run_id);
+        if (method.name == "imagenet" || method.name == "checkpoint") src.weights_path = method.config.at("weights");
+        const ComponentRef& protocol = *protocol_by_label.at(rec.protocol);
+        const auto out = run_downstream(ctx, protocol.name, protocol.config, method.config.at("backbone"), src, fd);
+        if (opt.log)
+          opt.log(fmt::format("    test accuracy: last epoch {:.4f}, best on validation {:.4f}, best on test {:.4f}",
+                              out.test_accuracy_last, out.test_accuracy_best_val, out.test_accuracy_best_test));
+      }
+      if (!store.finish_claimed_run(rec.id, me.token, "done")) throw ClaimLost(rec.id);
+      ++summary.executed;
+      done_now = true;
+    } catch (const Interrupted& e) {
+      store.finish_claimed_run(rec.id, me.token, "interrupted", e.what());
+      if (opt.log) opt.log(fmt::format("    {}", e.what()));
+      throw;
+    } catch (const ClaimLost& e) {
+      // Another process judged this one gone and took the run over: leave it to that process.
+      ++summary.held_elsewhere;
+      if (opt.log) opt.log(fmt::format("    {}", e.what()));
+    } catch (const std::exception& e) {
+      store.finish_claimed_run(rec.id, me.token, "failed", e.what());
+      ++summary.failed;
+      if (opt.log) opt.log(fmt::format("    FAILED: {}", e.what()));
+    }
+    if (done_now && rec.stage != "pretrain" && opt.finished) opt.finished(rec, planned.pretrain_run_id);
+  }
+  return summary;
+}
+
+}  // namespace usbench

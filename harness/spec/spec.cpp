@@ -1,0 +1,211 @@
+#include "harness/spec/spec.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "harness/errors.h"
+#include "harness/input_file.h"
+#include "harness/spec/json_reader.h"
+
+namespace usbench {
+
+namespace {
+
+bool has_control_character(const std::string& s) {
+  return std::any_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+}
+
+template <class Info>
+ComponentRef parse_component(const nlohmann::json& value, const std::string& origin, const std::string& path,
+                             const Registry<Info>& registry) {
+  ComponentRef ref;
+  nlohmann::json user_config = nlohmann::json::object();
+  if (value.is_string()) {
+    ref.name = value.get<std::string>();
+  } else {
+    JsonObject obj(value, origin, path);
+    ref.name = obj.required<std::string>("name");
+    ref.label = obj.optional<std::string>("label", "");
+    if (has_control_character(ref.label) || ref.label.find('|') != std::string::npos)
+      obj.fail("label", "must not contain control characters (a NUL byte, a newline) or '|'");
+    if (const auto* cfg = obj.raw("config")) user_config = *cfg;
+    obj.finish();
+  }
+  if (ref.label.empty()) ref.label = ref.name;
+  const Info* info = nullptr;
+  try {
+    info = &registry.get(ref.name);
+  } catch (const UsageError& e) {
+    throw SpecError(path + ".name", origin + ": " + path + ".name: " + e.what());
+  }
+  ref.version = info->version;
+  ref.config = info->resolve(user_config, origin, path + ".config");
+  return ref;
+}
+
+template <class Info>
+std::vector<ComponentRef> parse_component_list(const nlohmann::json* value, const std::string& origin,
+                                               const std::string& key, const Registry<Info>& registry) {
+  if (!value) throw SpecError(key, origin + ": " + key + ": missing required list");
+  if (!value->is_array() || value->empty())
+    throw SpecError(key, origin + ": " + key + ": expected a non-empty array of " + registry.kind() + "s");
+  std::vector<ComponentRef> out;
+  std::set<std::string> labels;
+  for (std::size_t i = 0; i < value->size(); ++i) {
+    const std::string path = key + "." + std::to_string(i);
+    out.push_back(parse_component((*value)[i], origin, path, registry));
+    if (!labels.insert(out.back().label).second)
+      throw SpecError(path, origin + ": " + path + ": " + registry.kind() + " label '" + out.back().label +
+                                "' appears twice; give one of them a distinct \"label\"");
+  }
+  return out;
+}
+
+nlohmann::json component_json(const ComponentRef& c) {
+  return {{"name", c.name}, {"label", c.label}, {"version", c.version}, {"config", c.config}};
+}
+
+}  // namespace
+
+ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, const Registries& registries) {
+  JsonObject root(doc, origin, "");
+  ExperimentSpec spec;
+  spec.schema_version = root.required<int>("schema_version");
+  if (spec.schema_version != kSpecSchemaVersion)
+    root.fail("schema_version", "this usbench reads spec schema version " + std::to_string(kSpecSchemaVersion) +
+                                    ", the file declares " + std::to_string(spec.schema_version));
+  spec.name = root.required<std::string>("name");
+  if (spec.name.empty() || spec.name.find_first_of(" /\\") != std::string::npos || has_control_character(spec.name))
+    root.fail("name", "must be a non-empty name without spaces, slashes or control characters");
+  spec.version = root.required<int>("version");
+  if (spec.version < 1) root.fail("version", "must be >= 1");
+  spec.description = root.optional<std::string>("description", "");
+
+  const auto* dataset = root.raw("dataset");
+  if (!dataset) root.fail("dataset", "missing required key");
+  spec.dataset = parse_component(*dataset, origin, "dataset", registries.datasets);
+  if (const auto* pre = root.raw("pretrain_data"))
+    spec.pretrain_data = parse_component(*pre, origin, "pretrain_data", registries.datasets);
+
+  auto folds = root.object("folds", /*allow_missing=*/true);
+  spec.folds.k = folds.optional<int>("k", 5);
+  if (spec.folds.k < 2 || spec.folds.k > 100) folds.fail("k", "must be between 2 and 100");
+  spec.folds.seed = folds.optional<std::int64_t>("seed", 0);
+  spec.folds.from_json = folds.optional<std::string>("from_json", "");
+  folds.finish();
+
+  spec.seeds = root.optional<std::vector<std::int64_t>>("seeds", {0});
+  if (spec.seeds.empty()) root.fail("seeds", "needs at least one root seed");
+  std::set<std::int64_t> distinct(spec.seeds.begin(), spec.seeds.end());
+  if (distinct.size() != spec.seeds.size()) root.fail("seeds", "repeats a seed");
+
+  spec.protocols = parse_component_list(root.raw("protocols"), origin, "protocols", registries.protocols);
+  spec.methods = parse_component_list(root.raw("methods"), origin, "methods", registries.methods);
+
+  bool any_pretraining = false;
+  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains;
+  if (any_pretraining && !spec.pretrain_data)
+    root.fail("pretrain_data", "is required: methods that pretrain (e.g. uscl, simclr, moco) need a clip set");
+
+  spec.device = root.optional<std::string>("device", "cpu");
+  if (spec.device != "cpu" && spec.device != "cuda") root.fail("device", "must be \"cpu\" or \"cuda\", got \"" + spec.device + "\"");
+  spec.threads = root.optional<int>("threads", 0);
+  if (spec.threads < 0 || spec.threads > 256) root.fail("threads", "must be between 0 (one per logical CPU) and 256");
+  spec.precision = root.optional<std::string>("precision", "auto");
+  if (spec.precision != "auto" && spec.precision != "fp32" && spec.precision != "amp")
+    root.fail("precision", "must be \"auto\", \"fp32\" or \"amp\", got \"" + spec.precision + "\"");
+  if (spec.precision == "amp" && spec.device != "cuda")
+    root.fail("precision", "\"amp\" needs device \"cuda\" (mixed precision is a CUDA feature here; CPU runs are fp32)");
+  root.finish();
+  return spec;
+}
+
+nlohmann::json to_json(const ExperimentSpec& spec) {
+  nlohmann::json j;
+  j["schema_version"] = spec.schema_version;
+  j["name"] = spec.name;
+  j["version"] = spec.version;
+  j["description"] = spec.description;
+  j["dataset"] = component_json(spec.dataset);
+  if (spec.pretrain_data) j["pretrain_data"] = component_json(*spec.pretrain_data);
+  j["folds"] = {{"k", spec.folds.k}, {"seed", spec.folds.seed}, {"from_json", spec.folds.from_json}};
+  j["seeds"] = spec.seeds;
+  j["protocols"] = nlohmann::json::array();
+  for (const auto& p : spec.protocols) j["protocols"].push_back(component_json(p));
+  j["methods"] = nlohmann::json::array();
+  for (const auto& m : spec.methods) j["methods"].push_back(component_json(m));
+  j["device"] = spec.device;
+  j["threads"] = spec.threads;
+  j["precision"] = spec.precision;
+  return j;
+}
+
+void apply_override(nlohmann::json& doc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw UsageError("--set '" + assignment + "': expected key.path=value");
+  const std::string path = assignment.substr(0, eq);
+  const std::string text = assignment.substr(eq + 1);
+  // Nesting is bounded as in spec files (a deep value would overflow the stack when destroyed).
+  const nlohmann::json::parser_callback_t bounded = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxJsonDepth)
+      throw UsageError("--set '" + path + "=...': value nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+    return true;
+  };
+  nlohmann::json value = nlohmann::json::parse(text, bounded, /*allow_exceptions=*/false);
+  if (value.is_discarded()) value = text;  // a bare word is a string
+
+  std::vector<std::string> segments;
+  std::stringstream ss(path);
+  for (std::string seg; std::getline(ss, seg, '.');) {
+    if (seg.empty()) throw UsageError("--set '" + assignment + "': empty segment in key path '" + path + "'");
+    segments.push_back(seg);
+  }
+  nlohmann::json* node = &doc;
+  std::string walked;
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    const std::string& seg = segments[i];
+    const bool last = i + 1 == segments.size();
+    walked += (walked.empty() ? "" : ".") + seg;
+    if (node->is_array()) {
+      nlohmann::json* next = nullptr;
+      if (!seg.empty() && seg.find_first_not_of("0123456789") == std::string::npos) {
+        const auto idx = std::stoul(seg);
+        if (idx >= node->size())
+          throw UsageError("--set '" + assignment + "': index " + seg + " is out of range at '" + walked + "'");
+        next = &(*node)[idx];
+      } else {
+        for (auto& el : *node) {
+          if (el.is_string() && el.get<std::string>() == seg) el = nlohmann::json{{"name", seg}};
+          if (el.is_object() && (el.value("label", "") == seg || (!el.contains("label") && el.value("name", "") == seg))) {
+            next = &el;
+            break;
+          }
+        }
+        if (!next) throw UsageError("--set '" + assignment + "': no element labelled '" + seg + "' in '" + walked + "'");
+      }
+      if (last) *next = value;
+      node = next;
+      continue;
+    }
+    if (node->is_null()) *node = nlohmann::json::object();
+    if (!node->is_object())
+      throw UsageError("--set '" + assignment + "': '" + walked + "' goes inside a " + json_type_name(*node));
+    if (last)
+      (*node)[seg] = value;
+    else
+      node = &(*node)[seg];
+  }
+}
+
+ExperimentSpec load_spec(const std::string& path, const std::vector<std::string>& overrides,
+                         const Registries& registries) {
+  // A spec is a few kilobytes; 16 MB bounds a mistaken path (a video, /dev/zero is refused as a device).
+  const std::string text = read_input_file(path, "experiment spec", 16u << 20);
+  nlohmann::json doc = parse_json_document(text, path);
+  for (const auto& o : overrides) apply_override(doc, o);
+  return parse_spec(doc, path, registries);
+}
+
+}  // namespace usbench
