@@ -43,14 +43,93 @@ PPtr make(PVal::Kind k) {
   return p;
 }
 
+// What the objects in a state dict's pickle mean: tensor storages (persistent ids, bytes from
+// `storage`) and the few callables torch.save writes (OrderedDict, _rebuild_tensor_v2, _rebuild_parameter,
+// LibTorch's restore_type_tag). A hostile file can declare any view of any storage: every tensor record
+// is checked to lie inside its storage before a view is made. Anything else is refused by name.
+class StateDictObjects {
+ public:
+  using Storage = std::function<torch::Tensor(const std::string& key, c10::ScalarType, std::int64_t numel)>;
+  StateDictObjects(std::string origin, Storage storage) : origin_(std::move(origin)), storage_(std::move(storage)) {}
+  void defer_clone() { defer_ = true; }
+
+  static c10::ScalarType dtype_of(const std::string& storage_type, bool& ok) {
+    static const std::map<std::string, c10::ScalarType> kTypes = {
+        {"torch.FloatStorage", c10::kFloat}, {"torch.DoubleStorage", c10::kDouble}, {"torch.HalfStorage", c10::kHalf},
+        {"torch.BFloat16Storage", c10::kBFloat16}, {"torch.LongStorage", c10::kLong}, {"torch.IntStorage", c10::kInt},
+        {"torch.ShortStorage", c10::kShort}, {"torch.CharStorage", c10::kChar}, {"torch.ByteStorage", c10::kByte},
+        {"torch.BoolStorage", c10::kBool}};
+    auto it = kTypes.find(storage_type);
+    ok = it != kTypes.end();
+    return ok ? it->second : c10::kFloat;
+  }
+  PPtr persistent(const PPtr& pid) {
+    // ('storage', torch.FloatStorage, key, location, numel)
+    if (pid->kind != PVal::Tuple || pid->items.size() < 5 || pid->items[0]->s != "storage")
+      fail("unexpected persistent id (not a tensor storage)");
+    bool ok = false;
+    const auto dtype = dtype_of(pid->items[1]->s, ok);
+    if (!ok) fail("unsupported storage type " + pid->items[1]->s);
+    if (pid->items[4]->i < 0) fail("storage '" + pid->items[2]->s + "' declares a negative size");
+    auto v = make(PVal::Tensor);
+    v->t = storage_(pid->items[2]->s, dtype, pid->items[4]->i);
+    return v;
+  }
+  static std::vector<std::int64_t> ints(const PPtr& t) {
+    std::vector<std::int64_t> out;
+    for (const auto& x : t->items) out.push_back(x->i);
+    return out;
+  }
+  PPtr reduce(const PPtr& fn, const PPtr& args) {
+    if (fn->kind != PVal::Global) fail("REDUCE of a non-global");
+    if (fn->s == "collections.OrderedDict") return make(PVal::Dict);
+    if (fn->s == "torch._utils._rebuild_tensor_v2" || fn->s == "torch._utils._rebuild_tensor") {
+      // (storage, storage_offset, size, stride, ...)
+      const auto& a = args->items;
+      if (a.size() < 4 || a[0]->kind != PVal::Tensor) fail("malformed tensor record");
+      // A hostile file can declare any view of its storage: check it lies inside the storage first.
+      const auto sizes = ints(a[2]), strides = ints(a[3]);
+      const std::int64_t offset = a[1]->i, storage = a[0]->t.numel();
+      if (sizes.size() != strides.size() || sizes.size() > 16) fail("tensor record with malformed sizes and strides");
+      std::int64_t last = offset;
+      bool empty = false;
+      for (std::size_t d = 0; d < sizes.size(); ++d) {
+        if (sizes[d] < 0 || strides[d] < 0 || sizes[d] > (std::int64_t{1} << 40) || strides[d] > (std::int64_t{1} << 40))
+          fail("tensor record with a negative or huge size or stride");
+        if (sizes[d] == 0) empty = true;
+        else last += (sizes[d] - 1) * strides[d];
+      }
+      if (offset < 0 || (!empty && (offset >= storage || last >= storage)))
+        fail("tensor record reaches outside its storage (offset " + std::to_string(offset) + ", storage of " +
+             std::to_string(storage) + " elements)");
+      auto v = make(PVal::Tensor);
+      v->t = a[0]->t.as_strided(sizes, strides, offset);
+      if (!defer_) v->t = v->t.clone();
+      return v;
+    }
+    if (fn->s == "torch._utils._rebuild_parameter") return args->items.at(0);
+    // LibTorch's pickle_save (our own exports) tags typed containers: (value, "Dict[str, Tensor]").
+    if (fn->s == "torch.jit._pickle.restore_type_tag") return args->items.at(0);
+    fail("unsupported object " + fn->s + " (only state dicts of tensors are read)");
+  }
+
+
+ private:
+  [[noreturn]] void fail(const std::string& why) const { throw UsageError(origin_ + ": cannot read weights: " + why); }
+
+  std::string origin_;
+  Storage storage_;
+  bool defer_ = false;
+};
+
 class Unpickler {
  public:
   Unpickler(const std::string& origin, const char* data, std::size_t size,
             std::function<torch::Tensor(const std::string& key, c10::ScalarType, std::int64_t numel)> storage)
-      : origin_(origin), p_(data), end_(data + size), storage_(std::move(storage)) {}
+      : origin_(origin), p_(data), end_(data + size), objects_(origin, std::move(storage)) {}
   // Legacy files hold the storages' bytes after the pickle: tensors are then views of storages that are
   // filled later, and the caller clones them once the bytes are in.
-  void defer_clone() { defer_ = true; }
+  void defer_clone() { objects_.defer_clone(); }
   // Where the stream continues after run() stopped (legacy files are several pickles in a row).
   const char* position() const { return p_; }
 
@@ -139,10 +218,10 @@ class Unpickler {
         case 0x94: memo_[memo_.size()] = top(); break;                         // MEMOIZE
         case 'h': push(memo(static_cast<unsigned char>(byte()))); break;     // BINGET
         case 'j': push(memo(le<std::uint32_t>())); break;                      // LONG_BINGET
-        case 'Q': push(persistent(pop())); break;                              // BINPERSID
+        case 'Q': push(objects_.persistent(pop())); break;                              // BINPERSID
         case 'R': {                                                            // REDUCE
           auto args = pop(), fn = pop();
-          push(reduce(fn, args));
+          push(objects_.reduce(fn, args));
           break;
         }
         case 'b': pop(); break;  // BUILD: the only state in a state dict is OrderedDict's `_metadata`; dropped
@@ -224,71 +303,10 @@ class Unpickler {
     std::reverse(out.begin(), out.end());
     return out;
   }
-  static c10::ScalarType dtype_of(const std::string& storage_type, bool& ok) {
-    static const std::map<std::string, c10::ScalarType> kTypes = {
-        {"torch.FloatStorage", c10::kFloat}, {"torch.DoubleStorage", c10::kDouble}, {"torch.HalfStorage", c10::kHalf},
-        {"torch.BFloat16Storage", c10::kBFloat16}, {"torch.LongStorage", c10::kLong}, {"torch.IntStorage", c10::kInt},
-        {"torch.ShortStorage", c10::kShort}, {"torch.CharStorage", c10::kChar}, {"torch.ByteStorage", c10::kByte},
-        {"torch.BoolStorage", c10::kBool}};
-    auto it = kTypes.find(storage_type);
-    ok = it != kTypes.end();
-    return ok ? it->second : c10::kFloat;
-  }
-  PPtr persistent(const PPtr& pid) {
-    // ('storage', torch.FloatStorage, key, location, numel)
-    if (pid->kind != PVal::Tuple || pid->items.size() < 5 || pid->items[0]->s != "storage")
-      fail("unexpected persistent id (not a tensor storage)");
-    bool ok = false;
-    const auto dtype = dtype_of(pid->items[1]->s, ok);
-    if (!ok) fail("unsupported storage type " + pid->items[1]->s);
-    if (pid->items[4]->i < 0) fail("storage '" + pid->items[2]->s + "' declares a negative size");
-    auto v = make(PVal::Tensor);
-    v->t = storage_(pid->items[2]->s, dtype, pid->items[4]->i);
-    return v;
-  }
-  static std::vector<std::int64_t> ints(const PPtr& t) {
-    std::vector<std::int64_t> out;
-    for (const auto& x : t->items) out.push_back(x->i);
-    return out;
-  }
-  PPtr reduce(const PPtr& fn, const PPtr& args) {
-    if (fn->kind != PVal::Global) fail("REDUCE of a non-global");
-    if (fn->s == "collections.OrderedDict") return make(PVal::Dict);
-    if (fn->s == "torch._utils._rebuild_tensor_v2" || fn->s == "torch._utils._rebuild_tensor") {
-      // (storage, storage_offset, size, stride, ...)
-      const auto& a = args->items;
-      if (a.size() < 4 || a[0]->kind != PVal::Tensor) fail("malformed tensor record");
-      // A hostile file can declare any view of its storage: check it lies inside the storage first.
-      const auto sizes = ints(a[2]), strides = ints(a[3]);
-      const std::int64_t offset = a[1]->i, storage = a[0]->t.numel();
-      if (sizes.size() != strides.size() || sizes.size() > 16) fail("tensor record with malformed sizes and strides");
-      std::int64_t last = offset;
-      bool empty = false;
-      for (std::size_t d = 0; d < sizes.size(); ++d) {
-        if (sizes[d] < 0 || strides[d] < 0 || sizes[d] > (std::int64_t{1} << 40) || strides[d] > (std::int64_t{1} << 40))
-          fail("tensor record with a negative or huge size or stride");
-        if (sizes[d] == 0) empty = true;
-        else last += (sizes[d] - 1) * strides[d];
-      }
-      if (offset < 0 || (!empty && (offset >= storage || last >= storage)))
-        fail("tensor record reaches outside its storage (offset " + std::to_string(offset) + ", storage of " +
-             std::to_string(storage) + " elements)");
-      auto v = make(PVal::Tensor);
-      v->t = a[0]->t.as_strided(sizes, strides, offset);
-      if (!defer_) v->t = v->t.clone();
-      return v;
-    }
-    if (fn->s == "torch._utils._rebuild_parameter") return args->items.at(0);
-    // LibTorch's pickle_save (our own exports) tags typed containers: (value, "Dict[str, Tensor]").
-    if (fn->s == "torch.jit._pickle.restore_type_tag") return args->items.at(0);
-    fail("unsupported object " + fn->s + " (only state dicts of tensors are read)");
-  }
-
   std::string origin_;
-  bool defer_ = false;
   const char* p_;
   const char* end_;
-  std::function<torch::Tensor(const std::string&, c10::ScalarType, std::int64_t)> storage_;
+  StateDictObjects objects_;
   std::vector<PPtr> stack_;
   std::map<std::size_t, PPtr> memo_;
 };

@@ -4,6 +4,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <set>
 
 #include <fmt/format.h>
@@ -146,112 +148,203 @@ std::vector<std::int64_t> training_labels(const datasets::FrameSet& set, const s
   return labels;
 }
 
-DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, const nlohmann::json& config,
-                                 const std::string& backbone, const BackboneSource& init, const FoldData& data) {
-  const auto& set = *data.set;
-  const int n_classes = static_cast<int>(set.classes.size());
-  if (n_classes > 8) throw UsageError("downstream protocols support at most 8 classes");
-  const int epochs = config.at("epochs"), batch_size = config.at("batch_size"), input = config.at("input_size");
-  const double base_lr = config.at("lr");
+namespace {
 
-  // Validation part carved from the training folds by group, stratified by label.
-  std::vector<std::string> train_groups;
-  std::vector<std::int64_t> train_labels;
-  for (int c : data.train_clips) {
-    train_groups.push_back(data.groups[static_cast<std::size_t>(c)]);
-    train_labels.push_back(set.label_of[static_cast<std::size_t>(set.clip_first[static_cast<std::size_t>(c)])]);
+// Training sums of one epoch (loss, correct), kept on the device. read() brings them to the host and
+// stops the run on a non-finite loss, naming the batches since the previous read.
+class EpochMeter {
+ public:
+  explicit EpochMeter(int epoch) : epoch_(epoch), last_read_(std::chrono::steady_clock::now()) {}
+  void add(const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& target, std::int64_t n) {
+    sums_.add("loss", loss.detach().to(torch::kFloat64) * static_cast<double>(n));
+    sums_.add("correct", (logits.argmax(1) == target).sum());
+    seen_ += n;
+    last_batch_ = batches_done_++;
   }
-  const auto held = held_out_positions(train_groups, train_labels, config.at("val_fraction"), ctx.seed("split"));
-  std::vector<int> fit_clips, val_clips;
-  {
+  void read(int batch_index) {
+    totals_ = sums_.read();
+    if (!std::isfinite(totals_.at("loss")))
+      throw RunFailure(read_at_ + 1 == batches_done_
+                           ? fmt::format("epoch {}: training loss is {}; stopping", epoch_, totals_.at("loss"))
+                           : fmt::format("epoch {}: training loss is {} between batches {} and {}; stopping", epoch_,
+                                         totals_.at("loss"), read_at_, batch_index));
+    read_at_ = batches_done_;
+    last_read_ = std::chrono::steady_clock::now();
+  }
+  void finish() {
+    if (batches_done_ > read_at_) read(last_batch_);
+  }
+  bool read_is_current() const { return read_at_ == batches_done_; }
+  double seconds_since_read() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_read_).count(); }
+  std::int64_t seen() const { return seen_; }
+  double total(const char* name) const { return totals_.count(name) ? totals_.at(name) : 0.0; }
+
+ private:
+  int epoch_;
+  StepSums sums_;
+  std::map<std::string, double> totals_;
+  std::int64_t seen_ = 0;
+  int read_at_ = 0, batches_done_ = 0, last_batch_ = 0;
+  std::chrono::steady_clock::time_point last_read_;
+};
+
+// One downstream run, in the order it happens: the fold's parts, the network, what trains, the transforms,
+// the probe's feature cache (construction); then the epochs, resumed after the last checkpointed one, and
+// the selections with their predictions (execute). Every step draws from the run's seed streams in the
+// same order as before it was split into steps, so results are unchanged (the regression gate's exact tier).
+class DownstreamRun {
+ public:
+  DownstreamRun(RunContext& ctx, const std::string& protocol, const nlohmann::json& config, const std::string& backbone,
+                const BackboneSource& init, const FoldData& data)
+      : ctx_(ctx), protocol_(protocol), config_(config), set_(*data.set),
+        n_classes_(static_cast<int>(set_.classes.size())), epochs_(config.at("epochs")),
+        batch_size_(config.at("batch_size")), paper_(protocol == "uscl-paper"), probe_(protocol == "linear-probe") {
+    if (n_classes_ > 8) throw UsageError("downstream protocols support at most 8 classes");
+    carve_parts(data);
+    build_model(backbone, init);
+    make_optimiser();
+    make_transforms();
+    train_set_ = set_;  // training batches read their labels here: the set's unless label_noise changes some
+    train_set_.label_of = training_labels(set_, fit_, config_, ctx_);
+    if (probe_) cache_features();
+  }
+
+  DownstreamOutcome execute() {
+    // A run killed mid-way continues after its last finished epoch (batches and augmentation are drawn
+    // from (seed, epoch), so the remaining epochs are the ones an uninterrupted run would do).
+    std::filesystem::create_directories(ctx_.run_dir);
+    checkpoint_ = (std::filesystem::path(ctx_.run_dir) / "downstream.pt").string();
+    const int start = resume();
+    const auto run_t0 = std::chrono::steady_clock::now();
+    for (int epoch = start; epoch < epochs_; ++epoch) {
+      // CosineAnnealingLR(T_max = epochs) stepped once per epoch.
+      const double lr = config_.at("lr").get<double>() * (1 + std::cos(M_PI * epoch / epochs_)) / 2;
+      for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
+      const auto t0 = std::chrono::steady_clock::now();
+      // Step sums stay on the device; the CPU reads them every step (a NaN stops the run at its batch),
+      // CUDA only at the progress interval and at the end of the epoch (no host synchronisation per step).
+      EpochMeter meter(epoch);
+      if (probe_)
+        train_probe_epoch(epoch, meter);
+      else
+        train_finetune_epoch(epoch, meter, t0, run_t0, start);
+      meter.finish();
+      record_epoch(epoch, lr, meter, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      if (epoch + 1 < epochs_) save_downstream_checkpoint(ctx_, checkpoint_, *model_, *opt_, *scaler_, epoch, val_acc_, test_acc_, test_evals_);
+      ctx_.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
+    }
+    const auto out = record_selections();
+    std::error_code ec;
+    std::filesystem::remove(checkpoint_, ec);  // the run is complete; its results are in the store
+    ctx_.store->drop_checkpoint(ctx_.run.id);
+    return out;
+  }
+
+ private:
+  // Validation part carved from the training folds by group, stratified by label.
+  void carve_parts(const FoldData& data) {
+    std::vector<std::string> train_groups;
+    std::vector<std::int64_t> train_labels;
+    for (int c : data.train_clips) {
+      train_groups.push_back(data.groups[static_cast<std::size_t>(c)]);
+      train_labels.push_back(set_.label_of[static_cast<std::size_t>(set_.clip_first[static_cast<std::size_t>(c)])]);
+    }
+    const auto held = held_out_positions(train_groups, train_labels, config_.at("val_fraction"), ctx_.seed("split"));
+    std::vector<int> fit_clips, val_clips;
     std::set<int> h(held.begin(), held.end());
     for (std::size_t i = 0; i < data.train_clips.size(); ++i)
       (h.count(static_cast<int>(i)) ? val_clips : fit_clips).push_back(data.train_clips[i]);
+    fit_ = set_.frames_of_clips(fit_clips);
+    val_ = set_.frames_of_clips(val_clips);
+    test_ = set_.frames_of_clips(data.test_clips);
   }
-  const auto fit = set.frames_of_clips(fit_clips), val = set.frames_of_clips(val_clips), test = set.frames_of_clips(data.test_clips);
 
   // Backbone, then a new head from the init stream.
-  torch::manual_seed(ctx.seed("init"));
-  ResNet model(ResNetSpec::by_name(backbone));
-  if (!init.weights_path.empty()) load_weights(*model, read_state_dict(init.weights_path), init.weights_path, init.with_fc);
-  model->fc = model->replace_module("fc", torch::nn::Linear(model->spec().feature_dim(), n_classes));
-  model->to(ctx.device);
-
-  const bool paper = protocol == "uscl-paper", probe = protocol == "linear-probe";
-  std::vector<torch::Tensor> params;
-  for (auto& p : model->parameters()) p.set_requires_grad(false);
-  if (paper) {
-    auto it = model->layer4->begin();
-    for (++it; it != model->layer4->end(); ++it)
-      for (auto& p : it->ptr()->parameters()) p.set_requires_grad(true);
-  } else if (!probe) {
-    for (auto& p : model->parameters()) p.set_requires_grad(true);
+  void build_model(const std::string& backbone, const BackboneSource& init) {
+    torch::manual_seed(ctx_.seed("init"));
+    model_ = ResNet(ResNetSpec::by_name(backbone));
+    if (!init.weights_path.empty()) load_weights(*model_, read_state_dict(init.weights_path), init.weights_path, init.with_fc);
+    model_->fc = model_->replace_module("fc", torch::nn::Linear(model_->spec().feature_dim(), n_classes_));
+    model_->to(ctx_.device);
   }
-  for (auto& p : model->fc->parameters()) p.set_requires_grad(true);
-  for (auto& p : model->parameters())
-    if (p.requires_grad()) params.push_back(p);
-  torch::optim::Adam opt(params, torch::optim::AdamOptions(base_lr).weight_decay(config.at("weight_decay").get<double>()));
-  GradScaler scaler(ctx.amp);
 
-  datasets::AugmentConfig train_aug, test_aug;
-  train_aug.out_size = test_aug.out_size = input;
-  train_aug.random_crop = train_aug.flip = config.value("train_augment", true);
-  train_aug.mean = test_aug.mean = config.value("input_mean", train_aug.mean);
-  train_aug.std = test_aug.std = config.value("input_std", train_aug.std);
-  // Training batches read their labels from `train_set`: the set itself unless label_noise changes some.
-  datasets::FrameSet train_set = set;
-  train_set.label_of = training_labels(set, fit, config, ctx);
-
-  // Linear probe: the frozen backbone's features, once, under the test transform.
-  torch::Tensor cached;
-  auto features_of = [&](const std::vector<std::int64_t>& frames) {
-    torch::InferenceMode guard;
-    AutocastGuard autocast(ctx.amp);
-    model->eval();
-    std::vector<torch::Tensor> chunks;
-    const auto fb = datasets::FrameBatches::make(set, frames, 64, false, test_aug, 0, 0);
-    for (int b = 0; b < fb.num_batches(); ++b) chunks.push_back(model->features(datasets::to_device(fb.augmented(b).images, ctx.device)));
-    return torch::cat(chunks);
-  };
-  std::map<std::int64_t, std::int64_t> row_of;  // frame -> row of `cached`
-  if (probe) {
-    std::vector<std::int64_t> all = fit;
-    all.insert(all.end(), val.begin(), val.end());
-    all.insert(all.end(), test.begin(), test.end());
-    cached = features_of(all).to(torch::kFloat32).clone();
-    for (std::size_t i = 0; i < all.size(); ++i) row_of[all[i]] = static_cast<std::int64_t>(i);
+  // What trains: uscl-paper layer4.1 and the head, the probe the head, full-finetune everything.
+  void make_optimiser() {
+    std::vector<torch::Tensor> params;
+    for (auto& p : model_->parameters()) p.set_requires_grad(false);
+    if (paper_) {
+      auto it = model_->layer4->begin();
+      for (++it; it != model_->layer4->end(); ++it)
+        for (auto& p : it->ptr()->parameters()) p.set_requires_grad(true);
+    } else if (!probe_) {
+      for (auto& p : model_->parameters()) p.set_requires_grad(true);
+    }
+    for (auto& p : model_->fc->parameters()) p.set_requires_grad(true);
+    for (auto& p : model_->parameters())
+      if (p.requires_grad()) params.push_back(p);
+    opt_ = std::make_unique<torch::optim::Adam>(
+        params, torch::optim::AdamOptions(config_.at("lr").get<double>()).weight_decay(config_.at("weight_decay").get<double>()));
+    scaler_ = std::make_unique<GradScaler>(ctx_.amp);
   }
-  auto rows = [&](const std::vector<std::int64_t>& frames) {
+
+  void make_transforms() {
+    train_aug_.out_size = test_aug_.out_size = config_.at("input_size");
+    train_aug_.random_crop = train_aug_.flip = config_.value("train_augment", true);
+    train_aug_.mean = test_aug_.mean = config_.value("input_mean", train_aug_.mean);
+    train_aug_.std = test_aug_.std = config_.value("input_std", train_aug_.std);
+  }
+
+  // Linear probe: the frozen backbone's features of every frame, once, under the test transform.
+  void cache_features() {
+    std::vector<std::int64_t> all = fit_;
+    all.insert(all.end(), val_.begin(), val_.end());
+    all.insert(all.end(), test_.begin(), test_.end());
+    torch::Tensor features;
+    {
+      torch::InferenceMode guard;
+      AutocastGuard autocast(ctx_.amp);
+      model_->eval();
+      std::vector<torch::Tensor> chunks;
+      const auto fb = datasets::FrameBatches::make(set_, all, 64, false, test_aug_, 0, 0);
+      for (int b = 0; b < fb.num_batches(); ++b) chunks.push_back(model_->features(datasets::to_device(fb.augmented(b).images, ctx_.device)));
+      features = torch::cat(chunks);
+    }
+    cached_ = features.to(torch::kFloat32).clone();
+    for (std::size_t i = 0; i < all.size(); ++i) row_of_[all[i]] = static_cast<std::int64_t>(i);
+  }
+
+  torch::Tensor rows(const std::vector<std::int64_t>& frames) const {
     std::vector<std::int64_t> r;
-    for (auto f : frames) r.push_back(row_of.at(f));
-    return datasets::to_device(torch::tensor(r, torch::kInt64), ctx.device);
-  };
+    for (auto f : frames) r.push_back(row_of_.at(f));
+    return datasets::to_device(torch::tensor(r, torch::kInt64), ctx_.device);
+  }
 
-  auto evaluate = [&](const std::vector<std::int64_t>& frames) {
+  // Accuracy, mean loss, predictions and class scores on `frames` (test transform, eval mode).
+  Eval evaluate(const std::vector<std::int64_t>& frames) {
     Eval e;
     if (frames.empty()) return e;
     torch::InferenceMode guard;
-    AutocastGuard autocast(ctx.amp);
-    model->eval();
+    AutocastGuard autocast(ctx_.amp);
+    model_->eval();
     std::int64_t correct = 0;
     // Scores and the loss stay on the device until every chunk is done: one transfer per evaluation.
     std::vector<torch::Tensor> probs;
-    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx.device));
+    torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx_.device));
     std::vector<std::int64_t> y;
     for (std::size_t begin = 0; begin < frames.size(); begin += 64) {
       const std::vector<std::int64_t> chunk(frames.begin() + static_cast<std::ptrdiff_t>(begin),
                                             frames.begin() + static_cast<std::ptrdiff_t>(std::min(frames.size(), begin + 64)));
       torch::Tensor logits;
-      if (probe) {
-        logits = model->fc(cached.index_select(0, rows(chunk)));
+      if (probe_) {
+        logits = model_->fc(cached_.index_select(0, rows(chunk)));
       } else {
-        const auto fb = datasets::FrameBatches::make(set, chunk, 64, false, test_aug, 0, 0);
-        logits = model->forward(datasets::to_device(fb.augmented(0).images, ctx.device));
+        const auto fb = datasets::FrameBatches::make(set_, chunk, 64, false, test_aug_, 0, 0);
+        logits = model_->forward(datasets::to_device(fb.augmented(0).images, ctx_.device));
       }
       std::vector<std::int64_t> chunk_y;
-      for (auto f : chunk) chunk_y.push_back(set.label_of[static_cast<std::size_t>(f)]);
+      for (auto f : chunk) chunk_y.push_back(set_.label_of[static_cast<std::size_t>(f)]);
       y.insert(y.end(), chunk_y.begin(), chunk_y.end());
-      const auto target = datasets::to_device(torch::tensor(chunk_y, torch::kInt64), ctx.device);
+      const auto target = datasets::to_device(torch::tensor(chunk_y, torch::kInt64), ctx_.device);
       loss_sum += F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kSum)).to(torch::kFloat64);
       probs.push_back(torch::softmax(logits, 1).to(torch::kFloat32));
     }
@@ -263,171 +356,171 @@ DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, c
       const int p = static_cast<int>(pd[i]);
       e.predicted.push_back(p);
       std::array<float, 8> s{};
-      for (int k = 0; k < n_classes; ++k) s[static_cast<std::size_t>(k)] = pa[i][k];
+      for (int k = 0; k < n_classes_; ++k) s[static_cast<std::size_t>(k)] = pa[i][k];
       e.scores.push_back(s);
       correct += p == y[static_cast<std::size_t>(i)];
     }
     e.accuracy = static_cast<double>(correct) / static_cast<double>(frames.size());
     e.loss = loss_sum.item<double>() / static_cast<double>(frames.size());
     return e;
-  };
+  }
 
-  DownstreamOutcome out;
-  std::vector<Eval> test_evals;
-  std::vector<double> val_acc, test_acc;
-  // A run killed mid-way continues after its last finished epoch (batches and augmentation are drawn
-  // from (seed, epoch), so the remaining epochs are the ones an uninterrupted run would do).
-  std::filesystem::create_directories(ctx.run_dir);
-  const std::string checkpoint = (std::filesystem::path(ctx.run_dir) / "downstream.pt").string();
-  int start = 0;
-  if (resumable_checkpoint(ctx, checkpoint)) {
+  // The epoch to start from: 0, or the one after a checkpoint this store recorded.
+  int resume() {
+    if (!resumable_checkpoint(ctx_, checkpoint_)) return 0;
+    int start = 0;
     try {
-      start = load_downstream_checkpoint(checkpoint, ctx.device, *model, opt, scaler, val_acc, test_acc, test_evals, test.size()) + 1;
+      start = load_downstream_checkpoint(checkpoint_, ctx_.device, *model_, *opt_, *scaler_, val_acc_, test_acc_, test_evals_, test_.size()) + 1;
     } catch (const c10::Error& e) {
-      throw RunFailure(checkpoint + ": unreadable checkpoint (" + std::string(e.what_without_backtrace()) +
+      throw RunFailure(checkpoint_ + ": unreadable checkpoint (" + std::string(e.what_without_backtrace()) +
                        "); delete it to restart the run from epoch 0");
     }
-    if (ctx.log) ctx.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx.run.id.substr(0, 12), start - 1));
-  }
-  const auto run_t0 = std::chrono::steady_clock::now();
-  for (int epoch = start; epoch < epochs; ++epoch) {
-    // CosineAnnealingLR(T_max = epochs) stepped once per epoch.
-    const double lr = base_lr * (1 + std::cos(M_PI * epoch / epochs)) / 2;
-    for (auto& g : opt.param_groups()) g.options().set_lr(lr);
-    const auto t0 = std::chrono::steady_clock::now();
-    // Step sums stay on the device; the CPU reads them every step (a NaN stops the run at its batch),
-    // CUDA only at the progress interval and at the end of the epoch (no host synchronisation per step).
-    StepSums sums;
-    std::map<std::string, double> totals;
-    std::int64_t seen = 0;
-    int read_at = 0, batches_done = 0, last_batch = 0;
-    auto last_read = t0;
-    auto read_sums = [&](int batch_index) {
-      totals = sums.read();
-      if (!std::isfinite(totals.at("loss")))
-        throw RunFailure(read_at + 1 == batches_done
-                             ? fmt::format("epoch {}: training loss is {}; stopping", epoch, totals.at("loss"))
-                             : fmt::format("epoch {}: training loss is {} between batches {} and {}; stopping", epoch,
-                                           totals.at("loss"), read_at, batch_index));
-      read_at = batches_done;
-      last_read = std::chrono::steady_clock::now();
-    };
-    if (probe) {
-      datasets::Rng rng = datasets::Rng(ctx.seed("data_order")).split(static_cast<std::uint64_t>(epoch) + 1);
-      std::vector<std::int64_t> order = fit;
-      rng.shuffle(order);
-      for (std::size_t begin = 0; begin < order.size(); begin += static_cast<std::size_t>(batch_size)) {
-        ctx.stop_point();
-        const std::vector<std::int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(begin),
-                                              order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), begin + static_cast<std::size_t>(batch_size))));
-        std::vector<std::int64_t> y;
-        for (auto f : chunk) y.push_back(train_set.label_of[static_cast<std::size_t>(f)]);
-        const auto target = datasets::to_device(torch::tensor(y, torch::kInt64), ctx.device);
-        torch::Tensor logits, loss;
-        {
-          AutocastGuard autocast(ctx.amp);
-          logits = model->fc(cached.index_select(0, rows(chunk)));
-          loss = F::cross_entropy(logits, target);
-        }
-        opt.zero_grad();
-        scaler.scale(loss).backward();
-        scaler.step(opt);
-        sums.add("loss", loss.detach().to(torch::kFloat64) * static_cast<double>(chunk.size()));
-        sums.add("correct", (logits.argmax(1) == target).sum());
-        seen += static_cast<std::int64_t>(chunk.size());
-        last_batch = batches_done++;
-      }
-    } else {
-      model->train();  // BatchNorm in training mode everywhere, frozen or not (the reference does so)
-      const auto fb = datasets::FrameBatches::make(train_set, fit, batch_size, true, train_aug, ctx.seed("augmentation") ^ ctx.seed("data_order"), epoch);
-      datasets::Loader loader(fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, ctx.loader_threads, 2);
-      while (auto batch = loader.next()) {
-        ctx.stop_point();
-        const auto x = datasets::to_device(batch->images, ctx.device);
-        const auto target = datasets::to_device(batch->labels, ctx.device);
-        torch::Tensor logits, loss;
-        {
-          AutocastGuard autocast(ctx.amp);
-          if (paper) {
-            torch::Tensor h;
-            {
-              torch::NoGradGuard no_grad;  // frozen layers: no autograd graph, no saved activations
-              h = uscl_paper_frozen_part(*model, x);
-            }
-            logits = uscl_paper_trained_part(*model, h);
-          } else {
-            logits = model->forward(x);
-          }
-          loss = F::cross_entropy(logits, target);
-        }
-        sums.add("loss", loss.detach().to(torch::kFloat64) * static_cast<double>(x.size(0)));
-        sums.add("correct", (logits.argmax(1) == target).sum());
-        seen += x.size(0);
-        last_batch = batches_done++;
-        if (!ctx.device.is_cuda() ||
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - last_read).count() >= kStepSumReadSeconds)
-          read_sums(batch->index);
-        opt.zero_grad();
-        scaler.scale(loss).backward();
-        scaler.step(opt);
-        const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        if (ctx.progress && read_at == batches_done)
-          ctx.progress(fmt::format("{} | {} {} fold {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
-                                   ctx.run.experiment, ctx.run.method, protocol, ctx.run.fold.value_or(-1), ctx.run.seed, epoch + 1,
-                                   epochs, batch->index + 1, fb.num_batches(), totals.at("loss") / seen, seen / std::max(secs, 1e-9),
-                                   eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
-                                                         epoch - start + static_cast<double>(batch->index + 1) / fb.num_batches(),
-                                                         epochs - start))));
-      }
-    }
-    if (batches_done > read_at) read_sums(last_batch);
-    const double loss_sum = totals.count("loss") ? totals.at("loss") : 0.0;
-    const auto correct = static_cast<std::int64_t>(totals.count("correct") ? totals.at("correct") : 0.0);
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const auto v = evaluate(val);
-    auto t = evaluate(test);
-    val_acc.push_back(v.accuracy);
-    test_acc.push_back(t.accuracy);
-    ctx.store->put_metrics(ctx.run.id, epoch, "train",
-                           {{"loss", loss_sum / std::max<std::int64_t>(1, seen)},
-                            {"accuracy", static_cast<double>(correct) / std::max<std::int64_t>(1, seen)},
-                            {"lr", lr},
-                            {"images_per_s", seen / std::max(secs, 1e-9)}});
-    if (!val.empty()) ctx.store->put_metrics(ctx.run.id, epoch, "val", {{"accuracy", v.accuracy}, {"loss", v.loss}});
-    ctx.store->put_metrics(ctx.run.id, epoch, "test", {{"accuracy", t.accuracy}, {"loss", t.loss}});
-    test_evals.push_back(std::move(t));
-    if (epoch + 1 < epochs) save_downstream_checkpoint(ctx, checkpoint, *model, opt, scaler, epoch, val_acc, test_acc, test_evals);
-    ctx.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
+    if (ctx_.log) ctx_.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx_.run.id.substr(0, 12), start - 1));
+    return start;
   }
 
-  out.last_epoch = epochs - 1;
-  out.best_test_epoch = static_cast<int>(std::max_element(test_acc.begin(), test_acc.end()) - test_acc.begin());
-  out.best_val_epoch = val.empty() ? out.last_epoch
-                                   : static_cast<int>(std::max_element(val_acc.begin(), val_acc.end()) - val_acc.begin());
-  out.test_accuracy_last = test_acc.back();
-  out.test_accuracy_best_val = test_acc[static_cast<std::size_t>(out.best_val_epoch)];
-  out.test_accuracy_best_test = test_acc[static_cast<std::size_t>(out.best_test_epoch)];
-  ctx.store->put_metrics(ctx.run.id, -1, "selection",
-                         {{"last", out.last_epoch}, {"best_val", out.best_val_epoch}, {"best_test", out.best_test_epoch}});
-  for (int e : std::set<int>{out.last_epoch, out.best_val_epoch, out.best_test_epoch}) {
-    const auto& ev = test_evals[static_cast<std::size_t>(e)];
-    std::vector<std::string> clip_ids, scores;
-    std::vector<int> frame_index, labels;
-    for (std::size_t i = 0; i < test.size(); ++i) {
-      const auto f = static_cast<std::size_t>(test[i]);
-      clip_ids.push_back(set.clip_ids[static_cast<std::size_t>(set.clip_of[f])]);
-      frame_index.push_back(set.frame_in_clip[f]);
-      labels.push_back(static_cast<int>(set.label_of[f]));
-      nlohmann::json s = nlohmann::json::array();
-      for (int k = 0; k < n_classes; ++k) s.push_back(std::round(ev.scores[i][static_cast<std::size_t>(k)] * 1e6) / 1e6);
-      scores.push_back(s.dump());
-    }
-    ctx.store->put_predictions(ctx.run.id, e, clip_ids, frame_index, labels, ev.predicted, scores);
+  void step(const torch::Tensor& loss) {
+    opt_->zero_grad();
+    scaler_->scale(loss).backward();
+    scaler_->step(*opt_);
   }
-  std::error_code ec;
-  std::filesystem::remove(checkpoint, ec);  // the run is complete; its results are in the store
-  ctx.store->drop_checkpoint(ctx.run.id);
-  return out;
+
+  // Linear probe: the cached features of the fit frames in the epoch's order, in batches, through the head.
+  void train_probe_epoch(int epoch, EpochMeter& meter) {
+    datasets::Rng rng = datasets::Rng(ctx_.seed("data_order")).split(static_cast<std::uint64_t>(epoch) + 1);
+    std::vector<std::int64_t> order = fit_;
+    rng.shuffle(order);
+    const auto batch = static_cast<std::size_t>(batch_size_);
+    for (std::size_t begin = 0; begin < order.size(); begin += batch) {
+      ctx_.stop_point();
+      const std::vector<std::int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                                            order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), begin + batch)));
+      std::vector<std::int64_t> y;
+      for (auto f : chunk) y.push_back(train_set_.label_of[static_cast<std::size_t>(f)]);
+      const auto target = datasets::to_device(torch::tensor(y, torch::kInt64), ctx_.device);
+      torch::Tensor logits, loss;
+      {
+        AutocastGuard autocast(ctx_.amp);
+        logits = model_->fc(cached_.index_select(0, rows(chunk)));
+        loss = F::cross_entropy(logits, target);
+      }
+      step(loss);
+      meter.add(loss, logits, target, static_cast<std::int64_t>(chunk.size()));
+    }
+  }
+
+  // uscl-paper and full-finetune: augmented fit frames through the network in training mode.
+  void train_finetune_epoch(int epoch, EpochMeter& meter, std::chrono::steady_clock::time_point t0,
+                            std::chrono::steady_clock::time_point run_t0, int start) {
+    model_->train();  // BatchNorm in training mode everywhere, frozen or not (the reference does so)
+    const auto fb = datasets::FrameBatches::make(train_set_, fit_, batch_size_, true, train_aug_,
+                                                 ctx_.seed("augmentation") ^ ctx_.seed("data_order"), epoch);
+    datasets::Loader loader(fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, ctx_.loader_threads, 2);
+    while (auto batch = loader.next()) {
+      ctx_.stop_point();
+      const auto x = datasets::to_device(batch->images, ctx_.device);
+      const auto target = datasets::to_device(batch->labels, ctx_.device);
+      torch::Tensor logits, loss;
+      {
+        AutocastGuard autocast(ctx_.amp);
+        if (paper_) {
+          torch::Tensor h;
+          {
+            torch::NoGradGuard no_grad;  // frozen layers: no autograd graph, no saved activations
+            h = uscl_paper_frozen_part(*model_, x);
+          }
+          logits = uscl_paper_trained_part(*model_, h);
+        } else {
+          logits = model_->forward(x);
+        }
+        loss = F::cross_entropy(logits, target);
+      }
+      meter.add(loss, logits, target, x.size(0));
+      if (!ctx_.device.is_cuda() || meter.seconds_since_read() >= kStepSumReadSeconds) meter.read(batch->index);
+      step(loss);
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (ctx_.progress && meter.read_is_current())
+        ctx_.progress(fmt::format("{} | {} {} fold {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
+                                  ctx_.run.experiment, ctx_.run.method, protocol_, ctx_.run.fold.value_or(-1), ctx_.run.seed, epoch + 1,
+                                  epochs_, batch->index + 1, fb.num_batches(), meter.total("loss") / meter.seen(),
+                                  meter.seen() / std::max(secs, 1e-9),
+                                  eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
+                                                        epoch - start + static_cast<double>(batch->index + 1) / fb.num_batches(),
+                                                        epochs_ - start))));
+    }
+  }
+
+  // The epoch's training sums and its validation and test evaluations, into the store and the history.
+  void record_epoch(int epoch, double lr, const EpochMeter& meter, double train_seconds) {
+    const auto seen = std::max<std::int64_t>(1, meter.seen());
+    const auto v = evaluate(val_);
+    auto t = evaluate(test_);
+    val_acc_.push_back(v.accuracy);
+    test_acc_.push_back(t.accuracy);
+    ctx_.store->put_metrics(ctx_.run.id, epoch, "train",
+                            {{"loss", meter.total("loss") / seen},
+                             {"accuracy", static_cast<double>(static_cast<std::int64_t>(meter.total("correct"))) / seen},
+                             {"lr", lr},
+                             {"images_per_s", meter.seen() / std::max(train_seconds, 1e-9)}});
+    if (!val_.empty()) ctx_.store->put_metrics(ctx_.run.id, epoch, "val", {{"accuracy", v.accuracy}, {"loss", v.loss}});
+    ctx_.store->put_metrics(ctx_.run.id, epoch, "test", {{"accuracy", t.accuracy}, {"loss", t.loss}});
+    test_evals_.push_back(std::move(t));
+  }
+
+  // The last, best-on-validation and best-on-test epochs, and the test predictions of each.
+  DownstreamOutcome record_selections() {
+    DownstreamOutcome out;
+    out.last_epoch = epochs_ - 1;
+    out.best_test_epoch = static_cast<int>(std::max_element(test_acc_.begin(), test_acc_.end()) - test_acc_.begin());
+    out.best_val_epoch = val_.empty() ? out.last_epoch
+                                      : static_cast<int>(std::max_element(val_acc_.begin(), val_acc_.end()) - val_acc_.begin());
+    out.test_accuracy_last = test_acc_.back();
+    out.test_accuracy_best_val = test_acc_[static_cast<std::size_t>(out.best_val_epoch)];
+    out.test_accuracy_best_test = test_acc_[static_cast<std::size_t>(out.best_test_epoch)];
+    ctx_.store->put_metrics(ctx_.run.id, -1, "selection",
+                            {{"last", out.last_epoch}, {"best_val", out.best_val_epoch}, {"best_test", out.best_test_epoch}});
+    for (int e : std::set<int>{out.last_epoch, out.best_val_epoch, out.best_test_epoch}) {
+      const auto& ev = test_evals_[static_cast<std::size_t>(e)];
+      std::vector<std::string> clip_ids, scores;
+      std::vector<int> frame_index, labels;
+      for (std::size_t i = 0; i < test_.size(); ++i) {
+        const auto f = static_cast<std::size_t>(test_[i]);
+        clip_ids.push_back(set_.clip_ids[static_cast<std::size_t>(set_.clip_of[f])]);
+        frame_index.push_back(set_.frame_in_clip[f]);
+        labels.push_back(static_cast<int>(set_.label_of[f]));
+        nlohmann::json s = nlohmann::json::array();
+        for (int k = 0; k < n_classes_; ++k) s.push_back(std::round(ev.scores[i][static_cast<std::size_t>(k)] * 1e6) / 1e6);
+        scores.push_back(s.dump());
+      }
+      ctx_.store->put_predictions(ctx_.run.id, e, clip_ids, frame_index, labels, ev.predicted, scores);
+    }
+    return out;
+  }
+
+  RunContext& ctx_;
+  const std::string protocol_;
+  const nlohmann::json& config_;
+  const datasets::FrameSet& set_;
+  const int n_classes_, epochs_, batch_size_;
+  const bool paper_, probe_;
+  std::vector<std::int64_t> fit_, val_, test_;
+  ResNet model_{nullptr};
+  std::unique_ptr<torch::optim::Adam> opt_;
+  std::unique_ptr<GradScaler> scaler_;
+  datasets::AugmentConfig train_aug_, test_aug_;
+  datasets::FrameSet train_set_;
+  torch::Tensor cached_;                         // linear probe: features, one row per frame
+  std::map<std::int64_t, std::int64_t> row_of_;  // frame -> row of cached_
+  std::string checkpoint_;
+  std::vector<Eval> test_evals_;
+  std::vector<double> val_acc_, test_acc_;
+};
+
+}  // namespace
+
+DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, const nlohmann::json& config,
+                                 const std::string& backbone, const BackboneSource& init, const FoldData& data) {
+  return DownstreamRun(ctx, protocol, config, backbone, init, data).execute();
 }
 
 }  // namespace usbench

@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <set>
 
 #include <fmt/format.h>
@@ -84,40 +86,96 @@ double remaining_seconds(double elapsed, double done, double total) {
   return done > 0 && total >= done ? elapsed / done * (total - done) : std::numeric_limits<double>::quiet_NaN();
 }
 
-PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, const nlohmann::json& config,
-                                const datasets::FrameSet& clips, const std::vector<std::string>& groups) {
-  const int epochs = config.at("epochs");
-  const int batch_size = config.at("batch_size");
-  int n_classes = 0;
-  for (auto l : clips.label_of) n_classes = std::max<int>(n_classes, static_cast<int>(l) + 1);
-  auto method_impl = methods::make_pretrainer(method, config, n_classes, ctx.device, ctx.seed("init"));
-  methods::Pretrainer& m = *method_impl;
+namespace {
 
-  // Held-out clips by group (patients in COVID-BLUES), from the split stream.
-  std::vector<std::int64_t> clip_labels;
-  for (std::size_t c = 0; c < clips.clip_ids.size(); ++c)
-    clip_labels.push_back(clips.label_of[static_cast<std::size_t>(clips.clip_first[c])]);
-  const auto held = held_out_positions(groups, clip_labels, config.at("val_fraction"), ctx.seed("split"));
-  std::vector<int> train, heldout;
-  {
-    std::set<int> h(held.begin(), held.end());
-    for (int c = 0; c < static_cast<int>(clips.clip_ids.size()); ++c) (h.count(c) ? heldout : train).push_back(c);
+// What one epoch of pretraining summed: the loss (and its named parts) over its steps, images seen,
+// and the seconds it took.
+struct EpochSums {
+  double loss = 0;
+  std::map<std::string, double> parts;
+  int steps = 0;
+  std::int64_t images = 0;
+  double seconds = 0;
+};
+
+// One pretraining run, in the order it happens: the method's networks from the init stream and the
+// held-out clips (construction); then the epochs, resumed after the last checkpointed one, each trained,
+// scored on the held-out clips and the kNN monitor, and checkpointed; the best backbone by held-out loss
+// is the run's output. The steps draw from the run's seed streams in the order the single function they
+// were split from did, so results are unchanged.
+class Pretraining {
+ public:
+  Pretraining(RunContext& ctx, const std::string& method, const nlohmann::json& config, const datasets::FrameSet& clips,
+              const std::vector<std::string>& groups)
+      : ctx_(ctx), method_(method), config_(config), clips_(clips), epochs_(config.at("epochs")),
+        batch_size_(config.at("batch_size")), aug_(pretrain_augment(config)),
+        alpha_(config.contains("mixup_alpha") ? config.at("mixup_alpha").get<double>() : 0.5), scaler_(ctx.amp) {
+    int n_classes = 0;
+    for (auto l : clips.label_of) n_classes = std::max<int>(n_classes, static_cast<int>(l) + 1);
+    impl_ = methods::make_pretrainer(method, config, n_classes, ctx.device, ctx.seed("init"));
+    split_heldout(groups);
   }
-  if (static_cast<int>(train.size()) < 2) throw RunFailure("pretraining needs at least 2 training clips, has " + std::to_string(train.size()));
 
-  fs::create_directories(ctx.run_dir);
-  const std::string last_path = (fs::path(ctx.run_dir) / "last.pt").string();
-  const std::string best_path = (fs::path(ctx.run_dir) / "best_backbone.pth").string();
-  int start = 0, best_epoch = -1;
-  double best = std::numeric_limits<double>::infinity();
-  GradScaler scaler(ctx.amp);
-  if (resumable_checkpoint(ctx, last_path)) {
+  PretrainOutcome execute() {
+    methods::Pretrainer& m = *impl_;
+    fs::create_directories(ctx_.run_dir);
+    last_path_ = (fs::path(ctx_.run_dir) / "last.pt").string();
+    best_path_ = (fs::path(ctx_.run_dir) / "best_backbone.pth").string();
+    const int start = resume();
+    PretrainOutcome outcome;
+    if (start == 0 && ctx_.log) {
+      // The monitor's baseline: the untrained backbone (logged, not stored: the first stored epoch is 0).
+      const auto knn0 = knn_monitor(*m.backbone(), clips_, train_, heldout_, config_.at("input_size"), ctx_.device);
+      if (knn0) ctx_.log(fmt::format("pretrain {} seed {} | before training | kNN {:.3f}", method_, ctx_.run.seed, *knn0));
+    }
+    const auto run_t0 = std::chrono::steady_clock::now();
+    for (int epoch = start; epoch < epochs_; ++epoch) {
+      const double lr = m.lr_for_epoch(epoch);
+      for (auto& group : m.optimizer().param_groups()) group.options().set_lr(lr);
+      const EpochSums sums = train_epoch(epoch, start, run_t0);
+      const double held_loss = heldout_loss(sums.steps ? sums.loss / sums.steps : sums.loss);
+      if (!std::isfinite(held_loss)) throw RunFailure(fmt::format("epoch {}: held-out loss is {}; stopping", epoch, held_loss));
+      record_epoch(epoch, lr, sums, held_loss);
+      save_checkpoint(ctx_, m, scaler_, last_path_, epoch, best_, best_epoch_);
+      ctx_.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
+      ++outcome.epochs_run;
+    }
+    if (epochs_ == 0) {
+      // No pretraining: the backbone handed on is the method's initialisation (artifact epoch -1: before any).
+      const auto digest = save_state_dict(state_dict(*m.backbone()), best_path_);
+      ctx_.store->put_artifact(ctx_.run.id, "best_backbone", -1, best_path_, digest.sha256, digest.bytes);
+      if (ctx_.log) ctx_.log(fmt::format("pretrain {} seed {} | 0 epochs: the backbone stays at its initialisation", method_, ctx_.run.seed));
+    }
+    if (!fs::exists(best_path_)) throw RunFailure("pretraining produced no checkpoint");
+    outcome.backbone_path = best_path_;
+    outcome.best_epoch = best_epoch_;
+    outcome.best_heldout = best_;
+    return outcome;
+  }
+
+ private:
+  // Held-out clips by group (patients in COVID-BLUES), from the split stream.
+  void split_heldout(const std::vector<std::string>& groups) {
+    std::vector<std::int64_t> clip_labels;
+    for (std::size_t c = 0; c < clips_.clip_ids.size(); ++c)
+      clip_labels.push_back(clips_.label_of[static_cast<std::size_t>(clips_.clip_first[c])]);
+    const auto held = held_out_positions(groups, clip_labels, config_.at("val_fraction"), ctx_.seed("split"));
+    std::set<int> h(held.begin(), held.end());
+    for (int c = 0; c < static_cast<int>(clips_.clip_ids.size()); ++c) (h.count(c) ? heldout_ : train_).push_back(c);
+    if (static_cast<int>(train_.size()) < 2)
+      throw RunFailure("pretraining needs at least 2 training clips, has " + std::to_string(train_.size()));
+  }
+
+  // The epoch to start from: 0, or the one after a checkpoint this store recorded (with the best so far).
+  int resume() {
+    if (!resumable_checkpoint(ctx_, last_path_)) return 0;
+    methods::Pretrainer& m = *impl_;
     torch::Tensor e, b, be;
     try {
       torch::serialize::InputArchive archive;
-      archive.load_from(last_path, ctx.device);
+      archive.load_from(last_path_, ctx_.device);
       m.state().load(archive);
-      if (scaler.enabled()) scaler.load(archive);
+      if (scaler_.enabled()) scaler_.load(archive);
       torch::serialize::InputArchive opt;
       archive.read("optimizer", opt);
       m.optimizer().load(opt);
@@ -125,37 +183,29 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
       archive.read("best", b);
       archive.read("best_epoch", be);
     } catch (const c10::Error& err) {
-      throw RunFailure(last_path + ": unreadable checkpoint (" + std::string(err.what_without_backtrace()) +
+      throw RunFailure(last_path_ + ": unreadable checkpoint (" + std::string(err.what_without_backtrace()) +
                        "); delete it to restart the run from epoch 0");
     }
-    start = static_cast<int>(e.item<std::int64_t>()) + 1;
-    best = b.item<double>();
-    best_epoch = static_cast<int>(be.item<std::int64_t>());
-    if (ctx.log) ctx.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx.run.id.substr(0, 12), start - 1));
+    const int start = static_cast<int>(e.item<std::int64_t>()) + 1;
+    best_ = b.item<double>();
+    best_epoch_ = static_cast<int>(be.item<std::int64_t>());
+    if (ctx_.log) ctx_.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx_.run.id.substr(0, 12), start - 1));
+    return start;
   }
 
-  const auto aug = pretrain_augment(config);
-  const double alpha = config.contains("mixup_alpha") ? config.at("mixup_alpha").get<double>() : 0.5;
-  PretrainOutcome outcome;
-  if (start == 0 && ctx.log) {
-    // The monitor's baseline: the untrained backbone (logged, not stored: the first stored epoch is 0).
-    const auto knn0 = knn_monitor(*m.backbone(), clips, train, heldout, config.at("input_size"), ctx.device);
-    if (knn0) ctx.log(fmt::format("pretrain {} seed {} | before training | kNN {:.3f}", method, ctx.run.seed, *knn0));
-  }
-  const auto run_t0 = std::chrono::steady_clock::now();
-  for (int epoch = start; epoch < epochs; ++epoch) {
-    const double lr = m.lr_for_epoch(epoch);
-    for (auto& group : m.optimizer().param_groups()) group.options().set_lr(lr);
+  // One pass over the training clips' pair batches. Step losses are summed where they are computed. On
+  // the CPU they are read after every step (a NaN stops the run at its batch); on CUDA only at the
+  // progress interval and at the end of the epoch, so the GPU is never made to wait for the host (a NaN
+  // is then caught at the next read).
+  EpochSums train_epoch(int epoch, int start, std::chrono::steady_clock::time_point run_t0) {
+    methods::Pretrainer& m = *impl_;
     m.state().train();
-    const auto batches = methods::PairBatches::make(clips, train, batch_size, true, aug, m.pair_mode(), alpha, true,
-                                                    ctx.seed("augmentation"), epoch);
+    const auto batches = methods::PairBatches::make(clips_, train_, batch_size_, true, aug_, m.pair_mode(), alpha_, true,
+                                                    ctx_.seed("augmentation"), epoch);
     datasets::OrderedLoader<methods::PairBatch> loader(
-        batches.num_batches(), [&batches](int b) { return batches.batch(b); }, ctx.loader_threads, 2);
-    // Step losses are summed where they are computed. On the CPU they are read after every step (a NaN
-    // stops the run at its batch); on CUDA only at the progress interval and at the end of the epoch, so
-    // the GPU is never made to wait for the host (a NaN is then caught at the next read).
+        batches.num_batches(), [&batches](int b) { return batches.batch(b); }, ctx_.loader_threads, 2);
     StepSums sums;
-    const bool read_every_step = !ctx.device.is_cuda();
+    const bool read_every_step = !ctx_.device.is_cuda();
     auto last_read = std::chrono::steady_clock::now();
     int steps = 0, first_unread = 0;
     std::int64_t images = 0;
@@ -165,20 +215,20 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
       const double value = totals.at("loss");
       if (!std::isfinite(value))
         throw RunFailure(first_unread + 1 == steps
-                             ? fmt::format("epoch {}: the {} loss is {} at batch {}; stopping", epoch, method, value, batch_index)
-                             : fmt::format("epoch {}: the {} loss is {} between batches {} and {}; stopping", epoch, method, value,
+                             ? fmt::format("epoch {}: the {} loss is {} at batch {}; stopping", epoch, method_, value, batch_index)
+                             : fmt::format("epoch {}: the {} loss is {} between batches {} and {}; stopping", epoch, method_, value,
                                            first_unread, batch_index));
       first_unread = steps;
       last_read = std::chrono::steady_clock::now();
     };
     const auto t0 = std::chrono::steady_clock::now();
     while (auto next = loader.next()) {
-      ctx.stop_point();
+      ctx_.stop_point();
       const methods::PairBatch& pb = *next;
       const auto n = pb.x1.size(0);
       methods::StepLosses losses;
       {
-        AutocastGuard autocast(ctx.amp);
+        AutocastGuard autocast(ctx_.amp);
         losses = m.loss(pb, true);
       }
       sums.add("loss", losses.total);
@@ -188,78 +238,96 @@ PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, cons
       const double since_read = std::chrono::duration<double>(std::chrono::steady_clock::now() - last_read).count();
       if (read_every_step || since_read >= kStepSumReadSeconds) read_sums(pb.index);
       m.optimizer().zero_grad();
-      scaler.scale(losses.total).backward();
-      scaler.step(m.optimizer());  // under AMP, a step with inf/NaN gradients is skipped and the scale backs off
+      scaler_.scale(losses.total).backward();
+      scaler_.step(m.optimizer());  // under AMP, a step with inf/NaN gradients is skipped and the scale backs off
       m.after_step(pb);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (ctx.progress && first_unread == steps)
-        ctx.progress(fmt::format("{} | pretrain {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
-                                 ctx.run.experiment, method, ctx.run.seed, epoch + 1, epochs, steps, batches.num_batches(),
-                                 totals.at("loss") / steps, images / secs,
-                                 eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
-                                                       epoch - start + static_cast<double>(steps) / batches.num_batches(), epochs - start))));
+      if (ctx_.progress && first_unread == steps)
+        ctx_.progress(fmt::format("{} | pretrain {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
+                                  ctx_.run.experiment, method_, ctx_.run.seed, epoch + 1, epochs_, steps, batches.num_batches(),
+                                  totals.at("loss") / steps, images / secs,
+                                  eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
+                                                        epoch - start + static_cast<double>(steps) / batches.num_batches(), epochs_ - start))));
     }
     if (steps > first_unread) read_sums(batches.num_batches() - 1);
-    const double sum = steps ? totals.at("loss") : 0.0;
-    std::map<std::string, double> parts;
+    EpochSums out;
+    out.loss = steps ? totals.at("loss") : 0.0;
     for (const auto& [k, v] : totals)
-      if (k != "loss") parts[k] = v;
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (k != "loss") out.parts[k] = v;
+    out.steps = steps;
+    out.images = images;
+    out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return out;
+  }
 
-    // Held-out loss on un-mixed views with fixed augmentation, comparable across epochs.
+  // Held-out loss on un-mixed views with fixed augmentation, comparable across epochs (running BatchNorm
+  // statistics, as the reference's validation); `fallback` without held-out clips.
+  double heldout_loss(double fallback) {
+    if (heldout_.empty()) return fallback;
+    methods::Pretrainer& m = *impl_;
     double held_sum = 0;
     int held_steps = 0;
-    if (!heldout.empty()) {
-      torch::NoGradGuard guard;
-      AutocastGuard autocast(ctx.amp);
-      m.state().eval();  // running BatchNorm statistics, as the reference's validation
-      const auto hb = methods::PairBatches::make(clips, heldout, batch_size, false, aug, m.pair_mode(), alpha, false,
-                                                 ctx.seed("augmentation") ^ 0x4E1D0017ull, 0);
-      for (int b = 0; b < hb.num_batches(); ++b) {
-        const auto pb = hb.batch(b);
-        held_sum += m.loss(pb, false).parts.at("contrastive").item<double>();
-        ++held_steps;
-      }
+    torch::NoGradGuard guard;
+    AutocastGuard autocast(ctx_.amp);
+    m.state().eval();
+    const auto hb = methods::PairBatches::make(clips_, heldout_, batch_size_, false, aug_, m.pair_mode(), alpha_, false,
+                                               ctx_.seed("augmentation") ^ 0x4E1D0017ull, 0);
+    for (int b = 0; b < hb.num_batches(); ++b) {
+      const auto pb = hb.batch(b);
+      held_sum += m.loss(pb, false).parts.at("contrastive").item<double>();
+      ++held_steps;
     }
-    const double held_loss = held_steps ? held_sum / held_steps : sum / std::max(1, steps);
-    if (!std::isfinite(held_loss)) throw RunFailure(fmt::format("epoch {}: held-out loss is {}; stopping", epoch, held_loss));
-    std::map<std::string, double> train_metrics = {{"loss", sum / std::max(1, steps)}, {"lr", lr},
-                                                   {"images_per_s", images / std::max(secs, 1e-9)}};
-    for (const auto& [k, v] : parts) train_metrics[k] = v / std::max(1, steps);
-    ctx.store->put_metrics(ctx.run.id, epoch, "train", train_metrics);
+    return held_steps ? held_sum / held_steps : fallback;
+  }
+
+  // The epoch's metrics and monitor into the store; the backbone when its held-out loss is the best yet.
+  void record_epoch(int epoch, double lr, const EpochSums& sums, double held_loss) {
+    methods::Pretrainer& m = *impl_;
+    const int steps = std::max(1, sums.steps);
+    std::map<std::string, double> train_metrics = {{"loss", sums.loss / steps}, {"lr", lr},
+                                                   {"images_per_s", sums.images / std::max(sums.seconds, 1e-9)}};
+    for (const auto& [k, v] : sums.parts) train_metrics[k] = v / steps;
+    ctx_.store->put_metrics(ctx_.run.id, epoch, "train", train_metrics);
     // The monitor: kNN accuracy of the backbone's features on the pretraining set's own labels (held-out
     // clips against training clips). Recorded and drawn, never used to select a checkpoint.
-    const auto knn = knn_monitor(*m.backbone(), clips, train, heldout, config.at("input_size"), ctx.device);
+    const auto knn = knn_monitor(*m.backbone(), clips_, train_, heldout_, config_.at("input_size"), ctx_.device);
     std::map<std::string, double> held_metrics = {{"contrastive", held_loss}};
     if (knn) held_metrics["knn_accuracy"] = *knn;
-    ctx.store->put_metrics(ctx.run.id, epoch, "heldout", held_metrics);
-    if (held_loss < best) {
-      best = held_loss;
-      best_epoch = epoch;
+    ctx_.store->put_metrics(ctx_.run.id, epoch, "heldout", held_metrics);
+    if (held_loss < best_) {
+      best_ = held_loss;
+      best_epoch_ = epoch;
       // The row is written after the file is complete, with the digest of the bytes written.
-      const auto digest = save_state_dict(state_dict(*m.backbone()), best_path);
-      ctx.store->put_artifact(ctx.run.id, "best_backbone", epoch, best_path, digest.sha256, digest.bytes);
+      const auto digest = save_state_dict(state_dict(*m.backbone()), best_path_);
+      ctx_.store->put_artifact(ctx_.run.id, "best_backbone", epoch, best_path_, digest.sha256, digest.bytes);
     }
-    save_checkpoint(ctx, m, scaler, last_path, epoch, best, best_epoch);
-    ctx.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
-    ++outcome.epochs_run;
-    if (ctx.log)
-      ctx.log(fmt::format("pretrain {} seed {} | epoch {}/{} | loss {:.4f} | held-out {:.4f}{}{} | {:.1f} img/s | ETA {}", method,
-                          ctx.run.seed, epoch + 1, epochs, sum / std::max(1, steps), held_loss, epoch == best_epoch ? " (best)" : "",
-                          knn ? fmt::format(" | kNN {:.3f}", *knn) : std::string(),
-                          images / std::max(secs, 1e-9), eta(secs * (epochs - epoch - 1))));
+    if (ctx_.log)
+      ctx_.log(fmt::format("pretrain {} seed {} | epoch {}/{} | loss {:.4f} | held-out {:.4f}{}{} | {:.1f} img/s | ETA {}", method_,
+                           ctx_.run.seed, epoch + 1, epochs_, sums.loss / steps, held_loss, epoch == best_epoch_ ? " (best)" : "",
+                           knn ? fmt::format(" | kNN {:.3f}", *knn) : std::string(),
+                           sums.images / std::max(sums.seconds, 1e-9), eta(sums.seconds * (epochs_ - epoch - 1))));
   }
-  if (epochs == 0) {
-    // No pretraining: the backbone handed on is the method's initialisation (artifact epoch -1: before any).
-    const auto digest = save_state_dict(state_dict(*m.backbone()), best_path);
-    ctx.store->put_artifact(ctx.run.id, "best_backbone", -1, best_path, digest.sha256, digest.bytes);
-    if (ctx.log) ctx.log(fmt::format("pretrain {} seed {} | 0 epochs: the backbone stays at its initialisation", method, ctx.run.seed));
-  }
-  if (!fs::exists(best_path)) throw RunFailure("pretraining produced no checkpoint");
-  outcome.backbone_path = best_path;
-  outcome.best_epoch = best_epoch;
-  outcome.best_heldout = best;
-  return outcome;
+
+  RunContext& ctx_;
+  const std::string method_;
+  const nlohmann::json& config_;
+  const datasets::FrameSet& clips_;
+  const int epochs_, batch_size_;
+  const datasets::AugmentConfig aug_;
+  const double alpha_;
+  GradScaler scaler_;
+  std::unique_ptr<methods::Pretrainer> impl_;
+  std::vector<int> train_, heldout_;
+  std::string last_path_, best_path_;
+  double best_ = std::numeric_limits<double>::infinity();
+  int best_epoch_ = -1;
+};
+
+}  // namespace
+
+PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, const nlohmann::json& config,
+                                const datasets::FrameSet& clips, const std::vector<std::string>& groups) {
+  return Pretraining(ctx, method, config, clips, groups).execute();
 }
 
 }  // namespace usbench

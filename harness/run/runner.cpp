@@ -134,24 +134,21 @@ void check_runnable(const ExperimentSpec& spec, const std::string& imagenet_weig
   }
 }
 
-RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& registries, const RunnerOptions& opt) {
-  ExperimentSpec spec = spec_in;
-  check_runnable(spec, opt.imagenet_weights);
-  const torch::Device device = spec.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  at::set_num_threads(spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+namespace {
 
-  // ImageNet weights: the spec's, else the caller's (--weights / USBENCH_IMAGENET_WEIGHTS), else torch's
-  // hub cache. Without a file the method is reported as not run, never replaced by random weights. The
-  // file's SHA-256 joins the run identity (plan_runs leaves the path out of it), the path is recorded
-  // beside it in the run's config.
-  std::map<std::string, std::string> not_run;
+// ImageNet weights: the spec's, else the caller's (--weights / USBENCH_IMAGENET_WEIGHTS), else torch's
+// hub cache. Without a file the method is left out and noted in `not_run` (label -> note), never replaced
+// by random weights. The file's SHA-256 joins the run identity (plan_runs leaves the path out of it), the
+// path is recorded beside it in the run's config. Returns the methods that can run.
+std::vector<ComponentRef> resolve_weight_files(const std::vector<ComponentRef>& methods, const std::string& imagenet_weights,
+                                               std::map<std::string, std::string>& not_run) {
   std::vector<ComponentRef> runnable;
-  for (auto m : spec.methods) {
+  for (auto m : methods) {
     if (m.name == "imagenet" || m.name == "checkpoint") {
       const std::string backbone = m.config.at("backbone");
       const std::string w = m.name == "checkpoint" ? m.config.at("weights").get<std::string>()
                                                    : resolve_imagenet_weights(m.config.at("weights").get<std::string>(),
-                                                                              opt.imagenet_weights, backbone);
+                                                                              imagenet_weights, backbone);
       if (w.empty()) {
         not_run[m.label] = missing_weights_note(backbone);
         continue;
@@ -161,25 +158,20 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
     }
     runnable.push_back(m);
   }
-  spec.methods = runnable;
+  return runnable;
+}
 
-  auto store = Store::open(opt.db, Store::Access::Create);
-  const nlohmann::json resolved = to_json(spec_in);
-  store.upsert_experiment(spec.name, spec.version, canonical_json(resolved), content_hash(resolved));
-  for (const auto& m : spec_in.methods) store.set_method_note(spec.name, m.label, not_run.count(m.label) ? not_run[m.label] : "");
-
-  const datasets::FrameCache cache(opt.cache_dir);
-  const LoadedData down = ensure_dataset(store, spec.dataset, cache, opt.log);
-  for (const auto& p : spec.protocols)  // a class only the data can confirm; refused before any run is recorded
+// A label_noise class only the data can confirm: refused before any run is recorded.
+void check_label_noise(const ExperimentSpec& spec, const LoadedData& down) {
+  for (const auto& p : spec.protocols)
     if (const auto noise = p.config.find("label_noise"); noise != p.config.end() &&
         std::count(down.classes.begin(), down.classes.end(), noise->at("class").get<std::string>()) == 0)
       throw UsageError(fmt::format("protocols.{}.config.label_noise.class: '{}' is not a class of {} ({})", p.label,
                                    noise->at("class").get<std::string>(), down.record.name, fmt::join(down.classes, ", ")));
-  bool any_pretraining = false;
-  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains;
-  LoadedData pre;
-  if (any_pretraining) pre = ensure_dataset(store, *spec.pretrain_data, cache, opt.log);
+}
 
+// The folds the spec asks for (imported from an upstream file, or stratified by group), recorded.
+SplitRecord make_split(Store& store, const ExperimentSpec& spec, const LoadedData& down) {
   SplitRecord split;
   split.dataset = down.record.name;
   if (!spec.folds.from_json.empty()) {
@@ -198,15 +190,15 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   split.k = spec.folds.k;
   split.assignment_hash = datasets::assignment_hash(split.fold_of);
   store.put_split(split);
+  return split;
+}
 
-  DataIdentity ids{down.record.manifest_hash, split.assignment_hash, any_pretraining ? pre.record.manifest_hash : ""};
-  auto plan = plan_runs(spec, registries, ids);
-
-  // Sharding by run id; a shard also runs the pretraining its downstream runs need.
+// This shard's downstream runs (by run id), preceded by the pretraining runs they need.
+std::vector<PlannedRun> runs_of_shard(const std::vector<PlannedRun>& plan, int shard_index, int shard_count) {
   std::set<std::string> needed_pretrain;
   std::vector<PlannedRun> mine;
   for (const auto& r : plan)
-    if (r.record.stage != "pretrain" && shard_of(r.record.id, opt.shard_count) == static_cast<std::uint64_t>(opt.shard_index)) {
+    if (r.record.stage != "pretrain" && shard_of(r.record.id, shard_count) == static_cast<std::uint64_t>(shard_index)) {
       mine.push_back(r);
       if (!r.pretrain_run_id.empty()) needed_pretrain.insert(r.pretrain_run_id);
     }
@@ -214,41 +206,62 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   for (const auto& r : plan)
     if (r.record.stage == "pretrain" && needed_pretrain.count(r.record.id)) ordered.push_back(r);
   ordered.insert(ordered.end(), mine.begin(), mine.end());
+  return ordered;
+}
 
-  RunnerSummary summary;
-  summary.planned = static_cast<int>(ordered.size());
-  summary.not_run = static_cast<int>(not_run.size());
-  const std::string work = opt.work_dir;
+// Executes planned runs one after the other: claims each in the store, skips what is done or held by a
+// live process, runs the rest (pretraining, then downstream runs on its backbone) under a heartbeat
+// lease, and records each run's final status. One data set's frames are held at a time.
+class GridExecutor {
+ public:
+  GridExecutor(const ExperimentSpec& spec, const RunnerOptions& opt, Store& store, const datasets::FrameCache& cache,
+               const LoadedData& down, const LoadedData& pre, const SplitRecord& split, torch::Device device)
+      : spec_(spec), opt_(opt), store_(store), cache_(cache), down_(down), pre_(pre), split_(split), device_(device),
+        me_(RunOwner::this_process()), env_(capture_environment(spec.device).dump()) {  // env: the same for every run here
+    for (const auto& m : spec_.methods) method_by_label_[m.label] = &m;
+    for (const auto& p : spec_.protocols) protocol_by_label_[p.label] = &p;
+  }
 
-  std::unique_ptr<datasets::FrameSet> down_set, pre_set;
-  std::map<std::string, std::string> pretrained;  // pretrain run id -> backbone file
-  std::set<std::string> failed_pretrain;
-  std::map<std::string, const ComponentRef*> method_by_label;
-  for (const auto& m : spec.methods) method_by_label[m.label] = &m;
-  std::map<std::string, const ComponentRef*> protocol_by_label;
-  for (const auto& p : spec.protocols) protocol_by_label[p.label] = &p;
+  void execute(const std::vector<PlannedRun>& ordered, RunnerSummary& summary) {
+    int index = 0;
+    for (const auto& planned : ordered) {
+      ++index;
+      check_signal("");
+      const RunRecord& rec = planned.record;
+      store_.create_run(rec, planned.seeds);
+      bool rerun = false;
+      const auto claim = take(rec, summary, rerun);
+      if (claim.result != Store::ClaimResult::Claimed) {
+        if (claim.result == Store::ClaimResult::Done && rec.stage != "pretrain" && opt_.finished) opt_.finished(rec, planned.pretrain_run_id);
+        continue;
+      }
+      if (rerun) fs::remove_all(fs::path(opt_.work_dir) / rec.id.substr(0, 16));
+      if (claim.took_over && opt_.log)
+        opt_.log(fmt::format("run {} was left running by {}, which is gone; taking it over", rec.id.substr(0, 12), claim.holder));
+      if (opt_.log)
+        opt_.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec_.name, rec.method, rec.stage,
+                             rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "), rec.seed, rec.id.substr(0, 12)));
+      if (run_claimed(planned, summary) && rec.stage != "pretrain" && opt_.finished) opt_.finished(rec, planned.pretrain_run_id);
+    }
+  }
 
-  const RunOwner me = RunOwner::this_process();
-  const std::string env = capture_environment(spec.device).dump();  // once: the same for every run of this process
-  auto check_signal = [&](const std::string& during) {
-    if (!opt.interrupted) return;
-    if (const int sig = opt.interrupted())
-      throw Interrupted(sig, fmt::format("interrupted by {}{}; run the same command again to resume", sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig), during));
-  };
-  int index = 0;
-  for (const auto& planned : ordered) {
-    ++index;
-    check_signal("");
-    const RunRecord& rec = planned.record;
-    store.create_run(rec, planned.seeds);
-    // Claim the run. A pretraining held by another live process is waited for (its downstream runs need
-    // the backbone); a done pretraining whose backbone file is gone or changed is reopened and run again.
-    Store::Claim claim;
-    bool waiting = false, rerun = false, skip = false;
+ private:
+  void check_signal(const std::string& during) const {
+    if (!opt_.interrupted) return;
+    if (const int sig = opt_.interrupted())
+      throw Interrupted(sig, fmt::format("interrupted by {}{}; run the same command again to resume",
+                                         sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig), during));
+  }
+
+  // Claims the run. A pretraining held by another live process is waited for (its downstream runs need
+  // the backbone); a done pretraining whose backbone file is gone or changed is reopened (`rerun`) and
+  // claimed again. Busy and Done are counted in the summary; only Claimed runs are to be executed.
+  Store::Claim take(const RunRecord& rec, RunnerSummary& summary, bool& rerun) {
+    bool waiting = false;
     for (;;) {
-      claim = store.claim_run(rec.id, me, env, opt.stale_claim_ms);
+      const auto claim = store_.claim_run(rec.id, me_, env_, opt_.stale_claim_ms);
       if (claim.result == Store::ClaimResult::Busy && rec.stage == "pretrain") {
-        if (!waiting && opt.log) opt.log(fmt::format("pretraining {} is running in {}; waiting for it", rec.id.substr(0, 12), claim.holder));
+        if (!waiting && opt_.log) opt_.log(fmt::format("pretraining {} is running in {}; waiting for it", rec.id.substr(0, 12), claim.holder));
         waiting = true;
         for (int i = 0; i < 10; ++i) {
           check_signal("");
@@ -258,106 +271,149 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
       }
       if (claim.result == Store::ClaimResult::Busy) {
         ++summary.held_elsewhere;
-        if (opt.log) opt.log(fmt::format("run {} is running in {}; leaving it to that process", rec.id.substr(0, 12), claim.holder));
-        skip = true;
+        if (opt_.log) opt_.log(fmt::format("run {} is running in {}; leaving it to that process", rec.id.substr(0, 12), claim.holder));
       } else if (claim.result == Store::ClaimResult::Done) {
         if (rec.stage == "pretrain") {
-          const auto art = store.artifact(rec.id, "best_backbone");
+          const auto art = store_.artifact(rec.id, "best_backbone");
           if (!art || !fs::exists(art->first) || sha256_file(art->first) != art->second) {
             // Recorded as done, but its weights are gone or not the ones recorded: run it again from
             // scratch (its finished checkpoint would otherwise hand back the same file).
-            if (opt.log)
-              opt.log(fmt::format("pretraining {} is recorded as done but its backbone {} is {}; running it again",
-                                  rec.id.substr(0, 12), art ? art->first : std::string("(none)"),
-                                  art && fs::exists(art->first) ? "changed" : "missing"));
-            store.reopen_done_run(rec.id);
+            if (opt_.log)
+              opt_.log(fmt::format("pretraining {} is recorded as done but its backbone {} is {}; running it again",
+                                   rec.id.substr(0, 12), art ? art->first : std::string("(none)"),
+                                   art && fs::exists(art->first) ? "changed" : "missing"));
+            store_.reopen_done_run(rec.id);
             rerun = true;
             continue;
           }
-          pretrained[rec.id] = art->first;
+          pretrained_[rec.id] = art->first;
         }
         ++summary.skipped_done;
-        skip = true;
       }
-      break;
+      return claim;
     }
-    if (skip) {
-      if (claim.result == Store::ClaimResult::Done && rec.stage != "pretrain" && opt.finished) opt.finished(rec, planned.pretrain_run_id);
-      continue;
-    }
-    if (rerun) fs::remove_all(fs::path(work) / rec.id.substr(0, 16));
-    if (claim.took_over && opt.log)
-      opt.log(fmt::format("run {} was left running by {}, which is gone; taking it over", rec.id.substr(0, 12), claim.holder));
-    RunLease lease(opt.db, rec.id, me.token, opt.heartbeat_period_ms);
+  }
+
+  // Runs a claimed run under a heartbeat lease and records its final status; true when it is done.
+  // Interrupted leaves the grid (the run is marked interrupted); a lost claim or a failure is counted.
+  bool run_claimed(const PlannedRun& planned, RunnerSummary& summary) {
+    const RunRecord& rec = planned.record;
+    RunLease lease(opt_.db, rec.id, me_.token, opt_.heartbeat_period_ms);
     RunContext ctx;
-    ctx.store = &store;
+    ctx.store = &store_;
     ctx.run = rec;
     ctx.seeds = planned.seeds;
-    ctx.device = device;
-    ctx.run_dir = (fs::path(work) / rec.id.substr(0, 16)).string();
+    ctx.device = device_;
+    ctx.run_dir = (fs::path(opt_.work_dir) / rec.id.substr(0, 16)).string();
     ctx.loader_threads = 1;
-    ctx.amp = spec.amp();
-    ctx.progress = opt.progress;
-    ctx.log = opt.log;
+    ctx.amp = spec_.amp();
+    ctx.progress = opt_.progress;
+    ctx.log = opt_.log;
     ctx.check_stop = [&] {
       check_signal(fmt::format(" during run {}; it is marked interrupted", rec.id.substr(0, 12)));
       if (lease.lost()) throw ClaimLost(rec.id);
     };
-    const ComponentRef& method = *method_by_label.at(rec.method);
-    bool done_now = false;
-    if (opt.log)
-      opt.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec.name, rec.method, rec.stage,
-                          rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "), rec.seed, rec.id.substr(0, 12)));
     try {
-      if (rec.stage == "pretrain") {
-        if (!pre_set) pre_set = place_frames(datasets::FrameSet::load(pre.record, cache, pre.classes), device, opt.log);
-        ctx.loader_threads = loader_threads_for(*pre_set, device);
-        std::vector<std::string> groups;
-        for (const auto& c : pre.record.clips) groups.push_back(c.group);
-        const auto outcome = run_pretraining(ctx, method.name, method.config, *pre_set, groups);
-        pretrained[rec.id] = outcome.backbone_path;
-      } else {
-        pre_set.reset();  // pretraining is over: hold one data set's frames at a time
-        if (!planned.pretrain_run_id.empty() && !pretrained.count(planned.pretrain_run_id))
-          throw RunFailure("its pretraining run " + planned.pretrain_run_id.substr(0, 12) + " did not finish");
-        if (!down_set) down_set = place_frames(datasets::FrameSet::load(down.record, cache, down.classes), device, opt.log);
-        ctx.loader_threads = loader_threads_for(*down_set, device);
-        FoldData fd;
-        fd.set = down_set.get();
-        for (std::size_t c = 0; c < down_set->clip_ids.size(); ++c) {
-          const auto& id = down_set->clip_ids[c];
-          fd.groups.push_back(down.record.clips[c].group);
-          auto it = split.fold_of.find(id);
-          if (it == split.fold_of.end()) continue;  // a clip the imported split leaves out
-          (it->second == *rec.fold ? fd.test_clips : fd.train_clips).push_back(static_cast<int>(c));
-        }
-        BackboneSource src;
-        if (!planned.pretrain_run_id.empty()) src.weights_path = pretrained.at(planned.pretrain_run_id);
-        if (method.name == "imagenet" || method.name == "checkpoint") src.weights_path = method.config.at("weights");
-        const ComponentRef& protocol = *protocol_by_label.at(rec.protocol);
-        const auto out = run_downstream(ctx, protocol.name, protocol.config, method.config.at("backbone"), src, fd);
-        if (opt.log)
-          opt.log(fmt::format("    test accuracy: last epoch {:.4f}, best on validation {:.4f}, best on test {:.4f}",
-                              out.test_accuracy_last, out.test_accuracy_best_val, out.test_accuracy_best_test));
-      }
-      if (!store.finish_claimed_run(rec.id, me.token, "done")) throw ClaimLost(rec.id);
+      if (rec.stage == "pretrain")
+        pretrain(ctx, *method_by_label_.at(rec.method));
+      else
+        downstream(ctx, planned, *method_by_label_.at(rec.method));
+      if (!store_.finish_claimed_run(rec.id, me_.token, "done")) throw ClaimLost(rec.id);
       ++summary.executed;
-      done_now = true;
+      return true;
     } catch (const Interrupted& e) {
-      store.finish_claimed_run(rec.id, me.token, "interrupted", e.what());
-      if (opt.log) opt.log(fmt::format("    {}", e.what()));
+      store_.finish_claimed_run(rec.id, me_.token, "interrupted", e.what());
+      if (opt_.log) opt_.log(fmt::format("    {}", e.what()));
       throw;
     } catch (const ClaimLost& e) {
       // Another process judged this one gone and took the run over: leave it to that process.
       ++summary.held_elsewhere;
-      if (opt.log) opt.log(fmt::format("    {}", e.what()));
+      if (opt_.log) opt_.log(fmt::format("    {}", e.what()));
     } catch (const std::exception& e) {
-      store.finish_claimed_run(rec.id, me.token, "failed", e.what());
+      store_.finish_claimed_run(rec.id, me_.token, "failed", e.what());
       ++summary.failed;
-      if (opt.log) opt.log(fmt::format("    FAILED: {}", e.what()));
+      if (opt_.log) opt_.log(fmt::format("    FAILED: {}", e.what()));
     }
-    if (done_now && rec.stage != "pretrain" && opt.finished) opt.finished(rec, planned.pretrain_run_id);
+    return false;
   }
+
+  void pretrain(RunContext& ctx, const ComponentRef& method) {
+    if (!pre_set_) pre_set_ = place_frames(datasets::FrameSet::load(pre_.record, cache_, pre_.classes), device_, opt_.log);
+    ctx.loader_threads = loader_threads_for(*pre_set_, device_);
+    std::vector<std::string> groups;
+    for (const auto& c : pre_.record.clips) groups.push_back(c.group);
+    pretrained_[ctx.run.id] = run_pretraining(ctx, method.name, method.config, *pre_set_, groups).backbone_path;
+  }
+
+  void downstream(RunContext& ctx, const PlannedRun& planned, const ComponentRef& method) {
+    pre_set_.reset();  // pretraining is over: hold one data set's frames at a time
+    if (!planned.pretrain_run_id.empty() && !pretrained_.count(planned.pretrain_run_id))
+      throw RunFailure("its pretraining run " + planned.pretrain_run_id.substr(0, 12) + " did not finish");
+    if (!down_set_) down_set_ = place_frames(datasets::FrameSet::load(down_.record, cache_, down_.classes), device_, opt_.log);
+    ctx.loader_threads = loader_threads_for(*down_set_, device_);
+    FoldData fd;
+    fd.set = down_set_.get();
+    for (std::size_t c = 0; c < down_set_->clip_ids.size(); ++c) {
+      const auto& id = down_set_->clip_ids[c];
+      fd.groups.push_back(down_.record.clips[c].group);
+      auto it = split_.fold_of.find(id);
+      if (it == split_.fold_of.end()) continue;  // a clip the imported split leaves out
+      (it->second == *ctx.run.fold ? fd.test_clips : fd.train_clips).push_back(static_cast<int>(c));
+    }
+    BackboneSource src;
+    if (!planned.pretrain_run_id.empty()) src.weights_path = pretrained_.at(planned.pretrain_run_id);
+    if (method.name == "imagenet" || method.name == "checkpoint") src.weights_path = method.config.at("weights");
+    const ComponentRef& protocol = *protocol_by_label_.at(ctx.run.protocol);
+    const auto out = run_downstream(ctx, protocol.name, protocol.config, method.config.at("backbone"), src, fd);
+    if (opt_.log)
+      opt_.log(fmt::format("    test accuracy: last epoch {:.4f}, best on validation {:.4f}, best on test {:.4f}",
+                           out.test_accuracy_last, out.test_accuracy_best_val, out.test_accuracy_best_test));
+  }
+
+  const ExperimentSpec& spec_;
+  const RunnerOptions& opt_;
+  Store& store_;
+  const datasets::FrameCache& cache_;
+  const LoadedData &down_, &pre_;
+  const SplitRecord& split_;
+  const torch::Device device_;
+  const RunOwner me_;
+  const std::string env_;
+  std::unique_ptr<datasets::FrameSet> down_set_, pre_set_;
+  std::map<std::string, std::string> pretrained_;  // pretrain run id -> backbone file
+  std::map<std::string, const ComponentRef*> method_by_label_, protocol_by_label_;
+};
+
+}  // namespace
+
+RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& registries, const RunnerOptions& opt) {
+  ExperimentSpec spec = spec_in;
+  check_runnable(spec, opt.imagenet_weights);
+  const torch::Device device = spec.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  at::set_num_threads(spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  std::map<std::string, std::string> not_run;
+  spec.methods = resolve_weight_files(spec.methods, opt.imagenet_weights, not_run);
+
+  // The experiment as asked (methods without weights included, with their notes), then its data.
+  auto store = Store::open(opt.db, Store::Access::Create);
+  const nlohmann::json resolved = to_json(spec_in);
+  store.upsert_experiment(spec.name, spec.version, canonical_json(resolved), content_hash(resolved));
+  for (const auto& m : spec_in.methods) store.set_method_note(spec.name, m.label, not_run.count(m.label) ? not_run[m.label] : "");
+  const datasets::FrameCache cache(opt.cache_dir);
+  const LoadedData down = ensure_dataset(store, spec.dataset, cache, opt.log);
+  check_label_noise(spec, down);
+  bool any_pretraining = false;
+  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains;
+  LoadedData pre;
+  if (any_pretraining) pre = ensure_dataset(store, *spec.pretrain_data, cache, opt.log);
+  const SplitRecord split = make_split(store, spec, down);
+
+  const DataIdentity ids{down.record.manifest_hash, split.assignment_hash, any_pretraining ? pre.record.manifest_hash : ""};
+  const auto ordered = runs_of_shard(plan_runs(spec, registries, ids), opt.shard_index, opt.shard_count);
+  RunnerSummary summary;
+  summary.planned = static_cast<int>(ordered.size());
+  summary.not_run = static_cast<int>(not_run.size());
+  GridExecutor(spec, opt, store, cache, down, pre, split, device).execute(ordered, summary);
   return summary;
 }
 
