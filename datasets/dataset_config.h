@@ -1,5 +1,5 @@
-// Data set descriptors (DESIGN §3): the typed, validated config of each data set kind. Ingest, the
-// frame cache and the loader that consume these land with the data issue (#3).
+// Data set descriptors (DESIGN §3): the typed, validated config of each data set kind. Ingest
+// (datasets/ingest.h), the frame cache (frame_cache.h) and the loader (loader.h) consume them.
 #pragma once
 #include <string>
 

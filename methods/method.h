@@ -1,6 +1,6 @@
 // The method interface, part 1: each pretraining/initialisation method declares its name, version,
-// defaults and validation through a MethodInfo (harness/spec/registry.h). One file per method.
-// The training entry points join this interface with the methods issue (#4).
+// defaults and validation through a MethodInfo (harness/spec/registry.h). One file per method. Part 2,
+// the training step of the methods that pretrain, is methods/pretrainer.h (make_pretrainer).
 #pragma once
 #include "harness/spec/registry.h"
 

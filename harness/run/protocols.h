@@ -1,5 +1,5 @@
 // Downstream protocol descriptors (DESIGN §6): defaults, validation and version of each protocol.
-// The training loops that execute them land with the protocol issue (#5).
+// The training loops that execute them are in harness/run/finetune.cpp.
 #pragma once
 #include <string>
 
