@@ -11,6 +11,7 @@
 #include "harness/store/store.h"
 #include "reports/gate.h"
 #include "reports/metrics.h"
+#include "store_fixture.h"
 #include "support.h"
 
 using namespace usbench;
@@ -31,17 +32,7 @@ void fill(Store& store) {
   store.upsert_experiment("gate", 2, canonical_json(spec), content_hash(spec));
   for (const std::string method : {"uscl", "random"}) {
     for (int fold = 0; fold < 2; ++fold) {
-      RunRecord r;
-      r.id = content_hash({{"m", method}, {"f", fold}});
-      r.experiment = "gate";
-      r.method = method;
-      r.protocol = "uscl-paper";
-      r.stage = "finetune";
-      r.fold = fold;
-      r.config_json = "{}";
-      r.config_hash = std::string(64, 'c');
-      r.manifest_hash = std::string(64, 'a');
-      r.fold_hash = std::string(64, 'f');
+      const RunRecord r = hand_filled_run("gate", method, fold);
       store.create_run(r, {{"root", 0}});
       store.start_run(r.id, kEnv);
       store.finish_run(r.id, "done");
@@ -211,6 +202,7 @@ TEST_CASE("expected files: the fold-spread format, malformed records and unknown
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
   fill(store);
   auto record = reports::record_expected(store, "gate");
+  std::ofstream(dir / "gate.json") << reports::dump_expected(record);
   record.experiment = "other";
   CHECK_THROWS_WITH(reports::check_expected(store, record, {}), Contains("no experiment 'other'"));
   // Recording an incomplete grid is refused: it would gate nothing.
@@ -225,4 +217,23 @@ TEST_CASE("expected files: the fold-spread format, malformed records and unknown
   const auto old = run_usbench("check --expected " + q(dir / "old.json") + " --db " + q(dir / "s.db"));
   CHECK(old.exit_code == 2);
   CHECK_THAT(old.output, Contains("old.json") && Contains("regenerate it with usbench check --write"));
+  // check's new options: an unknown tier, an alpha outside (0, 0.5].
+  for (const std::string bad : {"--tier fast", "--alpha 2", "--alpha 0"}) {
+    const auto r = run_usbench("check --expected " + q(dir / "old.json") + " --db " + q(dir / "s.db") + " " + bad);
+    INFO(bad << ": " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(bad.substr(0, bad.find(' '))));
+  }
+
+  // run --expected: a missing file, an old-format file, or the record of another experiment is refused
+  // before the store is created.
+  for (const auto& [file, message] : std::vector<std::pair<std::string, std::string>>{
+           {"none.json", "none.json"}, {"old.json", "regenerate it with usbench check --write"},
+           {"gate.json", "records experiment 'gate', the spec is 'ci'"}}) {
+    const auto r = run_usbench("run experiments/ci.json --db " + q(dir / "run.db") + " --expected " + q(dir / file));
+    INFO(file << ": " << r.output);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Contains(message));
+    CHECK_FALSE(fs::exists(dir / "run.db"));
+  }
 }

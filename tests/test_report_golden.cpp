@@ -13,6 +13,7 @@
 #include "harness/store/store.h"
 #include "reports/comparison.h"
 #include "reports/figures.h"
+#include "store_fixture.h"
 #include "support.h"
 
 using namespace usbench;
@@ -42,17 +43,7 @@ void fill(Store& store) {
   store.put_dataset(d);
   for (const std::string method : {"uscl", "random"}) {
     for (int fold = 0; fold < 2; ++fold) {
-      RunRecord r;
-      r.id = content_hash({{"m", method}, {"f", fold}});
-      r.experiment = "golden";
-      r.method = method;
-      r.protocol = "uscl-paper";
-      r.stage = "finetune";
-      r.fold = fold;
-      r.config_json = "{}";
-      r.config_hash = std::string(64, 'c');
-      r.manifest_hash = d.manifest_hash;
-      r.fold_hash = std::string(64, 'f');
+      RunRecord r = hand_filled_run("golden", method, fold);  // manifest: d.manifest_hash
       r.env_json = R"({"device":"cpu"})";
       store.create_run(r, {{"init", 1}, {"root", 0}});
       store.finish_run(r.id, "done");
