@@ -2,6 +2,7 @@
 #include <ATen/Version.h>
 
 #include "harness/env.h"
+#include "harness/kernels.h"
 #include "harness/torch_pch.h"
 
 #ifdef USBENCH_WITH_CUDA
@@ -45,6 +46,9 @@ nlohmann::json capture_environment(const std::string& device) {
       env["cpu_capability"] = config.substr(begin, config.find('\n', begin) - begin);
     }
   }
+  // The kernel set (harness/kernels.h): what oneDNN, ATen and the BLAS library run with. The gate's
+  // platform is made of it, not of the CPU's model name.
+  env["kernels"] = describe_kernel_set(env["cpu_capability"].get<std::string>());
   env["interop_threads"] = at::get_num_interop_threads();
   auto& ctx = at::globalContext();
   env["deterministic_algorithms"] = ctx.deterministicAlgorithms();

@@ -10,6 +10,7 @@
 #include "harness/canonical.h"
 #include "harness/errors.h"
 #include "harness/input_file.h"
+#include "harness/kernels.h"
 #include "harness/spec/json_reader.h"
 #include "reports/comparison.h"
 #include "reports/metrics.h"
@@ -77,15 +78,28 @@ nlohmann::json platform_of(const nlohmann::json& env) {
     return it != env.end() && it->is_string() ? it->get<std::string>() : std::string("unknown");
   };
   const auto threads = env.find("threads");
-  return {{"torch_version", text("torch_version")}, {"device", text("device")}, {"device_name", text("device_name")},
-          {"cpu_capability", text("cpu_capability")},
-          {"threads", threads != env.end() && threads->is_number_integer() ? threads->get<int>() : 0}};
+  const int n = threads != env.end() && threads->is_number_integer() ? threads->get<int>() : 0;
+  const auto kernels = env.find("kernels");
+  if (kernels == env.end() || !kernels->is_object())  // recorded before the kernel set was: the CPU's name stands in
+    return {{"torch_version", text("torch_version")}, {"device", text("device")}, {"device_name", text("device_name")},
+            {"cpu_capability", text("cpu_capability")}, {"threads", n}};
+  // The bits are fixed by the kernels that ran, not by the CPU's model name: an AVX-512 Intel and an AVX2
+  // AMD running the pinned set are one platform. A GPU's model still counts (its kernels are its own).
+  nlohmann::json p = {{"torch_version", text("torch_version")}, {"device", text("device")},
+                      {"kernels", kernel_set_key(*kernels)}, {"threads", n}};
+  if (text("device") != "cpu") p["device_name"] = text("device_name");
+  return p;
 }
 
 std::string describe_platform(const nlohmann::json& p) {
   if (!p.is_object()) return "several platforms";
-  return fmt::format("LibTorch {}, {} ({}), CPU capability {}, threads {}", p.value("torch_version", "?"),
-                     p.value("device", "?"), p.value("device_name", "?"), p.value("cpu_capability", "?"), p.value("threads", 0));
+  const std::string device = p.contains("device_name") ? fmt::format("{} ({})", p.value("device", "?"), p.value("device_name", "?"))
+                                                       : p.value("device", "?");
+  if (p.contains("kernels"))
+    return fmt::format("LibTorch {}, {}, kernels {}, threads {}", p.value("torch_version", "?"), device, p.value("kernels", "?"),
+                       p.value("threads", 0));
+  return fmt::format("LibTorch {}, {}, CPU capability {}, threads {}", p.value("torch_version", "?"), device,
+                     p.value("cpu_capability", "?"), p.value("threads", 0));
 }
 
 GateRun gate_run(Store& store, const RunRecord& run) {

@@ -1,7 +1,7 @@
 // The regression gate (usbench check; README "Regression gate"): an exact record of what an experiment's
 // gated runs produced, and the comparison of a store with that record in one of two tiers.
 //
-//  - Exact tier: on one platform (LibTorch version, device and its name, CPU capability, threads) usbench
+//  - Exact tier: on one platform (LibTorch version, device, CPU kernel set, threads; the GPU model on CUDA) usbench
 //    is bit-reproducible, so every gated run must reproduce its record exactly: each epoch's metrics
 //    (digested from their exact bits) and the test predictions of the selected epochs. Any difference
 //    fails, naming the run, the first differing epoch and the first differing frames.
@@ -22,8 +22,10 @@
 
 namespace usbench::reports {
 
-// The platform results are bit-reproducible on, from a run's environment JSON: torch_version, device,
-// device_name (CPU model or GPU), cpu_capability, threads ("unknown" for fields an older run lacks).
+// The platform results are bit-reproducible on, from a run's environment JSON: torch_version, device, the
+// kernel set (harness/kernels.h: oneDNN's and ATen's instruction sets and the BLAS library), threads, and
+// the GPU's name on CUDA. Runs recorded before the kernel set was have the older form (device_name = the
+// CPU's model, cpu_capability), which never equals the new one: their records get the paired tier.
 nlohmann::json platform_of(const nlohmann::json& env);
 std::string describe_platform(const nlohmann::json& platform);
 

@@ -237,3 +237,43 @@ TEST_CASE("expected files: the fold-spread format, malformed records and unknown
     CHECK_FALSE(fs::exists(dir / "run.db"));
   }
 }
+
+TEST_CASE("gate platform: the kernel set and threads decide the tier, not the CPU's model name - old records stay readable", "[unit][gate]") {
+  TempDir dir;
+  auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
+  fill(store);
+  const auto old_record = reports::record_expected(store, "gate");  // runs recorded before the kernel set was
+  CHECK(old_record.platform.contains("device_name"));
+  // The same runs as recorded now: an AVX2 AMD machine with the pinned kernel set.
+  store.db().exec(R"(UPDATE runs SET env_json = json_set(env_json, '$.kernels',
+    json('{"requested":"avx2","onednn":"avx2","aten":"AVX2","blas":"blas/libblas.so.3.11.0","cpu_avx512":false}')))");
+  const auto record = reports::record_expected(store, "gate");
+  CHECK(record.platform == nlohmann::json::parse(
+                               R"({"torch_version":"1.13.0","device":"cpu","kernels":"onednn avx2, aten AVX2, blas blas/libblas.so.3.11.0","threads":2})"));
+
+  // Another CPU model (an AVX-512 Intel) running the same pinned kernels and threads: the same platform.
+  store.db().exec(R"(UPDATE runs SET env_json = json_set(env_json, '$.cpu', 'Intel(R) Xeon(R) Platinum 8488C',
+    '$.device_name', 'Intel(R) Xeon(R) Platinum 8488C', '$.cpu_capability', 'AVX2', '$.kernels.cpu_avx512', json('true')))");
+  auto result = reports::check_expected(store, record, {});
+  INFO(result.text);
+  CHECK(result.tier == reports::Tier::Exact);
+  CHECK(result.passed);
+  CHECK_THAT(result.text, Contains("exact tier: the runs were recorded on LibTorch 1.13.0, cpu, kernels onednn avx2, aten AVX2, "
+                                   "blas blas/libblas.so.3.11.0, threads 2, the expected file's platform"));
+
+  // The same machine with the libraries left to choose (oneDNN at AVX-512): another platform.
+  store.db().exec("UPDATE runs SET env_json = json_set(env_json, '$.kernels.onednn', 'avx512_core')");
+  result = reports::check_expected(store, record, {});
+  CHECK(result.tier == reports::Tier::Paired);
+  CHECK_THAT(result.text, Contains("kernels onednn avx512_core, aten AVX2"));
+  // Another thread count with the pinned kernels: another platform too.
+  store.db().exec("UPDATE runs SET env_json = json_set(env_json, '$.kernels.onednn', 'avx2', '$.threads', 4)");
+  CHECK(reports::check_expected(store, record, {}).tier == reports::Tier::Paired);
+  // A record written before the kernel set was recorded is read, and compared in the paired tier.
+  store.db().exec("UPDATE runs SET env_json = json_set(env_json, '$.threads', 2)");
+  CHECK(reports::check_expected(store, record, {}).tier == reports::Tier::Exact);
+  result = reports::check_expected(store, round_trip(old_record), {});
+  CHECK(result.tier == reports::Tier::Paired);
+  CHECK(result.passed);
+  CHECK_THAT(result.text, Contains("the expected file on LibTorch 1.13.0, cpu (AMD EPYC), CPU capability AVX2, threads 2"));
+}

@@ -717,3 +717,54 @@ TEST_CASE("label_noise relabels the stated share of one class's training frames,
   auto store = Store::open((w.dir / "a.db").string(), Store::Access::ReadOnly);
   CHECK(store.runs().empty());
 }
+
+TEST_CASE("the CPU kernel set is applied and recorded: pinned runs repeat bit for bit, and on AVX-512 native ones differ", "[protocol][cli]") {
+  auto spec = tiny_experiment();
+  spec["methods"] = nlohmann::json::array({"random"});
+  Workspace w(spec);
+  // Every train and test loss of every epoch, exactly, per run (fold order), and the recorded kernel set.
+  auto results = [&](const std::string& db) {
+    auto store = Store::open((w.dir / db).string(), Store::Access::ReadOnly);
+    std::string bits;
+    nlohmann::json kernels;
+    for (const auto& r : store.runs("tiny")) {
+      kernels = nlohmann::json::parse(r.env_json).at("kernels");
+      for (const auto& m : store.metrics(r.id))
+        if (m.name == "loss") bits += fmt::format("{} {} {} {:a}\n", r.fold.value_or(-1), m.epoch, m.split, m.value);
+    }
+    return std::make_pair(bits, kernels);
+  };
+  REQUIRE(run_usbench("run " + w.args("a.db") + " --cpu-isa avx2").exit_code == 0);
+  REQUIRE(run_usbench("run " + w.args("b.db")).exit_code == 0);  // the spec says nothing: avx2
+  REQUIRE(run_usbench("run " + w.args("n.db") + " --cpu-isa native").exit_code == 0);
+  const auto [pinned, pinned_kernels] = results("a.db");
+  const auto [again, again_kernels] = results("b.db");
+  const auto [native, native_kernels] = results("n.db");
+  INFO("pinned: " << pinned_kernels.dump() << "\nnative: " << native_kernels.dump());
+  REQUIRE_FALSE(pinned.empty());
+  CHECK(pinned_kernels["requested"] == "avx2");
+  CHECK(native_kernels["requested"] == "native");
+  CHECK(again == pinned);
+  if (pinned_kernels["cpu_avx2"].get<bool>()) {
+    CHECK(pinned_kernels["aten"] == "AVX2");
+    CHECK((pinned_kernels["onednn"] == "avx2" || pinned_kernels["onednn"] == "unknown"));
+  }
+  const std::string native_onednn = native_kernels["onednn"];
+  if (native_onednn.rfind("avx512", 0) != 0) {
+    WARN("this CPU's oneDNN runs " << native_onednn << " natively (no AVX-512): pinned and native compute alike here; "
+                                                       "the difference is shown on an AVX-512 machine");
+    return;
+  }
+  CHECK(native != pinned);  // the same program, other kernels, other bits: why the pin exists
+}
+
+TEST_CASE("a cpu_isa that is not a kernel set is refused by key before anything is recorded", "[cli]") {
+  auto spec = tiny_experiment();
+  spec["cpu_isa"] = "avx512";
+  Workspace w(spec);
+  const auto r = run_usbench("run " + w.args("x.db"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("cpu_isa") && Contains("\"avx2\"") && Contains("avx512"));
+  CHECK_FALSE(fs::exists(w.dir / "x.db"));
+  CHECK(run_usbench("run " + w.args("x.db") + " --cpu-isa fast").exit_code == 2);
+}

@@ -4,6 +4,7 @@
 
 #include "harness/cli/commands.h"
 #include "harness/env.h"
+#include "harness/kernels.h"
 
 namespace usbench::cli {
 
@@ -13,7 +14,12 @@ void add_env_command(CLI::App& app) {
   auto device = std::make_shared<std::string>("cpu");
   cmd->add_flag("--json", *json, "Print the environment record as JSON");
   cmd->add_option("--device", *device, "Device to describe (cpu or cuda)")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->callback([json, device] {
+  auto isa = std::make_shared<std::string>("avx2");
+  cmd->add_option("--cpu-isa", *isa, "The CPU kernel set to describe: avx2 (what runs use by default) or native")
+      ->check(CLI::IsMember({"avx2", "native"}))
+      ->capture_default_str();
+  cmd->callback([json, device, isa] {
+    apply_kernel_set(parse_cpu_isa(*isa, "--cpu-isa"));
     const auto env = capture_environment(*device);
     if (*json) {
       std::cout << env.dump(2) << "\n";
@@ -26,6 +32,9 @@ void add_env_command(CLI::App& app) {
     fmt::print("compiler       {}\n", str("compiler"));
     fmt::print("LibTorch       {}   threads {} (interop {})   oneDNN {}\n", str("torch_version"), str("threads"),
                str("interop_threads"), env["mkldnn_available"].get<bool>() ? "yes" : "no");
+    const auto& k = env["kernels"];
+    fmt::print("CPU kernels    {} requested: oneDNN {}, ATen {}, BLAS {}{}\n", k.value("requested", "?"), k.value("onednn", "?"),
+               k.value("aten", "?"), k.value("blas", "?"), k.value("cpu_avx512", false) ? " (this CPU has AVX-512)" : "");
     fmt::print("OpenCV         {}\nSQLite         {}\nfmt            {}\nnlohmann_json  {}\n", str("opencv_version"),
                str("sqlite_version"), str("fmt_version"), str("nlohmann_json_version"));
     fmt::print("CUDA           {}", env["cuda_available"].get<bool>() ? "available" : "not available");

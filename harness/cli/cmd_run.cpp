@@ -11,6 +11,7 @@
 #include "harness/cli/commands.h"
 #include "harness/cli/signals.h"
 #include "harness/errors.h"
+#include "harness/kernels.h"
 #include "harness/run/run_plan.h"
 #include "harness/run/runner.h"
 #include "harness/spec/spec.h"
@@ -27,7 +28,7 @@ namespace {
 struct RunOptions {
   std::string spec_path;
   std::string db = "usbench.db";
-  std::string device, shard, cache, work_dir, weights, expected;
+  std::string device, shard, cache, work_dir, weights, expected, cpu_isa;
   std::vector<std::string> overrides;
   bool plan = false;
   bool json = false;
@@ -103,6 +104,11 @@ void add_run_command(CLI::App& app, const Registries& registries) {
   cmd->add_option("EXPERIMENT", opt->spec_path, "Experiment spec (JSON), e.g. experiments/quickstart.json")->required();
   cmd->add_option("--db", opt->db, "Store file")->capture_default_str();
   cmd->add_option("--device", opt->device, "Override the spec's device")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--cpu-isa", opt->cpu_isa,
+                  "Override the spec's CPU kernel set: avx2 (default; the same bits on every x86-64 machine with AVX2) or "
+                  "native (the libraries choose by processor; pinned training ran at 0.53-0.77x of native on a 2-core AMD EPYC "
+                  "with AVX-512, the same speed where there is no AVX-512; results then depend on the processor; README \"Performance\")")
+      ->check(CLI::IsMember({"avx2", "native"}));
   cmd->add_option("--set", opt->overrides, "Override a spec field: key.path=value (repeatable)");
   cmd->add_option("--shard", opt->shard, "Run the I-th of N deterministic shares of the grid: I/N (0-based)");
   cmd->add_option("--cache", opt->cache, "Frame cache folder (default: usbench-cache beside the store, or $USBENCH_CACHE)");
@@ -116,8 +122,11 @@ void add_run_command(CLI::App& app, const Registries& registries) {
   cmd->callback([opt, &registries] {
     auto overrides = opt->overrides;
     if (!opt->device.empty()) overrides.push_back("device=" + opt->device);
+    if (!opt->cpu_isa.empty()) overrides.push_back("cpu_isa=" + opt->cpu_isa);
     // Validation happens before the store is opened, so a bad spec leaves no trace in the database.
     const ExperimentSpec spec = load_spec(opt->spec_path, overrides, registries);
+    // Before LibTorch computes anything (check_runnable builds a network): the libraries read it once.
+    apply_kernel_set(parse_cpu_isa(spec.cpu_isa, "cpu_isa"));
     const auto runs = plan_runs(spec, registries, DataIdentity{});
     // --plan validates exactly as run does: the shard, the device, the ImageNet weights.
     std::string weights = opt->weights;

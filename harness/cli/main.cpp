@@ -7,10 +7,14 @@
 #include "harness/cli/builtins.h"
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
+#include "harness/kernels.h"
 #include "harness/spec/suggest.h"
 
 int main(int argc, char** argv) {
   using namespace usbench;
+  // Every command computes with the pinned kernel set unless a spec or option says otherwise before
+  // LibTorch computes (run --cpu-isa / "cpu_isa"). Here, first, because OpenBLAS may need a restart.
+  apply_kernel_set(CpuIsa::Avx2, argv);
   Registries registries;
   cli::register_builtins(registries);
 

@@ -112,6 +112,10 @@ ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, 
   if (spec.device != "cpu" && spec.device != "cuda") root.fail("device", "must be \"cpu\" or \"cuda\", got \"" + spec.device + "\"");
   spec.threads = root.optional<int>("threads", 0);
   if (spec.threads < 0 || spec.threads > 256) root.fail("threads", "must be between 0 (one per logical CPU) and 256");
+  spec.cpu_isa = root.optional<std::string>("cpu_isa", "avx2");
+  if (spec.cpu_isa != "avx2" && spec.cpu_isa != "native")
+    root.fail("cpu_isa", "must be \"avx2\" (the same bits on every x86-64 machine with AVX2) or \"native\" (the "
+                         "libraries choose by processor), got \"" + spec.cpu_isa + "\"");
   spec.precision = root.optional<std::string>("precision", "auto");
   if (spec.precision != "auto" && spec.precision != "fp32" && spec.precision != "amp")
     root.fail("precision", "must be \"auto\", \"fp32\" or \"amp\", got \"" + spec.precision + "\"");
@@ -137,6 +141,7 @@ nlohmann::json to_json(const ExperimentSpec& spec) {
   for (const auto& m : spec.methods) j["methods"].push_back(component_json(m));
   j["device"] = spec.device;
   j["threads"] = spec.threads;
+  j["cpu_isa"] = spec.cpu_isa;
   j["precision"] = spec.precision;
   return j;
 }

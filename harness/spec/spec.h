@@ -47,6 +47,10 @@ struct ExperimentSpec {
   // Execution settings: recorded with each run but not part of run identity.
   std::string device = "cpu";  // cpu | cuda
   int threads = 0;             // 0 = LibTorch's default
+  // The CPU kernel set (harness/kernels.h): "avx2" (default: the same bits on every x86-64 machine with
+  // AVX2) or "native" (the libraries choose by processor; faster on AVX-512). Not part of run identity; the
+  // regression gate reads what each run recorded.
+  std::string cpu_isa = "avx2";
   // auto | fp32 | amp. auto = amp on CUDA, fp32 on CPU. Mixed precision changes the arithmetic, so runs
   // under it get their own identity (an fp32 run is never reused for an AMP one, or the reverse).
   std::string precision = "auto";

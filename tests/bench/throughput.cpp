@@ -28,6 +28,7 @@
 #include "harness/model/amp.h"
 #include "harness/cli/builtins.h"
 #include "harness/env.h"
+#include "harness/kernels.h"
 #include "harness/run/finetune.h"
 #include "harness/spec/spec.h"
 #include "methods/pretrainer.h"
@@ -48,6 +49,8 @@ struct Options {
   int pretrain_clips = 362;      // COVID-BLUES: 362 clips
   int downstream_frames = 2149;  // POCUS public subset, convex, 3 classes: 2,149 frames
   std::string out;
+  std::string cpu_isa = "avx2";
+  int threads = 0;  // 0: one per logical CPU, as the runner for a spec without "threads"
 };
 
 void sync(const torch::Device& d) {
@@ -298,16 +301,24 @@ int main(int argc, char** argv) {
   app.add_option("--pretrain-clips", o.pretrain_clips, "clips of the pretraining set (COVID-BLUES: 362)")->capture_default_str();
   app.add_option("--downstream-frames", o.downstream_frames, "frames of the downstream set (POCUS public subset: 2149)")->capture_default_str();
   app.add_option("--out", o.out, "write every figure here as JSON");
+  app.add_option("--cpu-isa", o.cpu_isa, "CPU kernel set: avx2 (usbench's default) or native (the libraries choose by processor)")
+      ->check(CLI::IsMember({"avx2", "native"}))
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "intra-op threads (0: one per logical CPU)")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // Before LibTorch's first computation (harness/kernels.h). .ci/kernel-price runs this program once per
+  // kernel set: a process cannot change its set once the libraries have read it.
+  apply_kernel_set(parse_cpu_isa(o.cpu_isa, "--cpu-isa"), argv);
   try {
     if (o.device == "cuda" && !torch::cuda::is_available()) throw std::runtime_error("--device cuda: CUDA is not available");
     const torch::Device dev = o.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     Registries reg;
     cli::register_builtins(reg);
     // Intra-op threads as the runner sets them for a spec without "threads": one per logical CPU.
-    at::set_num_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     const auto env = capture_environment(o.device);
     nlohmann::json r = {{"device", o.device}, {"device_name", env["device_name"]}, {"torch_version", env["torch_version"]},
+                        {"cpu_isa", o.cpu_isa}, {"kernels", env["kernels"]},
                         {"threads", env["threads"]}, {"size", o.size}, {"pretrain", nlohmann::json::array()},
                         {"finetune", nlohmann::json::array()}, {"loader", nlohmann::json::array()}};
     const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
@@ -315,8 +326,9 @@ int main(int argc, char** argv) {
     datasets::FrameSet on_device = host;
     on_device.frames = host.frames.to(dev);
     const std::vector<bool> precisions = dev.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false};
-    fmt::print("usbench_throughput on {} ({}), {} px, LibTorch {}, {} threads\n", o.device, env["device_name"].get<std::string>(),
-               o.size, env["torch_version"].get<std::string>(), env["threads"].dump());
+    fmt::print("usbench_throughput on {} ({}), {} px, LibTorch {}, {} threads, CPU kernels {} ({})\n", o.device,
+               env["device_name"].get<std::string>(), o.size, env["torch_version"].get<std::string>(), env["threads"].dump(),
+               o.cpu_isa, kernel_set_key(env["kernels"]));
     for (bool amp : precisions)
       for (int b : o.batches) {
         auto p = pretrain_rate(reg, on_device, dev, b, amp, o);
