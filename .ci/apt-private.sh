@@ -1,7 +1,8 @@
 # Sourced by .ci/gpu-deps and .ci/torch2-check. private_apt_download SUITE DEST PKG...: downloads the .deb
 # files of PKG from Debian's SUITE into DEST with an apt configuration of its own (sources file, package
 # lists and archive cache under DEST/.apt), so the system's sources, lists and installed packages are
-# never touched and nothing is installed. Packages already in DEST are not fetched again.
+# never touched and nothing is installed. Packages already in DEST are not fetched again. APT_COMPONENTS
+# (default "main") names the archive's components, e.g. "main contrib" for libtorch-cuda-dev.
 private_apt_download() {
   local suite=$1 dest=$2
   shift 2
@@ -12,7 +13,7 @@ private_apt_download() {
     compgen -G "$dest/${p}_*.deb" >/dev/null || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
-  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite ${APT_COMPONENTS:-main}" \
     >"$dest/.apt/sources.list"
   : >"$dest/.apt/status"
   local opts=(-o "Dir::Etc::SourceList=$dest/.apt/sources.list" -o Dir::Etc::SourceParts=/dev/null

@@ -1,7 +1,11 @@
 """Syntax-checks every translation unit in a compile_commands.json against another LibTorch's headers.
 
-Usage: torch2_check.py COMPILE_COMMANDS TORCH_ROOT OUT_DIR [FILE_REGEX]
-TORCH_ROOT is an unpacked libtorch-dev (TORCH_ROOT/usr/include/{torch,ATen,c10}). The torch PCH is
+Usage: torch2_check.py COMPILE_COMMANDS TORCH_ROOT OUT_DIR [FILE_REGEX] [--cuda CUDA_INCLUDE]
+TORCH_ROOT is an unpacked libtorch-dev (TORCH_ROOT/usr/include/{torch,ATen,c10}).
+--cuda: TORCH_ROOT is a CUDA LibTorch's headers (libtorch-cuda-dev) and CUDA_INCLUDE the CUDA toolkit's; the
+units compile with USBENCH_WITH_CUDA=1, so their CUDA-only code is compiled too. A planted unit that calls
+a CUDA function that does not exist inside `#ifdef USBENCH_WITH_CUDA` must fail first: that proves the
+CUDA branch is compiled, not preprocessed away, before any unit is judged. The torch PCH is
 rebuilt once against those headers and used by the translation units that used it in the real build.
 Fails when a unit does not compile, when it uses an API deprecated in that LibTorch, or when any header
 it reads from torch, ATen, c10 or caffe2 comes from outside TORCH_ROOT (e.g. the system's 1.13).
@@ -16,7 +20,13 @@ import sys
 
 
 def main():
-    commands_path, root, out = sys.argv[1], os.path.abspath(sys.argv[2]), os.path.abspath(sys.argv[3])
+    argv = sys.argv[1:]
+    cuda_inc = None
+    if "--cuda" in argv:
+        i = argv.index("--cuda")
+        cuda_inc = os.path.abspath(argv[i + 1])
+        del argv[i:i + 2]
+    commands_path, root, out = argv[0], os.path.abspath(argv[1]), os.path.abspath(argv[2])
     os.makedirs(out, exist_ok=True)
     inc = os.path.join(root, "usr/include")
     version_h = os.path.join(inc, "torch/csrc/api/include/torch/version.h")
@@ -24,6 +34,9 @@ def main():
                        for k in ("MAJOR", "MINOR", "PATCH"))
     front = ["-isystem", inc, "-isystem", os.path.join(inc, "torch/csrc/api/include")]
     extra = ["-fsyntax-only", "-Werror=deprecated-declarations"]
+    if cuda_inc:
+        front += ["-isystem", cuda_inc]
+        extra += ["-DUSBENCH_WITH_CUDA=1"]
     pch_header = os.path.join(out, "torch_pch.h")
 
     def clean(entry):
@@ -59,8 +72,8 @@ def main():
     entries = [e for e in entries if not e["file"].endswith("harness/torch_pch.cpp")] , \
         [e for e in entries if e["file"].endswith("harness/torch_pch.cpp")]
     units, pch_entries = entries
-    if len(sys.argv) > 4:  # only the units whose path matches (a quick check of one file)
-        units = [e for e in units if re.search(sys.argv[4], e["file"])]
+    if len(argv) > 3:  # only the units whose path matches (a quick check of one file)
+        units = [e for e in units if re.search(argv[3], e["file"])]
     if not pch_entries:
         sys.exit("torch2-check: no torch_pch.cpp in %s" % commands_path)
 
@@ -88,6 +101,24 @@ def main():
             problem += "\nheaders read from outside %s:\n  %s" % (root, "\n  ".join(foreign[:10]))
         return entry["file"], problem
 
+    if cuda_inc:
+        # The planted error: it must be reported, or the CUDA branch is not what is being compiled.
+        planted = os.path.join(out, "planted_cuda_error.cpp")
+        with open(planted, "w") as f:
+            f.write('#include "harness/torch_pch.h"\n#ifdef USBENCH_WITH_CUDA\n#include <c10/cuda/CUDAGuard.h>\n'
+                    'void planted() { cudaMemGetInfoThatDoesNotExist(nullptr, nullptr); }\n#endif\n')
+        entry = dict(units[0]) if units else None
+        if entry is None:
+            sys.exit("torch2-check --cuda: no unit matched")
+        args, _ = clean(entry)
+        args = [args[0]] + front + ["-include", pch_header, "-Winvalid-pch"] + \
+            [planted if a == entry["file"] else a for a in args[1:]] + extra
+        r, _ = run(args, os.path.join(out, "planted.d"), entry["directory"])
+        if r.returncode == 0 or "cudaMemGetInfoThatDoesNotExist" not in r.stderr:
+            sys.exit("torch2-check --cuda: the planted CUDA error was not reported: the CUDA code is not compiled\n" + r.stderr[-3000:])
+        print("  planted CUDA error reported as it must be: %s" %
+              next(l for l in r.stderr.splitlines() if "cudaMemGetInfoThatDoesNotExist" in l).strip(), flush=True)
+
     failures = []
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for path, problem in pool.map(check, enumerate(units)):
@@ -97,8 +128,9 @@ def main():
                 failures.append((path, problem))
     for path, problem in failures:
         print("\n== %s\n%s" % (path, problem[-4000:]))
-    print("torch2-check: %d of %d translation units compile against LibTorch %s headers (%s)%s" %
-          (len(units) - len(failures), len(units), version, root, "" if not failures else "; FAILED"))
+    print("torch2-check: %d of %d translation units compile against LibTorch %s headers (%s)%s%s" %
+          (len(units) - len(failures), len(units), version, root,
+           " with CUDA (%s, USBENCH_WITH_CUDA=1)" % cuda_inc if cuda_inc else "", "" if not failures else "; FAILED"))
     sys.exit(1 if failures else 0)
 
 
