@@ -19,6 +19,7 @@ const char* to_string(ClipKind k) {
     case ClipKind::Video: return "video";
     case ClipKind::FrameFolder: return "frames";
     case ClipKind::Image: return "image";
+    case ClipKind::Generated: return "generated";
   }
   return "?";
 }

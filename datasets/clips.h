@@ -8,7 +8,7 @@
 
 namespace usbench::datasets {
 
-enum class ClipKind { Video, FrameFolder, Image };
+enum class ClipKind { Video, FrameFolder, Image, Generated };
 const char* to_string(ClipKind k);
 
 struct ClipSource {
@@ -17,6 +17,9 @@ struct ClipSource {
   ClipKind kind = ClipKind::Video;
   std::string label;    // class name, or "" when unlabelled
   std::string group;    // grouping key for folds (defaults to clip_id)
+  // Generated clips (no file): the content id the data kind gives them (their generator's inputs hashed);
+  // "" for clips read from files, whose content is hashed (clip_sha256).
+  std::string content_id;
 };
 
 // A file or folder left out, and why (e.g. "class Vir is not part of the 3-class task").

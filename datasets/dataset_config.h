@@ -1,8 +1,10 @@
-// Data set descriptors (DESIGN §3): the typed, validated config of each data set kind. Ingest
-// (datasets/ingest.h), the frame cache (frame_cache.h) and the loader (loader.h) consume them.
+// Data kinds (DESIGN §3): the typed, validated config of each kind, and the registry entries that carry
+// their behaviour (discovery, sampling, generation; one file each, datasets/kind_*.cpp). Ingest
+// (datasets/ingest.h) asks the entry, never the kind's name.
 #pragma once
 #include <string>
 
+#include "harness/spec/json_reader.h"
 #include "harness/spec/registry.h"
 
 namespace usbench::datasets {
@@ -39,6 +41,10 @@ struct SyntheticConfig {
   long long seed = 0;
 };
 
+// "stored_size" of a data config: frames are cached at this size (16 to 1024 px).
+int read_stored_size(JsonObject& o, int fallback);
+
+// Adds every built-in data kind; called once from main (no static registration).
 void register_datasets(Registry<DatasetInfo>& registry);
 
 }  // namespace usbench::datasets

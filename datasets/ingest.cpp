@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 
 #include "datasets/decode.h"
-#include "datasets/synthetic.h"
 #include "harness/canonical.h"
 #include "harness/errors.h"
 
@@ -50,20 +49,6 @@ struct Work {
   std::string error;    // non-empty: this clip is bad
 };
 
-SamplingRule rule_for(const std::string& kind, const nlohmann::json& config) {
-  SamplingRule r;
-  if (kind == "pocus") {
-    r.fps = config.at("frames_per_second").get<double>();
-    r.max_frames = config.at("max_frames").get<int>();
-  } else if (kind == "videos") {
-    r.every_kth = config.at("every_kth").get<int>();
-    r.max_frames = config.at("max_frames").get<int>();
-  } else {
-    r.every_kth = 1;
-  }
-  return r;
-}
-
 [[noreturn]] void fail_with(const std::vector<Skipped>& bad, const std::string& name) {
   std::string msg = fmt::format("{} bad clip(s) in data set '{}'; nothing was recorded:", bad.size(), name);
   for (const auto& b : bad) msg += "\n  " + b.path + ": " + b.reason;
@@ -73,51 +58,38 @@ SamplingRule rule_for(const std::string& kind, const nlohmann::json& config) {
 
 }  // namespace
 
-IngestReport ingest(const std::string& kind, const nlohmann::json& config, const FrameCache& cache,
+IngestReport ingest(const DatasetInfo& kind, const nlohmann::json& config, const FrameCache& cache,
                     const IngestOptions& options) {
   const int stored = config.at("stored_size").get<int>();
-  const SamplingRule rule = rule_for(kind, config);
+  const SamplingRule rule = kind.sampling(config);
   IngestReport report;
   std::vector<Work> work;
 
-  if (kind == "synthetic") {
-    const int per_class = config.at("clips_per_class").get<int>();
-    const int frames = config.at("frames_per_clip").get<int>();
-    const auto seed = config.at("seed").get<std::int64_t>();
-    for (int cls = 0; cls < 3; ++cls)
-      for (int i = 0; i < per_class; ++i) {
-        Work w;
-        w.clip.clip_id = fmt::format("synthetic/{}_{:03d}", pocus_classes()[static_cast<std::size_t>(cls)], i);
-        w.clip.label = pocus_classes()[static_cast<std::size_t>(cls)];
-        w.clip.group = w.clip.clip_id;
-        // The generator is deterministic, so its inputs identify the content (bump v1 with the generator).
-        w.sha256 = sha256_hex(fmt::format("usbench/synthetic/v1|{}|{}|{}|{}|{}", cls, seed, i, frames, stored));
-        work.push_back(std::move(w));
-      }
-  } else {
-    Discovery d = kind == "pocus" ? discover_pocus(config) : discover_videos(config);
-    report.skipped = d.skipped;
-    report.unlabelled = d.unlabelled;
-    report.bad = d.problems;
-    for (auto& c : d.clips) {
-      Work w;
-      w.clip = std::move(c);
-      work.push_back(std::move(w));
+  Discovery d = kind.discover(config);
+  report.skipped = d.skipped;
+  report.unlabelled = d.unlabelled;
+  report.bad = d.problems;
+  for (auto& c : d.clips) {
+    Work w;
+    w.clip = std::move(c);
+    w.sha256 = w.clip.content_id;  // generated clips come with theirs
+    work.push_back(std::move(w));
+  }
+  parallel_for(static_cast<int>(work.size()), options.threads, [&](int i) {
+    Work& w = work[static_cast<std::size_t>(i)];
+    if (!w.sha256.empty()) return;
+    try {
+      w.sha256 = clip_sha256(w.clip);
+    } catch (const ClipError& e) {
+      w.error = e.reason();
     }
-    parallel_for(static_cast<int>(work.size()), options.threads, [&](int i) {
-      try {
-        work[static_cast<std::size_t>(i)].sha256 = clip_sha256(work[static_cast<std::size_t>(i)].clip);
-      } catch (const ClipError& e) {
-        work[static_cast<std::size_t>(i)].error = e.reason();
-      }
-    });
-    // Duplicate content: the first clip (by id) stays, the later ones are bad.
-    std::map<std::string, std::string> first_of;
-    for (auto& w : work) {
-      if (!w.error.empty()) continue;
-      auto [it, fresh] = first_of.emplace(w.sha256, w.clip.clip_id);
-      if (!fresh) w.error = "duplicate clip: same content (SHA-256 " + w.sha256.substr(0, 12) + ") as " + it->second;
-    }
+  });
+  // Duplicate content: the first clip (by id) stays, the later ones are bad.
+  std::map<std::string, std::string> first_of;
+  for (auto& w : work) {
+    if (!w.error.empty()) continue;
+    auto [it, fresh] = first_of.emplace(w.sha256, w.clip.clip_id);
+    if (!fresh) w.error = "duplicate clip: same content (SHA-256 " + w.sha256.substr(0, 12) + ") as " + it->second;
   }
   if (work.empty()) {
     if (!report.bad.empty()) fail_with(report.bad, options.name);
@@ -141,22 +113,10 @@ IngestReport ingest(const std::string& kind, const nlohmann::json& config, const
     }
     if (!w.hit) {
       try {
-        if (kind == "synthetic") {
-          const int cls = static_cast<int>(std::find(pocus_classes().begin(), pocus_classes().end(), w.clip.label) -
-                                           pocus_classes().begin());
-          const auto seed = config.at("seed").get<std::int64_t>();
-          const std::uint64_t clip_seed = std::stoull(w.sha256.substr(0, 15), nullptr, 16) ^ static_cast<std::uint64_t>(seed);
-          FrameBlock b = synthetic_clip(cls, clip_seed, config.at("frames_per_clip").get<int>(), stored);
-          b.source_frames = b.frames;
-          cache.put(w.key, b);
-          b.pixels.clear();
-          w.header = std::move(b);
-        } else {
-          FrameBlock b = decode_clip(w.clip, rule, stored);
-          cache.put(w.key, b);
-          b.pixels.clear();
-          w.header = std::move(b);
-        }
+        FrameBlock b = kind.generate ? kind.generate(w.clip, config, stored) : decode_clip(w.clip, rule, stored);
+        cache.put(w.key, b);
+        b.pixels.clear();
+        w.header = std::move(b);
       } catch (const ClipError& e) {
         w.error = e.reason();
       }
@@ -170,10 +130,10 @@ IngestReport ingest(const std::string& kind, const nlohmann::json& config, const
 
   DatasetRecord& ds = report.dataset;
   ds.name = options.name;
-  ds.kind = kind;
+  ds.kind = kind.name;
   ds.source = config.contains("src") ? config.at("src").get<std::string>() : "";
   ds.config_json = canonical_json(config);
-  nlohmann::json manifest = {{"kind", kind}, {"stored_size", stored}, {"sampling", rule.describe()},
+  nlohmann::json manifest = {{"kind", kind.name}, {"stored_size", stored}, {"sampling", rule.describe()},
                              {"clips", nlohmann::json::array()}};
   std::set<std::string> groups;
   for (const auto& w : work) {
@@ -187,7 +147,7 @@ IngestReport ingest(const std::string& kind, const nlohmann::json& config, const
     c.source_fps = w.header.source_fps;
     c.sha256 = w.sha256;
     nlohmann::json sampling = {{"rule", rule.describe()}, {"stored_size", stored}, {"cache_key", w.key},
-                               {"kind", kind == "synthetic" ? "generated" : to_string(w.clip.kind)},
+                               {"kind", to_string(w.clip.kind)},
                                {"source_frames", w.header.source_frames}};
     c.sampling = canonical_json(sampling);
     manifest["clips"].push_back({{"clip_id", c.clip_id}, {"label", c.label}, {"group", c.group},

@@ -11,6 +11,7 @@
 
 #include "datasets/clips.h"
 #include "datasets/frame_cache.h"
+#include "harness/spec/registry.h"
 #include "harness/store/store.h"
 
 namespace usbench::datasets {
@@ -39,9 +40,10 @@ struct IngestReport {
   std::vector<Skipped> rebuilt;  // clips whose cache entry was corrupt or torn and was decoded again (why)
 };
 
-// `kind` is a registered data set kind and `config` its resolved config. Throws UsageError listing every
-// bad clip (file and reason) unless options.skip_bad.
-IngestReport ingest(const std::string& kind, const nlohmann::json& config, const FrameCache& cache,
+// `kind` is a data kind's registry entry (its discovery, sampling and, for generated data, generation) and
+// `config` its resolved config. Throws UsageError listing every bad clip (file and reason) unless
+// options.skip_bad.
+IngestReport ingest(const DatasetInfo& kind, const nlohmann::json& config, const FrameCache& cache,
                     const IngestOptions& options);
 
 // Runs fn(i) for i in [0, n) on `threads` workers; rethrows the first exception after all finish.

@@ -25,6 +25,7 @@ MethodInfo checkpoint_method() {
   m.version = 1;
   m.summary = "a released or exported backbone file (USCL best_model.pth, torchvision, usbench export), fine-tuned as given";
   m.resolve = resolve;
+  m.weights = WeightsSource::GivenFile;
   return m;
 }
 

@@ -23,6 +23,7 @@ MethodInfo imagenet_method() {
   m.version = 1;
   m.summary = "ImageNet-init: torchvision ImageNet weights from a user-supplied file";
   m.resolve = resolve;
+  m.weights = WeightsSource::ImagenetFile;
   return m;
 }
 

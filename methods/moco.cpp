@@ -3,6 +3,7 @@
 // 4096 (the original 65536 exceeds these data sets); no shuffle-BN on a single device.
 #include <optional>
 
+#include "harness/store/results_schema.h"
 #include "methods/heads.h"
 #include "methods/losses.h"
 #include "methods/method.h"
@@ -12,34 +13,55 @@
 namespace usbench::methods {
 
 namespace {
+// The validated config, held by the pretrainer; its JSON is the stored form and part of the run identity.
+struct MocoConfig {
+  PretrainCommon common;   // lr is the base rate: the effective rate is lr x batch_size / 256 (linear scaling)
+  double momentum = 0.999;
+  int queue_size = 4096;
+  double temperature = 0.2;
+  double sgd_momentum = 0.9;
+  int head_hidden = 512;
+  int head_out = 128;
+
+  static MocoConfig parse(JsonObject& o) {
+    MocoConfig c;
+    PretrainCommon defaults;
+    defaults.lr = 0.03;
+    c.common = read_pretrain_common(o, defaults);
+    c.momentum = o.optional<double>("momentum", c.momentum);
+    if (!(c.momentum >= 0 && c.momentum < 1)) o.fail("momentum", "must be in [0, 1)");
+    c.queue_size = o.optional<int>("queue_size", c.queue_size);
+    if (c.queue_size < c.common.batch_size || c.queue_size % c.common.batch_size != 0)
+      o.fail("queue_size", "must be a positive multiple of batch_size (" + std::to_string(c.common.batch_size) + ")");
+    c.temperature = o.optional<double>("temperature", c.temperature);
+    if (!(c.temperature > 0)) o.fail("temperature", "must be > 0");
+    c.sgd_momentum = o.optional<double>("sgd_momentum", c.sgd_momentum);
+    if (!(c.sgd_momentum >= 0 && c.sgd_momentum < 1)) o.fail("sgd_momentum", "must be in [0, 1)");
+    c.head_hidden = o.optional<int>("head_hidden", c.head_hidden);
+    c.head_out = o.optional<int>("head_out", c.head_out);
+    if (c.head_hidden < 1 || c.head_out < 1) o.fail(c.head_hidden < 1 ? "head_hidden" : "head_out", "must be >= 1");
+    o.finish();
+    return c;
+  }
+  nlohmann::json to_json() const {
+    nlohmann::json j;
+    write_pretrain_common(j, common);
+    j["momentum"] = momentum;
+    j["queue_size"] = queue_size;
+    j["temperature"] = temperature;
+    j["sgd_momentum"] = sgd_momentum;
+    j["head_hidden"] = head_hidden;
+    j["head_out"] = head_out;
+    return j;
+  }
+};
+
 nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, const std::string& path) {
   JsonObject o(user, origin, path);
-  PretrainCommon defaults;
-  defaults.lr = 0.03;  // base rate; the effective rate is lr x batch_size / 256 (linear scaling)
-  const PretrainCommon common = read_pretrain_common(o, defaults);
-  const double momentum = o.optional<double>("momentum", 0.999);
-  if (!(momentum >= 0 && momentum < 1)) o.fail("momentum", "must be in [0, 1)");
-  const int queue_size = o.optional<int>("queue_size", 4096);
-  if (queue_size < common.batch_size || queue_size % common.batch_size != 0)
-    o.fail("queue_size", "must be a positive multiple of batch_size (" + std::to_string(common.batch_size) + ")");
-  const double temperature = o.optional<double>("temperature", 0.2);
-  if (!(temperature > 0)) o.fail("temperature", "must be > 0");
-  const double sgd_momentum = o.optional<double>("sgd_momentum", 0.9);
-  if (!(sgd_momentum >= 0 && sgd_momentum < 1)) o.fail("sgd_momentum", "must be in [0, 1)");
-  const int head_hidden = o.optional<int>("head_hidden", 512);
-  const int head_out = o.optional<int>("head_out", 128);
-  if (head_hidden < 1 || head_out < 1) o.fail(head_hidden < 1 ? "head_hidden" : "head_out", "must be >= 1");
-  o.finish();
-  nlohmann::json j;
-  write_pretrain_common(j, common);
-  j["momentum"] = momentum;
-  j["queue_size"] = queue_size;
-  j["temperature"] = temperature;
-  j["sgd_momentum"] = sgd_momentum;
-  j["head_hidden"] = head_hidden;
-  j["head_out"] = head_out;
-  return j;
+  return MocoConfig::parse(o).to_json();
 }
+
+std::unique_ptr<Pretrainer> make(const PretrainerArgs& args);
 }  // namespace
 
 MethodInfo moco_method() {
@@ -47,8 +69,8 @@ MethodInfo moco_method() {
   m.name = "moco";
   m.version = 2;  // 2: held-out loss in eval mode against in-batch keys (was: against the moving queue)
   m.summary = "MoCo v2: momentum encoder (0.999), queue 4096, t = 0.2, SGD lr 0.03 x batch/256, cosine";
-  m.pretrains = true;
   m.resolve = resolve;
+  m.make_pretrainer = make;
   return m;
 }
 
@@ -58,10 +80,10 @@ namespace {
 
 class MocoNetImpl : public torch::nn::Module {
  public:
-  MocoNetImpl(const nlohmann::json& c) {
-    const auto spec = ResNetSpec::by_name(c.at("backbone"));
-    query = register_module("query", Encoder(spec, c.at("head_hidden"), c.at("head_out")));
-    key = register_module("key", Encoder(spec, c.at("head_hidden"), c.at("head_out")));
+  explicit MocoNetImpl(const MocoConfig& c) {
+    const auto spec = ResNetSpec::by_name(c.common.backbone);
+    query = register_module("query", Encoder(spec, c.head_hidden, c.head_out));
+    key = register_module("key", Encoder(spec, c.head_hidden, c.head_out));
     torch::NoGradGuard g;
     auto qp = query->named_parameters(), kp = key->named_parameters();
     for (auto& p : kp) {
@@ -70,7 +92,7 @@ class MocoNetImpl : public torch::nn::Module {
     }
     auto qb = query->named_buffers();
     for (auto& b : key->named_buffers()) b.value().copy_(qb[b.key()]);
-    queue = register_buffer("queue", torch::nn::functional::normalize(torch::randn({c.at("queue_size").get<int>(), c.at("head_out").get<int>()}),
+    queue = register_buffer("queue", torch::nn::functional::normalize(torch::randn({c.queue_size, c.head_out}),
                                                                      torch::nn::functional::NormalizeFuncOptions().dim(1)));
     queue_ptr = register_buffer("queue_ptr", torch::zeros({1}, torch::kLong));
   }
@@ -81,20 +103,21 @@ TORCH_MODULE(MocoNet);
 
 class MocoPretrainer : public Pretrainer {
  public:
-  MocoPretrainer(const nlohmann::json& c, torch::Device device, std::uint64_t seed) : c_(c) {
+  MocoPretrainer(const MocoConfig& c, torch::Device device, std::uint64_t seed) : c_(c) {
     torch::manual_seed(seed);
     net_ = MocoNet(c);
     net_->to(device);
     optimizer_ = std::make_unique<torch::optim::SGD>(
-        trainable(*net_), torch::optim::SGDOptions(base_lr()).momentum(c.at("sgd_momentum").get<double>()).weight_decay(c.at("weight_decay").get<double>()));
+        trainable(*net_), torch::optim::SGDOptions(base_lr()).momentum(c.sgd_momentum).weight_decay(c.common.weight_decay));
   }
+  const PretrainCommon& common() const override { return c_.common; }
   // Linear scaling rule: lr = base x batch / 256.
-  double base_lr() const { return c_.at("lr").get<double>() * c_.at("batch_size").get<int>() / 256.0; }
+  double base_lr() const { return c_.common.lr * c_.common.batch_size / 256.0; }
   torch::nn::Module& state() override { return *net_; }
   ResNet backbone() override { return net_->query->backbone; }
   torch::optim::Optimizer& optimizer() override { return *optimizer_; }
   // MoCo v2: cosine over all epochs, set at the start of each epoch.
-  double lr_for_epoch(int e) const override { return cosine_after_constant(base_lr(), e, c_.at("epochs"), 0); }
+  double lr_for_epoch(int e) const override { return cosine_after_constant(base_lr(), e, c_.common.epochs, 0); }
   PairMode pair_mode() const override { return PairMode::Pair; }
   StepLosses loss(const PairBatch& b, bool train) override {
     const auto device = net_->queue.device();
@@ -107,9 +130,9 @@ class MocoPretrainer : public Pretrainer {
       namespace F = torch::nn::functional;
       const auto q1 = F::normalize(q, F::NormalizeFuncOptions().dim(1));
       const auto k2 = F::normalize(net_->key->forward(datasets::to_device(b.x2, device)), F::NormalizeFuncOptions().dim(1));
-      const auto logits = torch::matmul(q1, k2.t()) / c_.at("temperature").get<double>();
+      const auto logits = torch::matmul(q1, k2.t()) / c_.temperature;
       out.total = F::cross_entropy(logits, torch::arange(q.size(0), torch::TensorOptions().dtype(torch::kLong).device(device)));
-      out.parts["contrastive"] = out.total.detach();
+      out.parts[results::metric::kContrastive] = out.total.detach();
       return out;
     }
     torch::Tensor k;
@@ -118,13 +141,13 @@ class MocoPretrainer : public Pretrainer {
       k = torch::nn::functional::normalize(net_->key->forward(datasets::to_device(b.x2, device)), torch::nn::functional::NormalizeFuncOptions().dim(1));
     }
     last_keys_ = k;
-    out.total = moco_loss(q, k, net_->queue, c_.at("temperature"));
-    out.parts["contrastive"] = out.total.detach();
+    out.total = moco_loss(q, k, net_->queue, c_.temperature);
+    out.parts[results::metric::kContrastive] = out.total.detach();
     return out;
   }
   void after_step(const PairBatch&) override {
     torch::NoGradGuard g;
-    const double m = c_.at("momentum");
+    const double m = c_.momentum;
     auto qp = net_->query->named_parameters();
     for (auto& p : net_->key->named_parameters()) p.value().mul_(m).add_(qp[p.key()].detach(), 1 - m);
     // Enqueue the newest keys, overwriting the oldest (the queue is a ring of queue_size rows).
@@ -140,7 +163,7 @@ class MocoPretrainer : public Pretrainer {
   }
 
  private:
-  nlohmann::json c_;
+  MocoConfig c_;
   MocoNet net_{nullptr};
   std::unique_ptr<torch::optim::SGD> optimizer_;
   torch::Tensor last_keys_;
@@ -149,8 +172,11 @@ class MocoPretrainer : public Pretrainer {
 
 }  // namespace
 
-std::unique_ptr<Pretrainer> make_moco_pretrainer(const nlohmann::json& c, torch::Device d, std::uint64_t seed) {
-  return std::make_unique<MocoPretrainer>(c, d, seed);
+namespace {
+std::unique_ptr<Pretrainer> make(const PretrainerArgs& args) {
+  JsonObject o(args.config, "resolved config", "moco");
+  return std::make_unique<MocoPretrainer>(MocoConfig::parse(o), args.device, args.init_seed);
 }
+}  // namespace
 
 }  // namespace usbench::methods

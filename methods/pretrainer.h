@@ -7,8 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/store/results_schema.h"
 #include "harness/model/resnet.h"
+#include "harness/spec/registry.h"
 #include "methods/pretrain_batches.h"
+#include "methods/pretrain_config.h"
 
 namespace usbench::methods {
 
@@ -19,9 +22,21 @@ struct StepLosses {
                                                // chooses (on CUDA, not after every step)
 };
 
+// What a method's pretrainer factory (MethodInfo::make_pretrainer) is given.
+struct PretrainerArgs {
+  nlohmann::json config;  // the method's resolved config (its resolver's output)
+  int n_classes = 0;      // labels of the pretraining set (USCL's semi-supervised head; 0 = none)
+  torch::Device device = torch::kCPU;
+  std::uint64_t init_seed = 0;  // networks get torchvision's initialisation from this seed
+};
+
 class Pretrainer {
  public:
   virtual ~Pretrainer() = default;
+  // The settings the pretraining loop reads (epochs, batch, input size, augmentation, held-out share).
+  virtual const PretrainCommon& common() const = 0;
+  // Beta(alpha, alpha) of USCL's frame mixing (PairMode::Mix); unused by the pair methods.
+  virtual double mixup_alpha() const { return 0.5; }
   // Every module whose state a checkpoint must hold (backbone, heads, key encoder...).
   virtual torch::nn::Module& state() = 0;
   // Buffers that are not module parameters (MoCo's queue) go through state() as registered buffers.
@@ -36,12 +51,12 @@ class Pretrainer {
   // After the optimiser step (MoCo: momentum update of the key encoder, enqueue keys).
   virtual void after_step(const PairBatch&) {}
   // The contrastive term of the held-out loss that selects the checkpoint.
-  virtual std::string selection_metric() const { return "contrastive"; }
+  virtual std::string selection_metric() const { return results::metric::kContrastive; }
 };
 
-// Builds the method's networks with torchvision init from `init_seed`, on `device`. `n_classes`: labels
-// of the pretraining set (USCL's semi-supervised head; 0 = none).
-std::unique_ptr<Pretrainer> make_pretrainer(const std::string& method, const nlohmann::json& config, int n_classes,
+// The method's pretrainer (its registry entry's factory) with torchvision init from `init_seed`, on
+// `device`; UsageError for a method without a pretraining stage.
+std::unique_ptr<Pretrainer> make_pretrainer(const MethodInfo& method, const nlohmann::json& config, int n_classes,
                                             torch::Device device, std::uint64_t init_seed);
 
 // Cosine annealing as torch.optim.lr_scheduler.CosineAnnealingLR(T_max = epochs) stepped once per epoch

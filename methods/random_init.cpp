@@ -20,6 +20,7 @@ MethodInfo random_method() {
   m.version = 1;
   m.summary = "random-init: torchvision default initialisation, no pretraining";
   m.resolve = resolve;
+  m.paired_role = PairedRole::Baseline;  // the baseline every pretraining is tested against
   return m;
 }
 

@@ -2,6 +2,14 @@
 
 namespace usbench::methods {
 
+// One per method file.
+MethodInfo uscl_method();
+MethodInfo simclr_method();
+MethodInfo moco_method();
+MethodInfo imagenet_method();
+MethodInfo random_method();
+MethodInfo checkpoint_method();
+
 void register_methods(Registry<MethodInfo>& registry) {
   registry.add(uscl_method());
   registry.add(simclr_method());

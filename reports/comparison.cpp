@@ -1,3 +1,4 @@
+#include "harness/store/results_schema.h"
 #include "reports/comparison.h"
 
 #include <algorithm>
@@ -14,11 +15,11 @@
 namespace usbench::reports {
 
 namespace {
-const char* kSelections[] = {"best_test", "last", "best_val"};
+const char* kSelections[] = {results::selection::kBestTest, results::selection::kLast, results::selection::kBestVal};
 const std::map<std::string, std::string> kSelectionTitle = {
-    {"best_test", "best epoch on test (optimistic, as in the paper)"},
-    {"last", "last epoch"},
-    {"best_val", "best epoch on validation"}};
+    {results::selection::kBestTest, "best epoch on test (optimistic, as in the paper)"},
+    {results::selection::kLast, "last epoch"},
+    {results::selection::kBestVal, "best epoch on validation"}};
 
 std::string pct(double x) { return fmt::format("{:.2f}%", 100 * x); }
 
@@ -42,11 +43,11 @@ nlohmann::json matchable(nlohmann::json config) {
 // The done downstream runs that belong to the experiment's current spec: method and protocol at the
 // spec's versions with its resolved configs, on its data config; of several for the same cell
 // (method, protocol, seed, fold) the latest finished. `superseded` counts the rest.
-std::vector<RunRecord> current_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs, int& superseded) {
+CurrentRuns current_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs) {
   std::map<std::tuple<std::string, std::string, std::int64_t, int>, RunRecord> cells;
-  superseded = 0;
+  int superseded = 0;
   for (const auto& r : runs) {
-    if (r.stage == "pretrain" || r.status != "done" || !r.fold) continue;
+    if (r.stage == Stage::Pretrain || r.status != RunStatus::Done || !r.fold) continue;
     const auto* m = find_label(spec.at("methods"), r.method);
     const auto* p = find_label(spec.at("protocols"), r.protocol);
     const auto cfg = nlohmann::json::parse(r.config_json);
@@ -67,17 +68,20 @@ std::vector<RunRecord> current_runs(const nlohmann::json& spec, const std::vecto
     ++superseded;
     if (r.finished_ms.value_or(0) > it->second.finished_ms.value_or(0)) it->second = r;
   }
-  std::vector<RunRecord> out;
+  CurrentRuns out;
+  out.superseded = superseded;
   for (const auto& r : runs)  // in store order
     for (const auto& [key, kept] : cells)
-      if (kept.id == r.id) out.push_back(r);
+      if (kept.id == r.id) out.runs.push_back(r);
   return out;
 }
 // Fills row.curves from the per-epoch metrics of the row's counted runs and of its pretraining run.
 void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunRecord>& runs,
                 const std::vector<RunRecord>& all_runs, MethodRow& row) {
   const std::map<std::pair<std::string, std::string>, std::string> downstream = {
-      {{"train", "loss"}, "train loss"}, {{"val", "accuracy"}, "val accuracy"}, {{"test", "accuracy"}, "test accuracy"}};
+      {{results::split::kTrain, results::metric::kLoss}, "train loss"},
+      {{results::split::kVal, results::metric::kAccuracy}, "val accuracy"},
+      {{results::split::kTest, results::metric::kAccuracy}, "test accuracy"}};
   std::map<std::string, std::map<int, std::vector<double>>> values;  // curve -> epoch -> one value per run
   std::optional<std::int64_t> seed;
   for (const auto& r : runs) {
@@ -93,7 +97,7 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
   const auto* m = find_label(spec.at("methods"), row.label);
   std::optional<RunRecord> pre;
   for (const auto& r : all_runs) {
-    if (r.stage != "pretrain" || r.method != row.label || r.status != "done" || !m || (seed && r.seed != *seed)) continue;
+    if (r.stage != Stage::Pretrain || r.method != row.label || r.status != RunStatus::Done || !m || (seed && r.seed != *seed)) continue;
     if (r.method_version != m->value("version", 0)) continue;
     if (nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) != m->value("config", nlohmann::json())) continue;
     if (!pre || r.finished_ms.value_or(0) > pre->finished_ms.value_or(0)) pre = r;
@@ -101,9 +105,9 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
   if (pre)
     for (const auto& mr : store.metrics(pre->id)) {
       if (mr.epoch < 0) continue;
-      const std::string name = mr.split == "train" && mr.name == "loss" ? "pretrain loss"
-                               : mr.split == "heldout" && mr.name == "contrastive" ? "pretrain held-out loss"
-                               : mr.split == "heldout" && mr.name == "knn_accuracy" ? "pretrain kNN accuracy" : "";
+      const std::string name = mr.split == results::split::kTrain && mr.name == results::metric::kLoss ? "pretrain loss"
+                               : mr.split == results::split::kHeldout && mr.name == results::metric::kContrastive ? "pretrain held-out loss"
+                               : mr.split == results::split::kHeldout && mr.name == results::metric::kKnnAccuracy ? "pretrain kNN accuracy" : "";
       if (name.empty()) continue;
       values[name][mr.epoch].push_back(mr.value);
     }
@@ -147,18 +151,11 @@ std::optional<Paired> paired_test(const std::map<FrameKey, bool>& mine, const st
 }
 }  // namespace
 
-std::string paper_figure(const std::string& method) {
-  // USCL paper (MICCAI 2021), POCUS late-2020 (2,116 frames), best epoch on the test fold.
-  if (method == "uscl") return "94.19%";
-  if (method == "imagenet") return "about 84%";
-  return "";
+CurrentRuns current_downstream_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs) {
+  return current_runs(spec, runs);
 }
 
-std::vector<RunRecord> current_downstream_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs, int& superseded) {
-  return current_runs(spec, runs, superseded);
-}
-
-ComparisonTable build_comparison(Store& store, const std::string& experiment) {
+ComparisonTable build_comparison(Store& store, const std::string& experiment, const Registries& registries) {
   const auto spec_text = store.experiment_spec(experiment);
   if (!spec_text) {
     std::set<std::string> names;
@@ -173,12 +170,19 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
   t.version = spec.at("version");
   t.dataset = spec.at("dataset").at("label");
   t.dataset_kind = spec.at("dataset").at("name");
-  t.synthetic = t.dataset_kind == "synthetic";
+  // What the data kind's entry says of its data; a kind this binary does not know is named as recorded.
+  if (registries.datasets.contains(t.dataset_kind)) {
+    const auto& kind = registries.datasets.get(t.dataset_kind);
+    t.synthetic = kind.synthetic;
+    t.dataset_title = kind.table_name;
+  }
   t.folds = spec.at("folds").at("k");
   t.seeds = spec.at("seeds").get<std::vector<std::int64_t>>();
   const auto notes = store.method_notes(experiment);
   const auto all_runs = store.runs(experiment);
-  const auto runs = current_runs(spec, all_runs, t.superseded);
+  const auto current = current_runs(spec, all_runs);
+  const auto& runs = current.runs;
+  t.superseded = current.superseded;
   const auto ds = store.dataset(t.dataset);
   std::set<std::string> labels;
   if (ds)
@@ -200,7 +204,10 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
       row.label = m.at("label");
       row.name = m.at("name");
       row.protocol = p.at("label");
-      row.paper = p.at("name") == "uscl-paper" ? paper_figure(row.name) : "";
+      if (registries.protocols.contains(p.at("name"))) {
+        const auto& figures = registries.protocols.get(p.at("name")).paper_figures;
+        if (const auto it = figures.find(row.name); it != figures.end()) row.paper = it->second;
+      }
       row.runs_expected = t.folds * static_cast<int>(t.seeds.size());
       for (const char* s : kSelections) {
         row.by[s].confusion = Confusion(k);
@@ -208,11 +215,11 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
       std::map<std::string, std::vector<std::pair<long, long>>> clip_counts;  // selection -> per clip
       std::map<FrameKey, bool> right;
       for (const auto& r : runs) {
-        if (r.method != row.label || r.protocol != row.protocol || r.stage == "pretrain" || r.status != "done") continue;
+        if (r.method != row.label || r.protocol != row.protocol || r.stage == Stage::Pretrain || r.status != RunStatus::Done) continue;
         ++row.runs_done;
         std::map<std::string, int> sel;
         for (const auto& mr : store.metrics(r.id))
-          if (mr.epoch == -1 && mr.split == "selection") sel[mr.name] = static_cast<int>(mr.value);
+          if (mr.epoch == -1 && mr.split == results::split::kSelection) sel[mr.name] = static_cast<int>(mr.value);
         t.runs.push_back({{"run", r.id}, {"method", r.method}, {"protocol", r.protocol}, {"fold", *r.fold}, {"seed", r.seed},
                           {"config_hash", r.config_hash}, {"manifest_hash", r.manifest_hash}, {"fold_hash", r.fold_hash},
                           {"seeds", store.seeds(r.id)}, {"environment", nlohmann::json::parse(r.env_json)},
@@ -229,7 +236,7 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
             auto& pc = per_clip[pr.clip_id];
             pc.first += pr.label == pr.predicted;
             ++pc.second;
-            if (std::string(s) == "best_val") right[std::make_tuple(r.seed, *r.fold, pr.clip_id, pr.frame_index)] = pr.label == pr.predicted;
+            if (std::string(s) == results::selection::kBestVal) right[std::make_tuple(r.seed, *r.fold, pr.clip_id, pr.frame_index)] = pr.label == pr.predicted;
           }
           auto& selection = row.by[s];
           selection.confusion.merge(c);
@@ -253,22 +260,26 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment) {
       else if (row.runs_done < row.runs_expected)
         row.note = fmt::format("{} of {} runs done", row.runs_done, row.runs_expected);
       if (t.test_frames == 0 && row.runs_done == row.runs_expected)
-        t.test_frames = row.by["last"].confusion.total() / static_cast<long>(t.seeds.size());
+        t.test_frames = row.by[results::selection::kLast].confusion.total() / static_cast<long>(t.seeds.size());
       t.rows.push_back(row);
       right_of_row.push_back(std::move(right));
     }
   }
-  // Each row against the first row of the same protocol whose method is the reference (USCL, random-init).
-  for (const char* reference : {"uscl", "random"}) {
+  // Each row against the first row of the same protocol whose method has the reference role (the paper's
+  // method, the no-pretraining baseline), as the methods' registry entries say.
+  auto role_of = [&](const MethodRow& r) {
+    return registries.methods.contains(r.name) ? registries.methods.get(r.name).paired_role : PairedRole::None;
+  };
+  for (const PairedRole role : {PairedRole::PaperMethod, PairedRole::Baseline}) {
     for (std::size_t i = 0; i < t.rows.size(); ++i) {
       auto& row = t.rows[i];
-      if (row.name == reference || row.runs_done == 0) continue;
+      if (role_of(row) == role || row.runs_done == 0) continue;
       std::size_t ref = t.rows.size();
       for (std::size_t j = 0; j < t.rows.size() && ref == t.rows.size(); ++j)
-        if (t.rows[j].name == reference && t.rows[j].protocol == row.protocol && t.rows[j].runs_done > 0) ref = j;
+        if (role_of(t.rows[j]) == role && t.rows[j].protocol == row.protocol && t.rows[j].runs_done > 0) ref = j;
       if (ref == t.rows.size()) continue;
       const auto paired = paired_test(right_of_row[i], right_of_row[ref]);
-      if (paired) (std::string(reference) == "uscl" ? row.vs_uscl : row.vs_random) = paired;
+      if (paired) (role == PairedRole::PaperMethod ? row.vs_paper_method : row.vs_baseline) = paired;
     }
   }
   return t;
@@ -290,8 +301,7 @@ std::string header_line(const ComparisonTable& t) {
   for (auto s : t.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
   return fmt::format("experiment {} v{} · data: {} ({}) · {} folds · seeds {} · {} test frames pooled per seed", t.experiment,
                      t.version, t.dataset,
-                     t.synthetic ? "SYNTHETIC clips — shows the harness works, says nothing about ultrasound"
-                                 : t.dataset_kind == "pocus" ? "POCUS (public subset)" : t.dataset_kind,
+                     !t.dataset_title.empty() ? t.dataset_title : t.dataset_kind,
                      t.folds, seeds, t.test_frames) +
          (t.superseded > 0 ? fmt::format(" · {} superseded runs (earlier method/protocol versions or configs) not counted", t.superseded) : "");
 }
@@ -315,11 +325,11 @@ std::string to_markdown(const ComparisonTable& t) {
       out += fmt::format("| {} | {} | {} | | | | | | | | {} |\n", r.label, r.protocol, r.note, r.paper.empty() ? "—" : r.paper);
       continue;
     }
-    const auto& v = r.by.at("best_val");
+    const auto& v = r.by.at(results::selection::kBestVal);
     out += fmt::format("| {}{} | {} | {} | {} | {} | {:.2f} ± {:.2f}% | [{:.2f}, {:.2f}]% | {:.3f} | {} | {} | {} |\n", r.label,
-                       r.note.empty() ? "" : " (" + r.note + ")", r.protocol, cell(r, "best_test"), cell(r, "last"),
-                       cell(r, "best_val"), 100 * v.mean, 100 * v.std, 100 * v.ci.lo, 100 * v.ci.hi, v.confusion.macro_f1(),
-                       paired_cell(r.vs_uscl), paired_cell(r.vs_random), r.paper.empty() ? "—" : r.paper);
+                       r.note.empty() ? "" : " (" + r.note + ")", r.protocol, cell(r, results::selection::kBestTest), cell(r, results::selection::kLast),
+                       cell(r, results::selection::kBestVal), 100 * v.mean, 100 * v.std, 100 * v.ci.lo, 100 * v.ci.hi, v.confusion.macro_f1(),
+                       paired_cell(r.vs_paper_method), paired_cell(r.vs_baseline), r.paper.empty() ? "—" : r.paper);
   }
   out += "\nPer class, val-selected epochs (precision / recall / F1):\n\n| method | protocol |";
   for (const auto& c : t.classes) out += " " + c + " |";
@@ -329,7 +339,7 @@ std::string to_markdown(const ComparisonTable& t) {
   for (const auto& r : t.rows) {
     if (!has_results(r)) continue;
     out += "| " + r.label + " | " + r.protocol + " |";
-    const auto& c = r.by.at("best_val").confusion;
+    const auto& c = r.by.at(results::selection::kBestVal).confusion;
     for (int k = 0; k < static_cast<int>(t.classes.size()); ++k)
       out += fmt::format(" {:.3f} / {:.3f} / {:.3f} |", c.precision(k), c.recall(k), c.f1(k));
     out += "\n";
@@ -391,7 +401,7 @@ std::string to_csv(const ComparisonTable& t) {
     for (const char* s : kSelections) {
       const auto& sel = r.by.at(s);
       const bool ok = has_results(r);
-      const bool val = std::string(s) == "best_val";
+      const bool val = std::string(s) == results::selection::kBestVal;
       auto p = [&](const std::optional<Paired>& x, bool clips) {
         return x && val ? fmt::format("{:.6g}", clips ? x->clip_p : x->p) : std::string();
       };
@@ -400,7 +410,7 @@ std::string to_csv(const ComparisonTable& t) {
                          ok ? fmt::format("{:.6f}", sel.pooled) : "", ok ? fmt::format("{:.6f}", sel.mean) : "",
                          ok ? fmt::format("{:.6f}", sel.std) : "", ok ? fmt::format("{:.6f}", sel.ci.lo) : "",
                          ok ? fmt::format("{:.6f}", sel.ci.hi) : "", ok ? fmt::format("{:.6f}", sel.confusion.macro_f1()) : "",
-                         p(r.vs_uscl, false), p(r.vs_uscl, true), p(r.vs_random, false), p(r.vs_random, true), r.paper);
+                         p(r.vs_paper_method, false), p(r.vs_paper_method, true), p(r.vs_baseline, false), p(r.vs_baseline, true), r.paper);
     }
   return out;
 }
@@ -422,8 +432,8 @@ std::string to_latex(const ComparisonTable& t) {
                          esc(r.paper.empty() ? "--" : r.paper));
       continue;
     }
-    out += fmt::format("{} & {} & {} & {} & {} & {} \\\\\n", esc(r.label), esc(r.protocol), esc(cell(r, "best_test")),
-                       esc(cell(r, "last")), esc(cell(r, "best_val")), esc(r.paper.empty() ? "--" : r.paper));
+    out += fmt::format("{} & {} & {} & {} & {} & {} \\\\\n", esc(r.label), esc(r.protocol), esc(cell(r, results::selection::kBestTest)),
+                       esc(cell(r, results::selection::kLast)), esc(cell(r, results::selection::kBestVal)), esc(r.paper.empty() ? "--" : r.paper));
   }
   out += "\\bottomrule\n\\end{tabular}\n% $^\\dagger$ selected on the test fold, as in the paper's code: optimistic.\n";
   if (t.synthetic) out += "% Data: synthetic clips, not ultrasound.\n";
@@ -439,8 +449,8 @@ nlohmann::json to_json(const ComparisonTable& t) {
     nlohmann::json m = {{"method", r.label}, {"name", r.name}, {"protocol", r.protocol}, {"note", r.note},
                         {"runs_done", r.runs_done}, {"runs_expected", r.runs_expected},
                         {"paper", r.paper.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.paper)}};
-    if (r.vs_uscl) m["paired_vs_uscl"] = paired_json(*r.vs_uscl);
-    if (r.vs_random) m["paired_vs_random"] = paired_json(*r.vs_random);
+    if (r.vs_paper_method) m["paired_vs_uscl"] = paired_json(*r.vs_paper_method);
+    if (r.vs_baseline) m["paired_vs_random"] = paired_json(*r.vs_baseline);
     for (const auto& [name, curve] : r.curves) {
       auto& c = m["curves"][name] = nlohmann::json::array();
       for (double v : curve) c.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
@@ -486,9 +496,9 @@ std::string to_html(const ComparisonTable& t) {
              esc(r.note) + "</td><td>" + esc(r.paper.empty() ? "—" : r.paper) + "</td></tr>\n";
       continue;
     }
-    const auto& v = r.by.at("best_val");
+    const auto& v = r.by.at(results::selection::kBestVal);
     out += fmt::format("<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{:.2f}, {:.2f}]%</td><td>{}</td></tr>\n",
-                       esc(r.label), esc(r.protocol), cell(r, "best_test"), cell(r, "last"), cell(r, "best_val"),
+                       esc(r.label), esc(r.protocol), cell(r, results::selection::kBestTest), cell(r, results::selection::kLast), cell(r, results::selection::kBestVal),
                        100 * v.ci.lo, 100 * v.ci.hi, esc(r.paper.empty() ? "—" : r.paper));
   }
   out += "</table>\n<h2>Figures</h2>\n<p>Each figure is also written as a standalone SVG by <code>usbench report --format svg --out DIR</code>.</p>\n";

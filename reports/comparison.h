@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "harness/spec/registry.h"
 #include "harness/store/store.h"
 #include "reports/metrics.h"
 
@@ -44,7 +45,7 @@ struct MethodRow {
   // Paired tests of the val-selected predictions against USCL's and against random-init's (the question
   // "did pretraining help?"), on the same test frames of the same (seed, fold); absent for the reference
   // row itself and where the reference has no results.
-  std::optional<Paired> vs_uscl, vs_random;
+  std::optional<Paired> vs_paper_method, vs_baseline;  // vs USCL, vs random-init (the methods' paired roles)
   std::string paper;  // the paper's figure, "" where it reports none
   std::map<std::string, std::string> provenance;  // run id -> config hash etc. (JSON output only)
   // Learning curves, indexed by epoch: downstream "train loss", "val accuracy", "test accuracy" (means over
@@ -59,6 +60,7 @@ struct ComparisonTable {
   std::string experiment;
   int version = 0;
   std::string dataset, dataset_kind;
+  std::string dataset_title;  // what the data kind calls its data in tables ("" = the kind's name)
   bool synthetic = false;
   int folds = 0;
   std::vector<std::int64_t> seeds;
@@ -73,11 +75,17 @@ struct ComparisonTable {
 
 // The done downstream runs that belong to the resolved spec `spec` (its methods and protocols at their
 // versions and configs, its data config); of several for one (method, protocol, seed, fold) the latest
-// finished. `superseded` counts the others. The runs every table and the regression gate count.
-std::vector<RunRecord> current_downstream_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs, int& superseded);
+// finished; `superseded` counts the others. The runs every table and the regression gate count.
+struct CurrentRuns {
+  std::vector<RunRecord> runs;
+  int superseded = 0;  // the done downstream runs left out
+};
+CurrentRuns current_downstream_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs);
 
-// UsageError when the experiment is not in the store.
-ComparisonTable build_comparison(Store& store, const std::string& experiment);
+// UsageError when the experiment is not in the store. The registries say what each recorded component is
+// (the paper's figures, the paired references, whether the data are synthetic); components this binary
+// does not know still get their rows, without those.
+ComparisonTable build_comparison(Store& store, const std::string& experiment, const Registries& registries);
 
 std::string to_markdown(const ComparisonTable& t);
 std::string to_csv(const ComparisonTable& t);
@@ -85,7 +93,5 @@ std::string to_latex(const ComparisonTable& t);
 nlohmann::json to_json(const ComparisonTable& t);
 std::string to_html(const ComparisonTable& t);
 
-// The paper's reported 5-fold accuracy for a method name ("" when the paper reports none we carry).
-std::string paper_figure(const std::string& method);
 
 }  // namespace usbench::reports

@@ -1,3 +1,4 @@
+#include "harness/store/results_schema.h"
 #include "reports/figures.h"
 
 #include <algorithm>
@@ -19,7 +20,7 @@ const char* colour(std::size_t i) { return kColours[i % (sizeof kColours / sizeo
 std::vector<const MethodRow*> rows_with_results(const ComparisonTable& t) {
   std::vector<const MethodRow*> out;
   for (const auto& r : t.rows)
-    if (r.runs_done > 0 && r.by.count("best_val")) out.push_back(&r);
+    if (r.runs_done > 0 && r.by.count(results::selection::kBestVal)) out.push_back(&r);
   return out;
 }
 bool several_protocols(const ComparisonTable& t) {
@@ -116,9 +117,9 @@ Figure forest(const ComparisonTable& t, const std::vector<const MethodRow*>& row
     const char* name;
     const char* fill;
   };
-  const Rule rules[] = {{"best_test", "best epoch on test (as the paper)", "#c0392b"},
-                        {"last", "last epoch", "#566573"},
-                        {"best_val", "best epoch on validation", "#1b6ca8"}};
+  const Rule rules[] = {{results::selection::kBestTest, "best epoch on test (as the paper)", "#c0392b"},
+                        {results::selection::kLast, "last epoch", "#566573"},
+                        {results::selection::kBestVal, "best epoch on validation", "#1b6ca8"}};
   double lo = 100, hi = 0;
   bool any_paper = false;
   for (const auto* r : rows) {
@@ -176,7 +177,7 @@ Figure per_fold(const ComparisonTable& t, const std::vector<const MethodRow*>& r
   // The (seed, fold) cells in order; a row without a cell leaves a gap.
   std::set<std::pair<std::int64_t, int>> cells;
   for (const auto* r : rows)
-    for (const auto& c : r->by.at("best_val").cells) cells.insert(c);
+    for (const auto& c : r->by.at(results::selection::kBestVal).cells) cells.insert(c);
   const std::vector<std::pair<std::int64_t, int>> order(cells.begin(), cells.end());
   const bool seeds = std::set<std::int64_t>(t.seeds.begin(), t.seeds.end()).size() > 1;
   const double w = 680, h = 250;
@@ -195,7 +196,7 @@ Figure per_fold(const ComparisonTable& t, const std::vector<const MethodRow*>& r
     const std::string name = seeds ? fmt::format("seed {} fold {}", order[g].first, order[g].second) : fmt::format("fold {}", order[g].second);
     out += text(gx + group * 0.4, p.top + p.height + 12, name, "middle");
     for (std::size_t i = 0; i < rows.size(); ++i) {
-      const auto& sel = rows[i]->by.at("best_val");
+      const auto& sel = rows[i]->by.at(results::selection::kBestVal);
       const auto it = std::find(sel.cells.begin(), sel.cells.end(), order[g]);
       if (it == sel.cells.end()) continue;
       const double v = 100 * sel.per_fold[static_cast<std::size_t>(it - sel.cells.begin())];
@@ -281,7 +282,7 @@ Figure confusion(const ComparisonTable& t, const std::vector<const MethodRow*>& 
   const double w = 340, h = panel_h * std::ceil(static_cast<double>(rows.size()) / per_line) + 6;
   std::string out = open_svg(w, h, 3.5, t.experiment + ": val-selected confusion matrices, pooled over folds");
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& c = rows[i]->by.at("best_val").confusion;
+    const auto& c = rows[i]->by.at(results::selection::kBestVal).confusion;
     const double ox = panel_w * static_cast<double>(i % per_line), oy = panel_h * static_cast<double>(i / per_line);
     const double gx = ox + label_w, gy = oy + 30;
     out += text(ox + label_w + cell * k / 2, oy + 12, row_name(t, *rows[i]), "middle", " font-weight=\"bold\"");

@@ -1,3 +1,4 @@
+#include "harness/store/results_schema.h"
 #include "reports/gate.h"
 
 #include <algorithm>
@@ -6,6 +7,7 @@
 #include <tuple>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (fmt 11+ has it only here)
 
 #include "harness/canonical.h"
 #include "harness/errors.h"
@@ -19,7 +21,7 @@ namespace usbench::reports {
 
 namespace {
 
-const char* kGatedSelections[] = {"best_val", "last"};
+const char* kGatedSelections[] = {results::selection::kBestVal, results::selection::kLast};
 constexpr int kFormat = 2;
 constexpr std::uint64_t kBootstrapSeed = 0x6A7E2026ull;
 
@@ -38,11 +40,14 @@ nlohmann::json spec_of(Store& store, const std::string& experiment) {
   return nlohmann::json::parse(*text);
 }
 
-// Spec order: protocols, then methods, then seed, then fold (how the table reads).
-std::vector<RunRecord> gated_runs(Store& store, const nlohmann::json& spec, std::vector<RunRecord>* pretraining) {
-  int superseded = 0;
+// The gated (downstream) runs in spec order: protocols, then methods, then seed, then fold (how the table
+// reads); and the done pretraining runs of the spec's methods, whose results feed them.
+struct GatedRuns {
+  std::vector<RunRecord> downstream, pretraining;
+};
+GatedRuns gated_runs(Store& store, const nlohmann::json& spec) {
   const auto all = store.runs(spec.at("name"));
-  auto runs = current_downstream_runs(spec, all, superseded);
+  auto runs = current_downstream_runs(spec, all).runs;
   auto rank = [&](const std::string& list, const std::string& label) {
     const auto& l = spec.at(list);
     for (std::size_t i = 0; i < l.size(); ++i)
@@ -53,16 +58,16 @@ std::vector<RunRecord> gated_runs(Store& store, const nlohmann::json& spec, std:
     return std::make_tuple(rank("protocols", a.protocol), rank("methods", a.method), a.seed, a.fold.value_or(-1)) <
            std::make_tuple(rank("protocols", b.protocol), rank("methods", b.method), b.seed, b.fold.value_or(-1));
   });
-  if (pretraining) {  // the done pretraining runs of the spec's methods (their results feed the gated runs)
-    const auto seeds = spec.at("seeds").get<std::vector<std::int64_t>>();
-    for (const auto& r : all) {
-      if (r.stage != "pretrain" || r.status != "done" || std::count(seeds.begin(), seeds.end(), r.seed) == 0) continue;
-      for (const auto& m : spec.at("methods"))
-        if (m.at("label") == r.method && nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) == m.value("config", nlohmann::json()))
-          pretraining->push_back(r);
-    }
+  GatedRuns out;
+  const auto seeds = spec.at("seeds").get<std::vector<std::int64_t>>();
+  for (const auto& r : all) {
+    if (r.stage != Stage::Pretrain || r.status != RunStatus::Done || std::count(seeds.begin(), seeds.end(), r.seed) == 0) continue;
+    for (const auto& m : spec.at("methods"))
+      if (m.at("label") == r.method && nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) == m.value("config", nlohmann::json()))
+        out.pretraining.push_back(r);
   }
-  return runs;
+  out.downstream = std::move(runs);
+  return out;
 }
 
 std::string class_digit(int c) {
@@ -111,12 +116,12 @@ GateRun gate_run(Store& store, const RunRecord& run) {
   g.fold = run.fold.value_or(-1);
   std::map<int, std::vector<std::string>> parts;
   for (const auto& m : store.metrics(run.id)) {
-    if (m.epoch == -1 && m.split == "selection") {
-      if (m.name == "best_val" || m.name == "last") g.selected[m.name] = static_cast<int>(m.value);
+    if (m.epoch == -1 && m.split == results::split::kSelection) {
+      if (m.name == results::selection::kBestVal || m.name == results::selection::kLast) g.selected[m.name] = static_cast<int>(m.value);
       continue;
     }
     // Throughput is a measurement of the machine, not a result.
-    if (m.epoch < 0 || m.name == "images_per_s" || (m.split != "train" && m.split != "val" && m.split != "test")) continue;
+    if (m.epoch < 0 || m.name == results::metric::kImagesPerS || (m.split != results::split::kTrain && m.split != results::split::kVal && m.split != results::split::kTest)) continue;
     parts[m.epoch].push_back(fmt::format("{}/{}={:a}", m.split, m.name, m.value));
   }
   for (auto& [epoch, p] : parts) {  // indexed by epoch number; an epoch with no metrics reads "none"
@@ -154,8 +159,9 @@ ExpectedRecord record_expected(Store& store, const std::string& experiment) {
   ExpectedRecord rec;
   rec.experiment = experiment;
   rec.version = spec.at("version");
-  std::vector<RunRecord> pretraining;
-  const auto runs = gated_runs(store, spec, &pretraining);
+  const auto gated = gated_runs(store, spec);
+  const auto& runs = gated.downstream;
+  const auto& pretraining = gated.pretraining;
   const auto folds = spec.at("folds").at("k").get<int>();
   const auto seeds = spec.at("seeds").size();
   std::map<std::pair<std::string, std::string>, int> per_row;
@@ -238,7 +244,7 @@ ExpectedRecord parse_expected(const nlohmann::json& doc, const std::string& orig
     for (const auto& m : r.metrics) {
       m.at("method").get<std::string>(), m.at("protocol").get<std::string>();
       const std::string s = m.at("selection");
-      if (s != "best_val" && s != "last") throw bad("metrics: selection '" + s + "' is not best_val or last");
+      if (s != results::selection::kBestVal && s != results::selection::kLast) throw bad("metrics: selection '" + s + "' is not best_val or last");
       m.at("pooled_accuracy").get<double>();
     }
     for (const auto& j : doc.at("runs")) {
@@ -288,8 +294,8 @@ std::string exact_difference(const GateRun& e, const GateRun& o) {
   for (const char* s : kGatedSelections) {
     const int ee = e.selected.count(s) ? e.selected.at(s) : -1, oe = o.selected.count(s) ? o.selected.at(s) : -1;
     // The last epoch is also the val-selected one on both sides: its predictions were compared just now.
-    if (std::string(s) == "last" && e.selected.count("best_val") && o.selected.count("best_val") && e.selected.at("best_val") == ee &&
-        o.selected.at("best_val") == oe)
+    if (std::string(s) == results::selection::kLast && e.selected.count(results::selection::kBestVal) && o.selected.count(results::selection::kBestVal) && e.selected.at(results::selection::kBestVal) == ee &&
+        o.selected.at(results::selection::kBestVal) == oe)
       continue;
     if (ee != oe) parts.push_back(fmt::format("{} selects epoch {} (expected {})", s, oe, ee));
     const auto& ep = e.predicted.at(s);
@@ -311,8 +317,9 @@ std::string exact_difference(const GateRun& e, const GateRun& o) {
 
 GateResult check_expected(Store& store, const ExpectedRecord& expected, const GateOptions& options) {
   const auto spec = spec_of(store, expected.experiment);
-  std::vector<RunRecord> pretraining;
-  const auto runs = gated_runs(store, spec, &pretraining);
+  const auto gated = gated_runs(store, spec);
+  const auto& runs = gated.downstream;
+  const auto& pretraining = gated.pretraining;
   std::map<RunKey, GateRun> observed;
   std::set<std::string> platforms;
   for (const auto& r : runs) {

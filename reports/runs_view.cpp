@@ -1,3 +1,4 @@
+#include "harness/store/results_schema.h"
 #include "reports/runs_view.h"
 
 #include <algorithm>
@@ -21,19 +22,19 @@ std::string headline_metric(const RunRecord& r, const std::vector<MetricRow>& me
   const MetricRow* last_knn = nullptr;
   const MetricRow* best_heldout = nullptr;
   for (const auto& m : metrics) {
-    if (m.split == "selection" && m.name == "best_val") selected = &m;
-    if (m.split == "test" && m.name == "accuracy" && (!last_test || m.epoch >= last_test->epoch)) last_test = &m;
-    if (m.split == "heldout" && m.name == "knn_accuracy" && (!last_knn || m.epoch >= last_knn->epoch)) last_knn = &m;
-    if (m.split == "heldout" && m.name == "contrastive" && (!best_heldout || m.value < best_heldout->value)) best_heldout = &m;
+    if (m.split == results::split::kSelection && m.name == results::selection::kBestVal) selected = &m;
+    if (m.split == results::split::kTest && m.name == results::metric::kAccuracy && (!last_test || m.epoch >= last_test->epoch)) last_test = &m;
+    if (m.split == results::split::kHeldout && m.name == results::metric::kKnnAccuracy && (!last_knn || m.epoch >= last_knn->epoch)) last_knn = &m;
+    if (m.split == results::split::kHeldout && m.name == results::metric::kContrastive && (!best_heldout || m.value < best_heldout->value)) best_heldout = &m;
   }
-  if (r.stage == "pretrain") {
+  if (r.stage == Stage::Pretrain) {
     if (!best_heldout) return "-";
     return fmt::format("held-out {:.3f} (best){}", best_heldout->value,
                        last_knn ? fmt::format(", kNN {:.3f}", last_knn->value) : "");
   }
   if (selected)  // the selection rows record the chosen epoch; its test accuracy is the headline
     for (const auto& m : metrics)
-      if (m.split == "test" && m.name == "accuracy" && m.epoch == static_cast<int>(selected->value))
+      if (m.split == results::split::kTest && m.name == results::metric::kAccuracy && m.epoch == static_cast<int>(selected->value))
         return fmt::format("test {:.1f}% (val-selected, epoch {})", 100 * m.value, m.epoch);
   if (last_test) return fmt::format("test {:.1f}% @ epoch {}", 100 * last_test->value, last_test->epoch);
   return "-";
@@ -41,7 +42,7 @@ std::string headline_metric(const RunRecord& r, const std::vector<MetricRow>& me
 
 std::string run_duration(const RunRecord& r, std::int64_t now) {
   if (!r.started_ms) return "-";
-  const std::int64_t end = r.finished_ms ? *r.finished_ms : (r.status == "running" ? now : *r.started_ms);
+  const std::int64_t end = r.finished_ms ? *r.finished_ms : (r.status == RunStatus::Running ? now : *r.started_ms);
   const std::int64_t s = std::max<std::int64_t>(0, (end - *r.started_ms) / 1000);
   if (s >= 3600) return fmt::format("{}h{:02d}m", s / 3600, static_cast<int>(s % 3600 / 60));
   if (s >= 60) return fmt::format("{}m{:02d}s", s / 60, static_cast<int>(s % 60));
@@ -56,7 +57,7 @@ std::string runs_table(const std::vector<RunRecord>& runs, const std::map<std::s
                                 "started (UTC)", "time", "headline");
   for (const auto& r : runs) {
     const auto h = headline.find(r.id);
-    out += fmt::format(kRow, r.id.substr(0, 12), r.experiment, r.method, r.protocol.empty() ? "-" : r.protocol, r.stage,
+    out += fmt::format(kRow, r.id.substr(0, 12), r.experiment, r.method, r.protocol.empty() ? "-" : r.protocol, to_string(r.stage),
                        fold_text(r), r.seed, effective_status(r, now, kStaleAfterMs),
                        r.started_ms ? iso_utc(*r.started_ms).substr(0, 16) : "-", run_duration(r, now),
                        h == headline.end() ? "-" : h->second);
@@ -70,11 +71,11 @@ nlohmann::json run_json(const RunRecord& r, const std::map<std::string, std::int
                       {"experiment", r.experiment},
                       {"method", r.method},
                       {"protocol", r.protocol},
-                      {"stage", r.stage},
+                      {"stage", to_string(r.stage)},
                       {"fold", r.fold ? nlohmann::json(*r.fold) : nlohmann::json(nullptr)},
                       {"seed", r.seed},
                       {"status", effective_status(r, now, kStaleAfterMs)},
-                      {"recorded_status", r.status},
+                      {"recorded_status", to_string(r.status)},
                       {"error", r.error},
                       {"config", parsed_or_text(r.config_json)},
                       {"config_hash", r.config_hash},
@@ -100,7 +101,7 @@ std::string run_details(const RunRecord& r, const std::map<std::string, std::int
   out += fmt::format("run         {}\n", r.id);
   out += fmt::format("experiment  {}\nmethod      {} (v{})\n", r.experiment, r.method, r.method_version);
   if (!r.protocol.empty()) out += fmt::format("protocol    {} (v{})\n", r.protocol, r.protocol_version);
-  out += fmt::format("stage       {}\nfold        {}\nseed        {}\n", r.stage, fold_text(r), r.seed);
+  out += fmt::format("stage       {}\nfold        {}\nseed        {}\n", to_string(r.stage), fold_text(r), r.seed);
   out += fmt::format("status      {}{}\n", effective_status(r, now, kStaleAfterMs),
                      r.error.empty() ? "" : " — " + r.error);
   out += fmt::format("config      {}\nmanifest    {}\nfolds       {}\n", r.config_hash, r.manifest_hash, r.fold_hash);

@@ -15,7 +15,7 @@ inline RunRecord hand_filled_run(const std::string& experiment, const std::strin
   r.experiment = experiment;
   r.method = method;
   r.protocol = "uscl-paper";
-  r.stage = "finetune";
+  r.stage = Stage::Finetune;
   r.fold = fold;
   r.config_json = "{}";
   r.config_hash = std::string(64, 'c');

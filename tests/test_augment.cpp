@@ -137,7 +137,7 @@ TEST_CASE("the loader gives byte-identical batches with 0, 1 and 2 threads", "[u
   IngestOptions o;
   o.name = "synthetic";
   const FrameCache cache((dir / "c").string());
-  const auto rep = ingest("synthetic", cfg, cache, o);
+  const auto rep = ingest(test::builtin_registries().datasets.get("synthetic"), cfg, cache, o);
   const auto set = FrameSet::load(rep.dataset, cache, {"covid", "pneumonia", "regular"});
   REQUIRE(set.size() == 36);
   AugmentConfig aug;

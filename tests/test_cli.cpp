@@ -120,7 +120,7 @@ TEST_CASE("runs list and runs show print recorded runs, as text and JSON", "[cli
     r.experiment = "tiny";
     r.method = "uscl";
     r.protocol = "uscl-paper";
-    r.stage = "finetune";
+    r.stage = Stage::Finetune;
     r.fold = 2;
     r.seed = 7;
     r.config_json = R"({"method":{"epochs":1}})";
@@ -130,7 +130,7 @@ TEST_CASE("runs list and runs show print recorded runs, as text and JSON", "[cli
     store.create_run(r, {{"init", 11}, {"root", 7}});
     store.start_run(r.id, R"({"device":"cpu","threads":2})");
     store.put_metrics(r.id, 1, "test", {{"accuracy", 0.625}});
-    store.finish_run(r.id, "done");
+    store.finish_run(r.id, RunStatus::Done);
   }
   auto list = run_usbench("runs list --db " + q(db));
   CHECK(list.exit_code == 0);
@@ -157,7 +157,7 @@ TEST_CASE("runs list and runs show print recorded runs, as text and JSON", "[cli
 
 TEST_CASE("runs list: headline metric and duration computed from the recorded metrics and times", "[unit]") {
   RunRecord fine;
-  fine.stage = "finetune";
+  fine.stage = Stage::Finetune;
   std::vector<MetricRow> m = {{1, "test", "accuracy", 0.5}, {3, "test", "accuracy", 0.75}, {2, "test", "accuracy", 0.9}};
   CHECK(reports::headline_metric(fine, m) == "test 75.0% @ epoch 3");  // the last epoch, not the best
   m.push_back({0, "selection", "best_val", 2});  // the epoch validation chose
@@ -165,7 +165,7 @@ TEST_CASE("runs list: headline metric and duration computed from the recorded me
   CHECK(reports::headline_metric(fine, m) == "test 90.0% (val-selected, epoch 2)");
   CHECK(reports::headline_metric(fine, {}) == "-");
   RunRecord pre;
-  pre.stage = "pretrain";
+  pre.stage = Stage::Pretrain;
   const std::vector<MetricRow> p = {{1, "heldout", "contrastive", 2.5},  {2, "heldout", "contrastive", 2.2876},
                                     {3, "heldout", "contrastive", 2.4},  {1, "heldout", "knn_accuracy", 0.4},
                                     {3, "heldout", "knn_accuracy", 0.627}, {3, "train", "loss", 1.0}};
@@ -180,7 +180,7 @@ TEST_CASE("runs list: headline metric and duration computed from the recorded me
   r.finished_ms = 1000 + (3600 + 2 * 60 + 59) * 1000;
   CHECK(reports::run_duration(r, 0) == "1h02m");
   r.finished_ms.reset();
-  r.status = "running";
+  r.status = RunStatus::Running;
   CHECK(reports::run_duration(r, 1000 + 90 * 1000) == "1m30s");
 }
 

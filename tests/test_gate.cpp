@@ -35,7 +35,7 @@ void fill(Store& store) {
       const RunRecord r = hand_filled_run("gate", method, fold);
       store.create_run(r, {{"root", 0}});
       store.start_run(r.id, kEnv);
-      store.finish_run(r.id, "done");
+      store.finish_run(r.id, RunStatus::Done);
       store.put_metrics(r.id, -1, "selection", {{"last", 2}, {"best_val", 1}, {"best_test", 1}});
       for (int epoch = 0; epoch < 3; ++epoch) {
         store.put_metrics(r.id, epoch, "train", {{"loss", 1.0 / (epoch + 1) + 0.1 * fold}, {"images_per_s", 100.0 + epoch}});

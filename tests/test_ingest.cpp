@@ -58,7 +58,7 @@ IngestReport run(const fs::path& src, const TempDir& dir, bool skip_bad = false)
   IngestOptions o;
   o.name = "pocus";
   o.skip_bad = skip_bad;
-  return ingest("pocus", pocus_config(src), FrameCache((dir / "cache").string()), o);
+  return ingest(test::builtin_registries().datasets.get("pocus"), pocus_config(src), FrameCache((dir / "cache").string()), o);
 }
 
 }  // namespace
@@ -237,7 +237,7 @@ TEST_CASE("missing and malformed sources are refused", "[data]") {
   const auto cfg = builtin_registries().datasets.get("videos").resolve({{"src", (dir / "clips").string()}}, "t", "d");
   IngestOptions o;
   o.name = "v";
-  CHECK_THROWS_WITH(ingest("videos", cfg, FrameCache((dir / "c").string()), o), Contains("empty folder"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, FrameCache((dir / "c").string()), o), Contains("empty folder"));
 }
 
 TEST_CASE("a labelled clip folder takes groups from file names and labels from a CSV", "[data]") {
@@ -254,7 +254,7 @@ TEST_CASE("a labelled clip folder takes groups from file names and labels from a
       "t", "d");
   IngestOptions o;
   o.name = "v";
-  const auto r = ingest("videos", cfg, FrameCache((dir / "c").string()), o);
+  const auto r = ingest(test::builtin_registries().datasets.get("videos"), cfg, FrameCache((dir / "c").string()), o);
   REQUIRE(r.dataset.clips.size() == 4);
   CHECK(r.groups == 3);
   CHECK(r.dataset.clips[0].group == "1");
@@ -265,7 +265,7 @@ TEST_CASE("a labelled clip folder takes groups from file names and labels from a
   CHECK(r.dataset.clips[0].n_frames == 3);  // 12 frames, every 4th
   auto bad_col = cfg;
   bad_col["label_column"] = "covtest";
-  CHECK_THROWS_WITH(ingest("videos", bad_col, FrameCache((dir / "c").string()), o),
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), bad_col, FrameCache((dir / "c").string()), o),
                     Contains("labels.csv") && Contains("did you mean 'cov_test'"));
 }
 
@@ -274,10 +274,10 @@ TEST_CASE("synthetic ingest produces a labelled, cached, reproducible set", "[da
   const auto cfg = builtin_registries().datasets.get("synthetic").resolve({{"clips_per_class", 3}, {"frames_per_clip", 2}, {"stored_size", 32}}, "t", "d");
   IngestOptions o;
   o.name = "synthetic";
-  const auto a = ingest("synthetic", cfg, FrameCache((dir / "c").string()), o);
+  const auto a = ingest(test::builtin_registries().datasets.get("synthetic"), cfg, FrameCache((dir / "c").string()), o);
   CHECK(a.dataset.clips.size() == 9);
   CHECK(a.per_class.at("covid").frames == 6);
-  const auto b = ingest("synthetic", cfg, FrameCache((dir / "c2").string()), o);
+  const auto b = ingest(test::builtin_registries().datasets.get("synthetic"), cfg, FrameCache((dir / "c2").string()), o);
   CHECK(a.dataset.manifest_hash == b.dataset.manifest_hash);
   const auto k = nlohmann::json::parse(a.dataset.clips[0].sampling)["cache_key"].get<std::string>();
   CHECK(read_bytes(FrameCache((dir / "c").string()).path_of(k)) == read_bytes(FrameCache((dir / "c2").string()).path_of(k)));
@@ -289,7 +289,7 @@ TEST_CASE("a bit-flipped or truncated frame cache entry fails its checksum and i
   IngestOptions o;
   o.name = "synthetic";
   const FrameCache cache((dir / "c").string());
-  const auto first = ingest("synthetic", cfg, cache, o);
+  const auto first = ingest(test::builtin_registries().datasets.get("synthetic"), cfg, cache, o);
   CHECK(first.rebuilt.empty());
   const auto key_of = [&](std::size_t i) { return nlohmann::json::parse(first.dataset.clips[i].sampling)["cache_key"].get<std::string>(); };
   const auto flipped = cache.path_of(key_of(0)), torn = cache.path_of(key_of(1));
@@ -302,7 +302,7 @@ TEST_CASE("a bit-flipped or truncated frame cache entry fails its checksum and i
   write_bytes(torn, torn_original.substr(0, torn_original.size() - 100));
   CHECK_THROWS_WITH(cache.get(key_of(1)), Contains(torn) && Contains("truncated"));
 
-  const auto again = ingest("synthetic", cfg, cache, o);
+  const auto again = ingest(test::builtin_registries().datasets.get("synthetic"), cfg, cache, o);
   REQUIRE(again.rebuilt.size() == 2);
   CHECK(again.cache_hits == static_cast<int>(first.dataset.clips.size()) - 2);
   CHECK(again.dataset.manifest_hash == first.dataset.manifest_hash);
@@ -325,20 +325,20 @@ TEST_CASE("label CSVs from spreadsheets: BOM and padded keys match - header-only
   const FrameCache cache((dir / "c").string());
   // A UTF-8 byte order mark, a key with spaces and a zero-padded key.
   write_bytes(dir / "labels.csv", "\xEF\xBB\xBFpatient_id,cov_test\n 3 ,1\n05,0\n");
-  const auto r = ingest("videos", cfg, cache, o);
+  const auto r = ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o);
   REQUIRE(r.dataset.clips.size() == 2);
   CHECK(r.dataset.clips[0].label == "1");
   CHECK(r.dataset.clips[1].label == "0");
   CHECK(r.unlabelled.empty());
   write_bytes(dir / "labels.csv", "patient_id,cov_test\n");
-  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("no rows under the header"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o), Contains("labels.csv") && Contains("no rows under the header"));
   write_bytes(dir / "labels.csv", "patient_id,cov_test,cov_test\n3,1,0\n");
-  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("'cov_test' appears twice"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o), Contains("labels.csv") && Contains("'cov_test' appears twice"));
   write_bytes(dir / "labels.csv", "patient_id,cov_test\n77,1\n");
-  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("no clip got a label"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o), Contains("labels.csv") && Contains("no clip got a label"));
   fs::remove(dir / "labels.csv");
   fs::create_directories(dir / "labels.csv");
-  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o), Contains("labels.csv") && Contains("a directory") && !Contains("empty CSV"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o), Contains("labels.csv") && Contains("a directory") && !Contains("empty CSV"));
 }
 
 TEST_CASE("a FIFO or a link to /dev/zero as a clip and a file name that is not UTF-8 are bad clips named - never a hang", "[data]") {
@@ -353,11 +353,11 @@ TEST_CASE("a FIFO or a link to /dev/zero as a clip and a file name that is not U
   IngestOptions o;
   o.name = "v";
   const FrameCache cache((dir / "c").string());
-  CHECK_THROWS_WITH(ingest("videos", cfg, cache, o),
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o),
                     Contains("pipe.mp4: not a regular file: this is a FIFO") && Contains("zero.mp4: not a regular file: this is a character device") &&
                         Contains("not valid UTF-8"));
   o.skip_bad = true;
-  const auto r = ingest("videos", cfg, cache, o);
+  const auto r = ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o);
   REQUIRE(r.dataset.clips.size() == 1);
   CHECK(r.bad.size() == 3);
   CHECK_NOTHROW(nlohmann::json(r.dataset.clips[0].clip_id).dump());  // every recorded name serialises

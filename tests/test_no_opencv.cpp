@@ -46,11 +46,11 @@ TEST_CASE("without OpenCV, decoding is refused naming the build option, while sy
   o.name = "v";
   o.skip_bad = true;
   const auto videos = builtin_registries().datasets.get("videos").resolve({{"src", (dir / "videos").string()}, {"stored_size", 32}}, "test", "ds");
-  CHECK_THROWS_WITH(ingest("videos", videos, FrameCache((dir / "cache").string()), o), Contains("USBENCH_WITH_OPENCV=OFF"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), videos, FrameCache((dir / "cache").string()), o), Contains("USBENCH_WITH_OPENCV=OFF"));
 
   const auto synthetic = builtin_registries().datasets.get("synthetic").resolve(
       {{"clips_per_class", 2}, {"frames_per_clip", 2}, {"stored_size", 16}}, "test", "ds");
   o.name = "s";
-  const auto report = ingest("synthetic", synthetic, FrameCache((dir / "cache").string()), o);
+  const auto report = ingest(test::builtin_registries().datasets.get("synthetic"), synthetic, FrameCache((dir / "cache").string()), o);
   CHECK(report.dataset.clips.size() == 6);
 }

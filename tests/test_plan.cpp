@@ -24,7 +24,7 @@ TEST_CASE("the grid is methods x protocols x folds x seeds, pretraining once per
   int pretrain = 0;
   std::set<std::string> ids;
   for (const auto& r : runs) {
-    pretrain += r.record.stage == "pretrain";
+    pretrain += r.record.stage == Stage::Pretrain;
     CHECK(r.record.id.size() == 64);
     ids.insert(r.record.id);
     CHECK(r.seeds.count("init") == 1);
@@ -34,14 +34,14 @@ TEST_CASE("the grid is methods x protocols x folds x seeds, pretraining once per
   CHECK(ids.size() == runs.size());
   // uscl downstream runs point at the pretraining run of their own seed; random ones at none.
   for (const auto& r : runs) {
-    if (r.record.stage != "finetune") continue;
+    if (r.record.stage != Stage::Finetune) continue;
     if (r.record.method == "random") {
       CHECK(r.pretrain_run_id.empty());
       continue;
     }
     bool found = false;
     for (const auto& p : runs)
-      found = found || (p.record.stage == "pretrain" && p.record.id == r.pretrain_run_id && p.record.seed == r.record.seed);
+      found = found || (p.record.stage == Stage::Pretrain && p.record.id == r.pretrain_run_id && p.record.seed == r.record.seed);
     CHECK(found);
   }
 }
@@ -66,7 +66,7 @@ TEST_CASE("run ids follow content, not execution settings", "[unit]") {
   other.manifest_hash[1] = '1';
   const auto moved = plan(minimal_spec(), other);
   for (std::size_t i = 0; i < base.size(); ++i) {
-    if (base[i].record.stage == "pretrain")
+    if (base[i].record.stage == Stage::Pretrain)
       CHECK(moved[i].record.id == base[i].record.id);  // pretraining does not read the downstream data
     else
       CHECK(moved[i].record.id != base[i].record.id);

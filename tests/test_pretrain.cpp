@@ -26,7 +26,7 @@ struct Synthetic {
         {{"clips_per_class", clips_per_class}, {"frames_per_clip", frames}, {"stored_size", size}}, "t", "d");
     datasets::IngestOptions o;
     o.name = "synthetic";
-    record = datasets::ingest("synthetic", cfg, cache, o).dataset;
+    record = datasets::ingest(test::builtin_registries().datasets.get("synthetic"), cfg, cache, o).dataset;
     set = datasets::FrameSet::load(record, cache, {"covid", "pneumonia", "regular"});
   }
 };
@@ -90,7 +90,7 @@ TEST_CASE("USCL's and SimCLR's held-out loss falls over 20 steps on synthetic cl
     INFO(method);
     nlohmann::json user = {{"input_size", 64}, {"batch_size", 12}, {"epochs", 10}};
     const auto cfg = builtin_registries().methods.get(method).resolve(user, "t", "m");
-    auto m = methods::make_pretrainer(method, cfg, 3, torch::kCPU, 1);
+    auto m = methods::make_pretrainer(builtin_registries().methods.get(method), cfg, 3, torch::kCPU, 1);
     datasets::AugmentConfig aug;
     aug.out_size = 64;
     aug.random_crop = aug.flip = aug.color_jitter = true;
@@ -128,7 +128,7 @@ TEST_CASE("MoCo's query encoder learns: on a fixed batch and queue its loss fall
   Synthetic s(12, 4, 64);
   const auto cfg = builtin_registries().methods.get("moco").resolve(
       {{"input_size", 64}, {"batch_size", 12}, {"queue_size", 24}, {"lr", 2.0}}, "t", "m");  // 2.0 x 12/256 = 0.094: 20 steps move it
-  auto m = methods::make_pretrainer("moco", cfg, 3, torch::kCPU, 1);
+  auto m = methods::make_pretrainer(builtin_registries().methods.get("moco"), cfg, 3, torch::kCPU, 1);
   datasets::AugmentConfig aug;
   aug.out_size = 64;
   aug.random_crop = aug.flip = aug.color_jitter = true;

@@ -29,7 +29,7 @@ TEST_CASE("POCUS: 151 convex 3-class clips, video-grouped stratified folds", "[d
       {{"src", (kData / "pocus").string()}, {"stored_size", 32}}, "t", "d");
   IngestOptions o;
   o.name = "pocus";
-  const auto r = ingest("pocus", cfg, FrameCache((dir / "c").string()), o);
+  const auto r = ingest(test::builtin_registries().datasets.get("pocus"), cfg, FrameCache((dir / "c").string()), o);
   CHECK(r.dataset.clips.size() == 151);
   CHECK(r.per_class.at("covid").clips == 35);
   CHECK(r.per_class.at("pneumonia").clips == 50);
@@ -75,7 +75,7 @@ TEST_CASE("COVID-BLUES: 362 clips of 63 patients labelled by cov_test", "[data][
       "t", "d");
   IngestOptions o;
   o.name = "covid-blues";
-  const auto r = ingest("videos", cfg, FrameCache((dir / "c").string()), o);
+  const auto r = ingest(test::builtin_registries().datasets.get("videos"), cfg, FrameCache((dir / "c").string()), o);
   CHECK(r.dataset.clips.size() == 362);
   CHECK(r.groups == 63);
   std::set<std::string> labels;

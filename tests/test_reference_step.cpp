@@ -49,7 +49,7 @@ double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 
 void check_step(const std::string& method, int classes, const std::string& fixture) {
   const auto ref = as_map(read_state_dict((kFix / fixture).string()));
   const auto config = test::builtin_registries().methods.get(method).resolve({{"input_size", 64}, {"batch_size", 8}}, "test", method);
-  auto m = methods::make_pretrainer(method, config, classes, torch::kCPU, 0);
+  auto m = methods::make_pretrainer(test::builtin_registries().methods.get(method), config, classes, torch::kCPU, 0);
   {
     torch::NoGradGuard g;
     for (auto& p : m->state().named_parameters()) {

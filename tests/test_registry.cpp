@@ -33,9 +33,9 @@ TEST_CASE("the built-ins cover the five methods and checkpoint, three data sets 
   CHECK(r.methods.names() == std::vector<std::string>{"checkpoint", "imagenet", "moco", "random", "simclr", "uscl"});
   CHECK(r.datasets.names() == std::vector<std::string>{"pocus", "synthetic", "videos"});
   CHECK(r.protocols.names() == std::vector<std::string>{"full-finetune", "linear-probe", "uscl-paper"});
-  CHECK(r.methods.get("uscl").pretrains);
-  CHECK_FALSE(r.methods.get("imagenet").pretrains);
-  CHECK(r.protocols.get("linear-probe").stage == "probe");
+  CHECK(r.methods.get("uscl").pretrains());
+  CHECK_FALSE(r.methods.get("imagenet").pretrains());
+  CHECK(r.protocols.get("linear-probe").stage == Stage::Probe);
   // Each resolver fills its defaults from an empty config and is idempotent on its own output.
   // checkpoint has no default file: its `weights` is required.
   CHECK_THROWS_WITH(r.methods.get("checkpoint").resolve(nlohmann::json::object(), "t", "m"), Contains("weights") && Contains("missing required key"));

@@ -13,6 +13,7 @@
 #include "harness/store/store.h"
 #include "reports/comparison.h"
 #include "reports/figures.h"
+#include "spec_fixture.h"
 #include "store_fixture.h"
 #include "support.h"
 
@@ -46,7 +47,7 @@ void fill(Store& store) {
       RunRecord r = hand_filled_run("golden", method, fold);  // manifest: d.manifest_hash
       r.env_json = R"({"device":"cpu"})";
       store.create_run(r, {{"init", 1}, {"root", 0}});
-      store.finish_run(r.id, "done");
+      store.finish_run(r.id, RunStatus::Done);
       store.put_metrics(r.id, -1, "selection", {{"last", 4}, {"best_val", 3}, {"best_test", 2}});
       for (int epoch : {2, 3, 4}) {
         std::vector<std::string> clips, scores;
@@ -73,12 +74,12 @@ void fill(Store& store) {
   p.id = content_hash({{"m", "uscl"}, {"stage", "pretrain"}});
   p.experiment = "golden";
   p.method = "uscl";
-  p.stage = "pretrain";
+  p.stage = Stage::Pretrain;
   p.config_json = "{}";
   p.config_hash = std::string(64, 'c');
   p.manifest_hash = std::string(64, 'e');
   store.create_run(p, {{"init", 1}});
-  store.finish_run(p.id, "done");
+  store.finish_run(p.id, RunStatus::Done);
   for (int epoch = 0; epoch < 3; ++epoch) {
     store.put_metrics(p.id, epoch, "train", {{"loss", 4.0 - epoch}});
     store.put_metrics(p.id, epoch, "heldout", {{"contrastive", 3.5 - 0.5 * epoch}, {"knn_accuracy", 0.5 + 0.125 * epoch}});
@@ -154,7 +155,7 @@ TEST_CASE("report figures: well-formed SVG documents whose marks are the table's
   TempDir dir;
   auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
   fill(store);
-  const auto t = reports::build_comparison(store, "golden");
+  const auto t = reports::build_comparison(store, "golden", builtin_registries());
   const auto figures = reports::make_figures(t);
   std::vector<std::string> names;
   for (const auto& f : figures) {
@@ -210,7 +211,7 @@ TEST_CASE("every report format matches its golden file", "[unit][report]") {
   TempDir dir;
   auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
   fill(store);
-  auto t = reports::build_comparison(store, "golden");
+  auto t = reports::build_comparison(store, "golden", builtin_registries());
   for (auto& run : t.runs) run.erase("environment");  // the only machine-dependent part
   REQUIRE(t.rows.size() == 3);
   CHECK(t.rows[2].note == "not run: weights not supplied");
@@ -226,7 +227,7 @@ TEST_CASE("the report's figures are the ones computed by hand from the predictio
   TempDir dir;
   auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
   fill(store);
-  const auto t = reports::build_comparison(store, "golden");
+  const auto t = reports::build_comparison(store, "golden", builtin_registries());
   // uscl at its best_test epoch 2 is wrong where (c + f + 2) % 7 == 0: c=5,f=0 (fold 1) and c=4,f=1 (fold 0).
   const auto& best_test = t.rows[0].by.at("best_test");
   CHECK(best_test.confusion.total() == 16);
@@ -237,22 +238,22 @@ TEST_CASE("the report's figures are the ones computed by hand from the predictio
   // (clip 3, frame 1); random where (c + 2f) % 3 == 0: frame 0 of clips 0, 3, 6 and frame 1 of clips 1, 4, 7.
   // No frame is wrong for both: b (USCL right only) = 6, c (random right only) = 2, p = 2 (1 + 8 + 28) / 256.
   // Clips: random has fewer frames right on 0, 1, 6, 7; clips 3 and 4 are ties (one error each), 2 and 5 too.
-  REQUIRE(t.rows[1].vs_uscl.has_value());
-  CHECK(t.rows[1].vs_uscl->b == 6);
-  CHECK(t.rows[1].vs_uscl->c == 2);
-  CHECK(t.rows[1].vs_uscl->p == Approx(74.0 / 256));
-  CHECK(t.rows[1].vs_uscl->clip_losses == 4);
-  CHECK(t.rows[1].vs_uscl->clip_wins == 0);
-  CHECK(t.rows[1].vs_uscl->clip_p == Approx(2.0 / 16));
+  REQUIRE(t.rows[1].vs_paper_method.has_value());
+  CHECK(t.rows[1].vs_paper_method->b == 6);
+  CHECK(t.rows[1].vs_paper_method->c == 2);
+  CHECK(t.rows[1].vs_paper_method->p == Approx(74.0 / 256));
+  CHECK(t.rows[1].vs_paper_method->clip_losses == 4);
+  CHECK(t.rows[1].vs_paper_method->clip_wins == 0);
+  CHECK(t.rows[1].vs_paper_method->clip_p == Approx(2.0 / 16));
   // The same pairs seen from USCL's row against random-init; no row is tested against itself.
-  REQUIRE(t.rows[0].vs_random.has_value());
-  CHECK(t.rows[0].vs_random->b == 2);
-  CHECK(t.rows[0].vs_random->c == 6);
-  CHECK(t.rows[0].vs_random->clip_wins == 4);
-  CHECK(t.rows[0].vs_random->clip_losses == 0);
-  CHECK_FALSE(t.rows[0].vs_uscl.has_value());
-  CHECK_FALSE(t.rows[1].vs_random.has_value());
-  CHECK_FALSE(t.rows[2].vs_uscl.has_value());  // imagenet: not run
+  REQUIRE(t.rows[0].vs_baseline.has_value());
+  CHECK(t.rows[0].vs_baseline->b == 2);
+  CHECK(t.rows[0].vs_baseline->c == 6);
+  CHECK(t.rows[0].vs_baseline->clip_wins == 4);
+  CHECK(t.rows[0].vs_baseline->clip_losses == 0);
+  CHECK_FALSE(t.rows[0].vs_paper_method.has_value());
+  CHECK_FALSE(t.rows[1].vs_baseline.has_value());
+  CHECK_FALSE(t.rows[2].vs_paper_method.has_value());  // imagenet: not run
   // Learning curves: epoch 3's train loss is the mean of fold 0 (1/3) and fold 1 (1/3 + 0.25); epochs
   // 0 and 1 were not recorded (NaN); the pretraining curves come from the pretraining run.
   const auto& loss = t.rows[0].curves.at("train loss");
@@ -267,7 +268,7 @@ TEST_CASE("runs of an earlier method version or a redone cell are not counted tw
   TempDir dir;
   auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
   fill(store);
-  const auto before = reports::build_comparison(store, "golden");
+  const auto before = reports::build_comparison(store, "golden", builtin_registries());
   REQUIRE(before.superseded == 0);
   // The same cell (uscl, fold 0) from an older uscl version, every frame predicted wrong.
   RunRecord r;
@@ -275,7 +276,7 @@ TEST_CASE("runs of an earlier method version or a redone cell are not counted tw
   r.experiment = "golden";
   r.method = "uscl";
   r.protocol = "uscl-paper";
-  r.stage = "finetune";
+  r.stage = Stage::Finetune;
   r.fold = 0;
   r.method_version = 7;  // the spec's methods carry no version (0)
   r.config_json = "{}";
@@ -283,10 +284,10 @@ TEST_CASE("runs of an earlier method version or a redone cell are not counted tw
   r.manifest_hash = std::string(64, 'a');
   r.fold_hash = std::string(64, 'f');
   store.create_run(r, {{"init", 1}});
-  store.finish_run(r.id, "done");
+  store.finish_run(r.id, RunStatus::Done);
   store.put_metrics(r.id, -1, "selection", {{"last", 2}, {"best_val", 2}, {"best_test", 2}});
   store.put_predictions(r.id, 2, {"clip0", "clip2"}, {0, 0}, {0, 2}, {1, 0}, {"[0,1,0]", "[1,0,0]"});
-  const auto after = reports::build_comparison(store, "golden");
+  const auto after = reports::build_comparison(store, "golden", builtin_registries());
   CHECK(after.superseded == 1);
   CHECK(after.rows[0].runs_done == 2);
   CHECK(after.rows[0].by.at("best_test").pooled == before.rows[0].by.at("best_test").pooled);

@@ -290,7 +290,7 @@ TEST_CASE("a pretraining killed with SIGKILL resumes from its checkpoint and end
   {
     auto store = Store::open((w.dir / "killed.db").string(), Store::Access::Existing);
     bool interrupted = false;
-    for (const auto& r : store.runs("tiny")) interrupted = interrupted || (r.stage == "pretrain" && r.status == "running");
+    for (const auto& r : store.runs("tiny")) interrupted = interrupted || (r.stage == Stage::Pretrain && r.status == RunStatus::Running);
     CHECK(interrupted);  // left as running; its heartbeat goes stale
   }
   const auto resumed = run_usbench("run " + w.args("killed.db"));
@@ -335,7 +335,7 @@ TEST_CASE("a downstream run killed mid-fold resumes after its last epoch and end
   for (const auto& r : runs) {
     INFO("fold " << *r.fold);
     REQUIRE(killed.find_run(r.id));
-    CHECK(killed.find_run(r.id)->status == "done");
+    CHECK(killed.find_run(r.id)->status == RunStatus::Done);
     const auto ma = full.metrics(r.id), mb = killed.metrics(r.id);
     REQUIRE(ma.size() == mb.size());
     for (std::size_t i = 0; i < ma.size(); ++i) {
@@ -396,7 +396,7 @@ void check_same_metrics(const fs::path& a_db, const fs::path& b_db) {
   for (const auto& r : runs) {
     INFO("run " << r.id.substr(0, 12));
     REQUIRE(b.find_run(r.id));
-    CHECK(b.find_run(r.id)->status == "done");
+    CHECK(b.find_run(r.id)->status == RunStatus::Done);
     auto strip = [](std::vector<MetricRow> m) {
       m.erase(std::remove_if(m.begin(), m.end(), [](const MetricRow& x) { return x.name == "images_per_s"; }), m.end());
       std::vector<std::string> out;
@@ -480,8 +480,8 @@ TEST_CASE("SIGTERM and SIGINT mark the current run interrupted and exit 143 and 
       auto store = Store::open((w.dir / db).string(), Store::Access::Existing);
       int interrupted = 0, running = 0;
       for (const auto& r : store.runs("tiny")) {
-        interrupted += r.status == "interrupted";
-        running += r.status == "running";
+        interrupted += r.status == RunStatus::Interrupted;
+        running += r.status == RunStatus::Running;
       }
       CHECK(interrupted == 1);
       CHECK(running == 0);
@@ -514,7 +514,7 @@ TEST_CASE("four processes running one spec on one store execute every run exactl
   }
   CHECK(executed == 5);  // 1 pretraining + 2 methods x 2 folds: each executed by exactly one process
   auto store = Store::open((w.dir / "shared.db").string(), Store::Access::Existing);
-  for (const auto& r : store.runs("tiny")) CHECK(r.status == "done");
+  for (const auto& r : store.runs("tiny")) CHECK(r.status == RunStatus::Done);
   sql::Stmt arts(store.db(), "SELECT path, sha256, bytes FROM artifacts WHERE kind = 'best_backbone'");
   int n = 0;
   while (arts.step()) {
@@ -541,7 +541,7 @@ TEST_CASE("a NaN loss fails the run with its epoch named and exit code 1", "[pro
   CHECK_THAT(r.output, Contains("epoch") && Contains("loss is") && Contains("failed"));
   auto store = Store::open((w.dir / "nan.db").string(), Store::Access::Existing);
   int failed = 0;
-  for (const auto& run : store.runs("tiny")) failed += run.status == "failed";
+  for (const auto& run : store.runs("tiny")) failed += run.status == RunStatus::Failed;
   CHECK(failed == 3);  // the pretraining and both folds that depend on it
 }
 
@@ -563,8 +563,8 @@ TEST_CASE("two shards merged give the same table as one unsharded run", "[protoc
   auto merged = Store::open((w.dir / "merged.db").string(), Store::Access::Existing);
   auto single = Store::open((w.dir / "whole.db").string(), Store::Access::Existing);
   std::set<std::string> merged_ids, single_ids;
-  for (const auto& r : merged.runs()) merged_ids.insert(r.id + ":" + r.status);
-  for (const auto& r : single.runs()) single_ids.insert(r.id + ":" + r.status);
+  for (const auto& r : merged.runs()) merged_ids.insert(r.id + ":" + to_string(r.status));
+  for (const auto& r : single.runs()) single_ids.insert(r.id + ":" + to_string(r.status));
   CHECK(merged_ids == single_ids);  // every run of the grid, once, done
   const auto a = run_usbench("report --format json --db " + q(w.dir / "whole.db"));
   const auto b = run_usbench("report --format json --db " + q(w.dir / "merged.db"));
@@ -596,7 +596,7 @@ TEST_CASE("a run checkpointed on CUDA resumes on the CPU, and one checkpointed o
   CHECK_THAT(r.output, Contains("resuming"));
   for (const auto* db : {&w, &v}) {
     auto store = Store::open((db->dir / (db == &w ? "x.db" : "y.db")).string(), Store::Access::Existing);
-    for (const auto& run : store.runs()) CHECK(run.status == "done");
+    for (const auto& run : store.runs()) CHECK(run.status == RunStatus::Done);
   }
 }
 
@@ -696,8 +696,14 @@ TEST_CASE("label_noise relabels the stated share of one class's training frames,
   for (std::int64_t f = 0; f < 45; ++f) fit.push_back(f);  // frames 45-59: validation and test
   RunContext ctx;
   ctx.seeds = {{"root", 0}};
-  CHECK(training_labels(set, fit, nlohmann::json::object(), ctx) == set.label_of);
-  const auto noisy = training_labels(set, fit, {{"label_noise", {{"class", "covid"}, {"fraction", 0.2}}}}, ctx);
+  auto noise = [](const std::string& cls) {
+    DownstreamConfig c;
+    c.label_noise_class = cls;
+    c.label_noise_fraction = 0.2;
+    return c;
+  };
+  CHECK(training_labels(set, fit, DownstreamConfig{}, ctx) == set.label_of);
+  const auto noisy = training_labels(set, fit, noise("covid"), ctx);
   int changed = 0;
   for (std::size_t f = 0; f < noisy.size(); ++f) {
     if (noisy[f] == set.label_of[f]) continue;
@@ -707,8 +713,8 @@ TEST_CASE("label_noise relabels the stated share of one class's training frames,
     CHECK((noisy[f] == 1 || noisy[f] == 2));
   }
   CHECK(changed == 3);  // round(0.2 x 15 covid training frames)
-  CHECK(training_labels(set, fit, {{"label_noise", {{"class", "covid"}, {"fraction", 0.2}}}}, ctx) == noisy);  // seeded
-  CHECK_THROWS_WITH(training_labels(set, fit, {{"label_noise", {{"class", "covdi"}, {"fraction", 0.2}}}}, ctx), Contains("label_noise.class"));
+  CHECK(training_labels(set, fit, noise("covid"), ctx) == noisy);  // seeded
+  CHECK_THROWS_WITH(training_labels(set, fit, noise("covdi"), ctx), Contains("label_noise.class"));
 
   Workspace w;
   const auto r = run_usbench("run " + w.args("a.db") + R"( --set 'protocols.uscl-paper.config.label_noise={"class":"covdi","fraction":0.2}')");

@@ -21,7 +21,7 @@ RunRecord sample_run(const std::string& id, std::optional<int> fold = 0) {
   r.experiment = "exp";
   r.method = "uscl";
   r.protocol = "uscl-paper";
-  r.stage = "finetune";
+  r.stage = Stage::Finetune;
   r.fold = fold;
   r.seed = 0;
   r.config_json = "{}";
@@ -138,7 +138,7 @@ TEST_CASE("a write that throws rolls back everything it did", "[store]") {
   CHECK(count(store, "SELECT count(*) FROM experiments") == 0);
   // A failing statement in the middle leaves no partial run behind.
   auto bad = sample_run("r2");
-  bad.stage = "not-a-stage";  // violates the CHECK constraint
+  bad.stage = static_cast<Stage>(99);  // spelt "?": the runs table's CHECK constraint refuses it
   CHECK_THROWS(store.create_run(bad, {{"init", 1}}));
   CHECK(count(store, "SELECT count(*) FROM runs") == 0);
   CHECK(count(store, "SELECT count(*) FROM seeds") == 0);
@@ -194,24 +194,24 @@ TEST_CASE("heartbeats advance and a silent running run is seen as stale", "[stor
   TempDir dir;
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
   store.create_run(sample_run("r1"), {});
-  CHECK(store.runs()[0].status == "pending");
+  CHECK(store.runs()[0].status == RunStatus::Pending);
   store.start_run("r1", R"({"device":"cpu"})");
   const auto first = store.find_run("r1")->heartbeat_ms.value();
   std::this_thread::sleep_for(std::chrono::milliseconds(15));
   store.heartbeat("r1");
   const auto run = store.find_run("r1").value();
-  CHECK(run.status == "running");
+  CHECK(run.status == RunStatus::Running);
   CHECK(run.heartbeat_ms.value() > first);
   CHECK(effective_status(run, run.heartbeat_ms.value() + 1000, 60000) == "running");
   CHECK(effective_status(run, run.heartbeat_ms.value() + 61000, 60000) == "stale");
   CHECK(store.mark_stale_runs(60000) == 0);
   std::this_thread::sleep_for(std::chrono::milliseconds(15));
   CHECK(store.mark_stale_runs(5) == 1);
-  CHECK(store.find_run("r1")->status == "interrupted");
+  CHECK(store.find_run("r1")->status == RunStatus::Interrupted);
   store.start_run("r1", "{}");  // a resumed run is running again, keeping its first start time
   CHECK(store.find_run("r1")->started_ms == run.started_ms);
-  store.finish_run("r1", "done");
-  CHECK(store.find_run("r1")->status == "done");
+  store.finish_run("r1", RunStatus::Done);
+  CHECK(store.find_run("r1")->status == RunStatus::Done);
   CHECK(store.find_run("r1")->finished_ms.has_value());
 }
 
@@ -236,18 +236,18 @@ TEST_CASE("merge adds new runs with their rows, replaces unfinished ones by done
   b.upsert_experiment("exp", 1, "{\"v\":1}", "h1");
   // a: run r1 done, r2 interrupted. b: r2 done (the same content hash), r3 done.
   a.create_run(sample_run("r1"), {{"init", 1}});
-  a.finish_run("r1", "done");
+  a.finish_run("r1", RunStatus::Done);
   a.create_run(sample_run("r2", 1), {{"init", 2}});
   a.start_run("r2", "{}");
   a.put_metric("r2", 0, "train", "loss", 9.0);
-  a.finish_run("r2", "interrupted");
+  a.finish_run("r2", RunStatus::Interrupted);
   b.create_run(sample_run("r2", 1), {{"init", 2}});
-  b.finish_run("r2", "done");
+  b.finish_run("r2", RunStatus::Done);
   b.put_metric("r2", 0, "train", "loss", 1.0);
   b.put_metric("r2", 1, "train", "loss", 0.5);
   b.put_predictions("r2", 1, {"c1", "c1"}, {0, 1}, {0, 0}, {0, 1}, {"[1,0,0]", "[0,1,0]"});
   b.create_run(sample_run("r3", 2), {{"init", 3}, {"root", 4}});
-  b.finish_run("r3", "done");
+  b.finish_run("r3", RunStatus::Done);
   b.put_artifact("r3", "best_backbone", 1, "/work/r3.pth", "s", 10);
 
   const auto c = a.merge_from((dir / "b.db").string());
@@ -255,12 +255,12 @@ TEST_CASE("merge adds new runs with their rows, replaces unfinished ones by done
   CHECK(c.runs_replaced == 1);
   CHECK(c.runs_present == 0);
   CHECK(c.datasets_added == 0);
-  CHECK(a.find_run("r2")->status == "done");
+  CHECK(a.find_run("r2")->status == RunStatus::Done);
   CHECK(a.metrics("r2").size() == 2);  // b's rows; a's interrupted epoch is gone
   CHECK(a.predictions("r2", 1).size() == 2);
   CHECK(a.seeds("r3") == std::map<std::string, std::int64_t>{{"init", 3}, {"root", 4}});
   CHECK(a.artifact("r3", "best_backbone")->first == "/work/r3.pth");
-  CHECK(a.find_run("r1")->status == "done");
+  CHECK(a.find_run("r1")->status == RunStatus::Done);
   CHECK(count(a, "SELECT COUNT(*) FROM runs") == 3);
 
   // Merging again changes nothing.
@@ -279,7 +279,7 @@ TEST_CASE("merge refuses a shard whose data set differs and writes nothing of it
   a.put_dataset(one_clip_dataset("pocus", "m1"));
   b.put_dataset(one_clip_dataset("pocus", "m2"));
   b.create_run(sample_run("r9"), {{"init", 1}});
-  b.finish_run("r9", "done");
+  b.finish_run("r9", RunStatus::Done);
   CHECK_THROWS_WITH(a.merge_from((dir / "b.db").string()), Contains("b.db") && Contains("pocus") && Contains("Nothing was merged"));
   CHECK(count(a, "SELECT COUNT(*) FROM runs") == 0);
   CHECK(a.dataset("pocus")->manifest_hash == "m1");
@@ -307,16 +307,16 @@ TEST_CASE("claims: one process holds a run - a live holder is respected and a st
   // The holder renews; the other cannot renew or finish it.
   CHECK(store.heartbeat("r1", a.token));
   CHECK_FALSE(store.heartbeat("r1", b.token));
-  CHECK_FALSE(store.finish_claimed_run("r1", b.token, "failed", "not mine"));
-  CHECK(store.find_run("r1")->status == "running");
+  CHECK_FALSE(store.finish_claimed_run("r1", b.token, RunStatus::Failed, "not mine"));
+  CHECK(store.find_run("r1")->status == RunStatus::Running);
   // Heartbeat older than the bound: taken over, and the old holder can no longer write its status.
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   c = store.claim_run("r1", b, "{}", /*stale_after_ms=*/10);
   CHECK(c.result == Store::ClaimResult::Claimed);
   CHECK(c.took_over);
   CHECK_FALSE(store.heartbeat("r1", a.token));
-  CHECK_FALSE(store.finish_claimed_run("r1", a.token, "done"));
-  CHECK(store.finish_claimed_run("r1", b.token, "done"));
+  CHECK_FALSE(store.finish_claimed_run("r1", a.token, RunStatus::Done));
+  CHECK(store.finish_claimed_run("r1", b.token, RunStatus::Done));
   CHECK(store.claim_run("r1", a, "{}").result == Store::ClaimResult::Done);
 
   // A holder whose pid is dead on this host is taken over at once, heartbeat fresh or not.

@@ -35,12 +35,12 @@ struct IngestArgs {
   int threads = 0;
 };
 
-void print_ingest(const datasets::IngestReport& r, double seconds) {
+void print_ingest(const DatasetInfo& kind, const datasets::IngestReport& r, double seconds) {
   const auto& d = r.dataset;
   long long frames = 0;
   for (const auto& [label, c] : r.per_class) frames += c.frames;
   fmt::print("ingested '{}' ({}{}): {} clips in {} groups, {} frames  [{} decoded, {} from cache]  {:.2f} s\n", d.name,
-             d.kind, d.kind == "synthetic" ? ", synthetic data" : ", from " + d.source, d.clips.size(), r.groups, frames,
+             d.kind, kind.generate ? ", generated data" : ", from " + d.source, d.clips.size(), r.groups, frames,
              r.decoded, r.cache_hits, seconds);
   fmt::print("  {:<14} {:>6} {:>8}\n", "class", "clips", "frames");
   for (const auto& [label, c] : r.per_class)
@@ -71,7 +71,7 @@ void print_ingest(const datasets::IngestReport& r, double seconds) {
 void add_ingest_command(CLI::App& app, const Registries& registries) {
   auto a = std::make_shared<IngestArgs>();
   auto* cmd = app.add_subcommand("ingest", "Decode clips once into the frame cache and record their manifest");
-  cmd->add_option("--dataset", a->kind, "Data set kind")->required()->check(CLI::IsMember({"pocus", "videos", "synthetic"}));
+  cmd->add_option("--dataset", a->kind, "Data set kind")->required()->check(CLI::IsMember(registries.datasets.names()));
   cmd->add_option("--src", a->src, "Source folder (pocus: the folder holding pocus_videos/; videos: a folder of clips)");
   cmd->add_option("--labels", a->labels, "videos: CSV with labels");
   cmd->add_option("--key-column", a->key_column, "videos: CSV column matched against each clip's group key");
@@ -109,11 +109,12 @@ void add_ingest_command(CLI::App& app, const Registries& registries) {
       if (done == total) std::cerr << "\n";
     };
     const auto t0 = std::chrono::steady_clock::now();
-    const auto report = datasets::ingest(a->kind, resolved, cache, opt);
+    const DatasetInfo& kind = registries.datasets.get(a->kind);
+    const auto report = datasets::ingest(kind, resolved, cache, opt);
     auto store = Store::open(a->db, Store::Access::Create);
     const auto change = store.put_dataset(report.dataset);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    print_ingest(report, secs);
+    print_ingest(kind, report, secs);
     if (!change.previous_manifest.empty()) fmt::print("  {}\n", change.describe(report.dataset.name, report.dataset.manifest_hash));
   });
 }

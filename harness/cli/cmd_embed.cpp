@@ -1,5 +1,6 @@
 // usbench embed: backbone features of every image in a folder, one CSV row per image.
 #include <cstdlib>
+#include <map>
 #include <filesystem>
 #include <sstream>
 #include <fstream>
@@ -38,26 +39,49 @@ struct EmbedArgs {
 };
 }  // namespace
 
-void add_embed_command(CLI::App& app) {
+// The input normalisations embed offers, by name (per channel mean and std).
+struct Normalisation {
+  std::array<float, 3> mean, std;
+};
+const std::map<std::string, Normalisation>& normalisations() {
+  static const std::map<std::string, Normalisation> n = {
+      {"protocol", {{0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}}},          // usbench's protocols and the USCL reference
+      {"imagenet", {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}}}};  // torchvision's ImageNet models
+  return n;
+}
+
+// The methods embed can initialise a backbone with: those without a pretraining stage (a pretraining
+// method's backbone is a file: use checkpoint).
+std::vector<std::string> initialisations(const Registries& registries) {
+  std::vector<std::string> out;
+  for (const auto& n : registries.methods.names())
+    if (!registries.methods.get(n).pretrains()) out.push_back(n);
+  return out;
+}
+
+void add_embed_command(CLI::App& app, const Registries& registries) {
   auto a = std::make_shared<EmbedArgs>();
   auto* cmd = app.add_subcommand("embed", "Write backbone features (after global average pooling) of every image in a folder to CSV");
-  cmd->add_option("--init", a->init, "Backbone initialisation")->required()->check(CLI::IsMember({"random", "imagenet", "checkpoint"}));
+  cmd->add_option("--init", a->init, "Backbone initialisation")->required()->check(CLI::IsMember(initialisations(registries)));
   cmd->add_option("--weights", a->weights, "torchvision .pth, a USCL checkpoint or a usbench export (imagenet, checkpoint)");
   cmd->add_option("--images", a->images, "Folder of images (png, jpg, ...)")->required();
   cmd->add_option("--out", a->out, "Output CSV: file name, then one column per feature")->required();
-  cmd->add_option("--normalize", a->normalize, "protocol (mean 0.5, std 0.25) or imagenet")->check(CLI::IsMember({"protocol", "imagenet"}))->capture_default_str();
+  cmd->add_option("--normalize", a->normalize, "protocol (mean 0.5, std 0.25) or imagenet")->check(CLI::IsMember(std::vector<std::string>{"protocol", "imagenet"}))->capture_default_str();
   cmd->add_option("--backbone", a->backbone, "resnet18 or resnet50")->capture_default_str();
   cmd->add_option("--size", a->size, "Input size in pixels (32 to 1024)")->capture_default_str()->check(CLI::Range(32, 1024));
   cmd->add_option("--seed", a->seed, "Init seed for --init random")->capture_default_str();
-  cmd->callback([a] {
+  cmd->callback([a, &registries] {
+    const WeightsSource source = registries.methods.get(a->init).weights;
     // ImageNet weights as run finds them: --weights, USBENCH_IMAGENET_WEIGHTS, then torch's hub cache.
-    if (a->init == "imagenet") {
+    if (source == WeightsSource::ImagenetFile) {
       const char* env = std::getenv("USBENCH_IMAGENET_WEIGHTS");
       a->weights = resolve_imagenet_weights(a->weights, env ? env : "", a->backbone);
     }
-    if (a->init != "random" && a->weights.empty())
+    if (source != WeightsSource::Initialisation && a->weights.empty())
       throw UsageError("usbench embed --init " + a->init + " needs --weights FILE" +
-                       (a->init == "imagenet" ? " (none in " + hub_checkpoint_dir() + "; usbench weights fetch " + a->backbone + " puts it there)" : ""));
+                       (source == WeightsSource::ImagenetFile
+                            ? " (none in " + hub_checkpoint_dir() + "; usbench weights fetch " + a->backbone + " puts it there)"
+                            : ""));
     std::error_code ec;
     if (!fs::is_directory(a->images, ec)) throw UsageError(a->images + ": no such folder");
     std::vector<fs::path> files;
@@ -72,13 +96,10 @@ void add_embed_command(CLI::App& app) {
 
     torch::manual_seed(static_cast<std::uint64_t>(a->seed));
     ResNet model(ResNetSpec::by_name(a->backbone));
-    if (a->init != "random") load_weights(*model, read_state_dict(a->weights), a->weights, /*with_fc=*/false);
+    if (source != WeightsSource::Initialisation) load_weights(*model, read_state_dict(a->weights), a->weights, /*with_fc=*/false);
     model->eval();
     torch::InferenceMode guard;
-    const std::array<float, 3> mean = a->normalize == "imagenet" ? std::array<float, 3>{0.485f, 0.456f, 0.406f}
-                                                                 : std::array<float, 3>{0.5f, 0.5f, 0.5f};
-    const std::array<float, 3> std = a->normalize == "imagenet" ? std::array<float, 3>{0.229f, 0.224f, 0.225f}
-                                                                : std::array<float, 3>{0.25f, 0.25f, 0.25f};
+    const auto& [mean, std] = normalisations().at(a->normalize);
     // The table is built in memory and written at the end (write_file_atomically): a failure (say, an
     // undecodable image) leaves no file, and a write error is an error.
     std::ostringstream out;

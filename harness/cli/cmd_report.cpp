@@ -69,7 +69,7 @@ void write_figures(const std::vector<reports::Figure>& figures, const std::strin
 
 }  // namespace
 
-void add_report_command(CLI::App& app) {
+void add_report_command(CLI::App& app, const Registries& registries) {
   auto a = std::make_shared<ReportArgs>();
   auto* cmd = app.add_subcommand("report", "Generate the comparison table of an experiment from the store");
   cmd->add_option("--experiment", a->experiment, "Experiment name (default: the only one recorded)");
@@ -78,11 +78,11 @@ void add_report_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--out", a->out, "Output file (default: standard output); with --format svg, the folder for the figures");
   cmd->add_option("--db", a->db, "Store file")->capture_default_str();
-  cmd->callback([a] {
+  cmd->callback([a, &registries] {
     auto store = Store::open(a->db, Store::Access::ReadOnly);
     if (a->format == "svg" && a->out.empty())
       throw UsageError("usbench report --format svg writes one file per figure: give the folder with --out DIR");
-    const auto table = reports::build_comparison(store, pick_experiment(store, a->experiment));
+    const auto table = reports::build_comparison(store, pick_experiment(store, a->experiment), registries);
     if (a->format == "svg") {
       write_figures(reports::make_figures(table), a->out);
       return;

@@ -40,7 +40,7 @@ void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs,
     nlohmann::json out = {{"experiment", spec.name}, {"version", spec.version},
                           {"spec_hash", content_hash(resolved)}, {"spec", resolved}, {"runs", nlohmann::json::array()}};
     for (const auto& r : runs)
-      out["runs"].push_back({{"stage", r.record.stage}, {"method", r.record.method}, {"protocol", r.record.protocol},
+      out["runs"].push_back({{"stage", to_string(r.record.stage)}, {"method", r.record.method}, {"protocol", r.record.protocol},
                              {"fold", r.record.fold ? nlohmann::json(*r.record.fold) : nlohmann::json(nullptr)},
                              {"seed", r.record.seed}, {"config_hash", r.record.config_hash},
                              {"id", r.record.id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.record.id)},
@@ -49,7 +49,7 @@ void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs,
     return;
   }
   int pretrain = 0;
-  for (const auto& r : runs) pretrain += r.record.stage == "pretrain";
+  for (const auto& r : runs) pretrain += r.record.stage == Stage::Pretrain;
   fmt::print("experiment {} v{} (resolved spec sha256 {})\n", spec.name, spec.version, content_hash(resolved).substr(0, 16));
   fmt::print("{} methods x {} protocols x {} folds x {} seeds: {} pretraining runs, {} downstream runs\n",
              spec.methods.size(), spec.protocols.size(), spec.folds.k, spec.seeds.size(), pretrain,
@@ -57,7 +57,7 @@ void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs,
   fmt::print("{:<9} {:<12} {:<14} {:>4} {:>6}  {:<16} {}\n", "stage", "method", "protocol", "fold", "seed", "config",
              "run id");
   for (const auto& r : runs)
-    fmt::print("{:<9} {:<12} {:<14} {:>4} {:>6}  {:<16} {}\n", r.record.stage, r.record.method,
+    fmt::print("{:<9} {:<12} {:<14} {:>4} {:>6}  {:<16} {}\n", to_string(r.record.stage), r.record.method,
                r.record.protocol.empty() ? "-" : r.record.protocol, r.record.fold ? std::to_string(*r.record.fold) : "-",
                r.record.seed, r.record.config_hash.substr(0, 16),
                r.record.id.empty() ? "(fixed once the data are ingested)" : r.record.id.substr(0, 16));
@@ -133,7 +133,7 @@ void add_run_command(CLI::App& app, const Registries& registries) {
     if (weights.empty())
       if (const char* env = std::getenv("USBENCH_IMAGENET_WEIGHTS"); env) weights = env;
     if (!opt->shard.empty()) parse_shard(opt->shard);
-    check_runnable(spec, weights);
+    check_runnable(spec, registries, weights);
     std::optional<reports::ExpectedRecord> expected;
     if (!opt->expected.empty()) {
       expected = reports::load_expected(opt->expected);
@@ -175,7 +175,7 @@ void add_run_command(CLI::App& app, const Registries& registries) {
                              summary.executed, summary.skipped_done, summary.failed,
                              summary.held_elsewhere ? fmt::format(", {} left to other processes running them", summary.held_elsewhere) : "");
     auto store = Store::open(opt->db, Store::Access::Existing);
-    std::cout << reports::to_markdown(reports::build_comparison(store, spec.name));
+    std::cout << reports::to_markdown(reports::build_comparison(store, spec.name, registries));
     if (summary.failed > 0) throw RunFailure(fmt::format("{} run(s) failed; see usbench runs list --db {}", summary.failed, opt->db));
   });
 }

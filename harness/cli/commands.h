@@ -12,9 +12,9 @@ void add_runs_command(CLI::App& app);
 void add_run_command(CLI::App& app, const Registries& registries);
 void add_ingest_command(CLI::App& app, const Registries& registries);
 void add_splits_command(CLI::App& app);
-void add_report_command(CLI::App& app);
+void add_report_command(CLI::App& app, const Registries& registries);
 void add_check_command(CLI::App& app);
-void add_embed_command(CLI::App& app);
+void add_embed_command(CLI::App& app, const Registries& registries);
 void add_merge_command(CLI::App& app);
 void add_weights_command(CLI::App& app);
 

@@ -24,9 +24,9 @@ int main(int argc, char** argv) {
   cli::add_ingest_command(app, registries);
   cli::add_splits_command(app);
   cli::add_run_command(app, registries);
-  cli::add_report_command(app);
+  cli::add_report_command(app, registries);
   cli::add_check_command(app);
-  cli::add_embed_command(app);
+  cli::add_embed_command(app, registries);
   cli::add_runs_command(app);
   cli::add_env_command(app);
   cli::add_merge_command(app);

@@ -1,3 +1,4 @@
+#include "harness/store/results_schema.h"
 #include "harness/run/finetune.h"
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "harness/run/checkpoint.h"
 #include "harness/errors.h"
 #include "harness/run/pretrain_run.h"
+#include "harness/run/protocols.h"
 #include "harness/model/resnet.h"
 #include "harness/run/seeds.h"
 #include "harness/run/step_sums.h"
@@ -124,11 +126,10 @@ int load_downstream_checkpoint(const std::string& path, torch::Device device, Re
 }  // namespace
 
 std::vector<std::int64_t> training_labels(const datasets::FrameSet& set, const std::vector<std::int64_t>& fit,
-                                          const nlohmann::json& config, const RunContext& ctx) {
+                                          const DownstreamConfig& config, const RunContext& ctx) {
   std::vector<std::int64_t> labels = set.label_of;
-  const auto noise = config.find("label_noise");
-  if (noise == config.end()) return labels;
-  const std::string name = noise->at("class");
+  if (config.label_noise_class.empty()) return labels;
+  const std::string& name = config.label_noise_class;
   const auto it = std::find(set.classes.begin(), set.classes.end(), name);
   if (it == set.classes.end())
     throw UsageError("protocol config label_noise.class: '" + name + "' is not a class of the data set");
@@ -140,7 +141,7 @@ std::vector<std::int64_t> training_labels(const datasets::FrameSet& set, const s
     if (labels[static_cast<std::size_t>(f)] == cls) of_class.push_back(f);
   datasets::Rng rng(static_cast<std::uint64_t>(derive_seed(ctx.seeds.at("root"), "label_noise")));
   rng.shuffle(of_class);
-  const auto n = static_cast<std::size_t>(std::llround(noise->at("fraction").get<double>() * static_cast<double>(of_class.size())));
+  const auto n = static_cast<std::size_t>(std::llround(config.label_noise_fraction * static_cast<double>(of_class.size())));
   for (std::size_t i = 0; i < n && i < of_class.size(); ++i) {
     const auto other = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(k - 1)));
     labels[static_cast<std::size_t>(of_class[i])] = other < cls ? other : other + 1;
@@ -194,11 +195,11 @@ class EpochMeter {
 // same order as before it was split into steps, so results are unchanged (the regression gate's exact tier).
 class DownstreamRun {
  public:
-  DownstreamRun(RunContext& ctx, const std::string& protocol, const nlohmann::json& config, const std::string& backbone,
+  DownstreamRun(RunContext& ctx, const ProtocolInfo& protocol, const nlohmann::json& config, const std::string& backbone,
                 const BackboneSource& init, const FoldData& data)
-      : ctx_(ctx), protocol_(protocol), config_(config), set_(*data.set),
-        n_classes_(static_cast<int>(set_.classes.size())), epochs_(config.at("epochs")),
-        batch_size_(config.at("batch_size")), paper_(protocol == "uscl-paper"), probe_(protocol == "linear-probe") {
+      : ctx_(ctx), protocol_(protocol), config_(resolved_downstream_config(config)), set_(*data.set),
+        n_classes_(static_cast<int>(set_.classes.size())), epochs_(config_.epochs), batch_size_(config_.batch_size),
+        paper_(protocol.trains == TrainedPart::Layer4Block1AndHead), probe_(protocol.cached_features) {
     if (n_classes_ > 8) throw UsageError("downstream protocols support at most 8 classes");
     carve_parts(data);
     build_model(backbone, init);
@@ -218,7 +219,7 @@ class DownstreamRun {
     const auto run_t0 = std::chrono::steady_clock::now();
     for (int epoch = start; epoch < epochs_; ++epoch) {
       // CosineAnnealingLR(T_max = epochs) stepped once per epoch.
-      const double lr = config_.at("lr").get<double>() * (1 + std::cos(M_PI * epoch / epochs_)) / 2;
+      const double lr = config_.lr * (1 + std::cos(M_PI * epoch / epochs_)) / 2;
       for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
       const auto t0 = std::chrono::steady_clock::now();
       // Step sums stay on the device; the CPU reads them every step (a NaN stops the run at its batch),
@@ -249,7 +250,7 @@ class DownstreamRun {
       train_groups.push_back(data.groups[static_cast<std::size_t>(c)]);
       train_labels.push_back(set_.label_of[static_cast<std::size_t>(set_.clip_first[static_cast<std::size_t>(c)])]);
     }
-    const auto held = held_out_positions(train_groups, train_labels, config_.at("val_fraction"), ctx_.seed("split"));
+    const auto held = held_out_positions(train_groups, train_labels, config_.val_fraction, ctx_.seed("split"));
     std::vector<int> fit_clips, val_clips;
     std::set<int> h(held.begin(), held.end());
     for (std::size_t i = 0; i < data.train_clips.size(); ++i)
@@ -268,30 +269,30 @@ class DownstreamRun {
     model_->to(ctx_.device);
   }
 
-  // What trains: uscl-paper layer4.1 and the head, the probe the head, full-finetune everything.
+  // What trains, as the protocol's entry says: layer4.1 and the head, the head alone, or everything.
   void make_optimiser() {
     std::vector<torch::Tensor> params;
     for (auto& p : model_->parameters()) p.set_requires_grad(false);
-    if (paper_) {
+    if (protocol_.trains == TrainedPart::Layer4Block1AndHead) {
       auto it = model_->layer4->begin();
       for (++it; it != model_->layer4->end(); ++it)
         for (auto& p : it->ptr()->parameters()) p.set_requires_grad(true);
-    } else if (!probe_) {
+    } else if (protocol_.trains == TrainedPart::All) {
       for (auto& p : model_->parameters()) p.set_requires_grad(true);
     }
     for (auto& p : model_->fc->parameters()) p.set_requires_grad(true);
     for (auto& p : model_->parameters())
       if (p.requires_grad()) params.push_back(p);
     opt_ = std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(config_.at("lr").get<double>()).weight_decay(config_.at("weight_decay").get<double>()));
+        params, torch::optim::AdamOptions(config_.lr).weight_decay(config_.weight_decay));
     scaler_ = std::make_unique<GradScaler>(ctx_.amp);
   }
 
   void make_transforms() {
-    train_aug_.out_size = test_aug_.out_size = config_.at("input_size");
-    train_aug_.random_crop = train_aug_.flip = config_.value("train_augment", true);
-    train_aug_.mean = test_aug_.mean = config_.value("input_mean", train_aug_.mean);
-    train_aug_.std = test_aug_.std = config_.value("input_std", train_aug_.std);
+    train_aug_.out_size = test_aug_.out_size = config_.input_size;
+    train_aug_.random_crop = train_aug_.flip = config_.train_augment;
+    train_aug_.mean = test_aug_.mean = config_.input_mean;
+    train_aug_.std = test_aug_.std = config_.input_std;
   }
 
   // Linear probe: the frozen backbone's features of every frame, once, under the test transform.
@@ -441,7 +442,7 @@ class DownstreamRun {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (ctx_.progress && meter.read_is_current())
         ctx_.progress(fmt::format("{} | {} {} fold {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
-                                  ctx_.run.experiment, ctx_.run.method, protocol_, ctx_.run.fold.value_or(-1), ctx_.run.seed, epoch + 1,
+                                  ctx_.run.experiment, ctx_.run.method, protocol_.name, ctx_.run.fold.value_or(-1), ctx_.run.seed, epoch + 1,
                                   epochs_, batch->index + 1, fb.num_batches(), meter.total("loss") / meter.seen(),
                                   meter.seen() / std::max(secs, 1e-9),
                                   eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
@@ -457,13 +458,15 @@ class DownstreamRun {
     auto t = evaluate(test_);
     val_acc_.push_back(v.accuracy);
     test_acc_.push_back(t.accuracy);
-    ctx_.store->put_metrics(ctx_.run.id, epoch, "train",
-                            {{"loss", meter.total("loss") / seen},
-                             {"accuracy", static_cast<double>(static_cast<std::int64_t>(meter.total("correct"))) / seen},
-                             {"lr", lr},
-                             {"images_per_s", meter.seen() / std::max(train_seconds, 1e-9)}});
-    if (!val_.empty()) ctx_.store->put_metrics(ctx_.run.id, epoch, "val", {{"accuracy", v.accuracy}, {"loss", v.loss}});
-    ctx_.store->put_metrics(ctx_.run.id, epoch, "test", {{"accuracy", t.accuracy}, {"loss", t.loss}});
+    namespace metric = results::metric;
+    ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kTrain,
+                            {{metric::kLoss, meter.total("loss") / seen},
+                             {metric::kAccuracy, static_cast<double>(static_cast<std::int64_t>(meter.total("correct"))) / seen},
+                             {metric::kLr, lr},
+                             {metric::kImagesPerS, meter.seen() / std::max(train_seconds, 1e-9)}});
+    if (!val_.empty())
+      ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kVal, {{metric::kAccuracy, v.accuracy}, {metric::kLoss, v.loss}});
+    ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kTest, {{metric::kAccuracy, t.accuracy}, {metric::kLoss, t.loss}});
     test_evals_.push_back(std::move(t));
   }
 
@@ -477,8 +480,10 @@ class DownstreamRun {
     out.test_accuracy_last = test_acc_.back();
     out.test_accuracy_best_val = test_acc_[static_cast<std::size_t>(out.best_val_epoch)];
     out.test_accuracy_best_test = test_acc_[static_cast<std::size_t>(out.best_test_epoch)];
-    ctx_.store->put_metrics(ctx_.run.id, -1, "selection",
-                            {{"last", out.last_epoch}, {"best_val", out.best_val_epoch}, {"best_test", out.best_test_epoch}});
+    ctx_.store->put_metrics(ctx_.run.id, -1, results::split::kSelection,
+                            {{results::selection::kLast, out.last_epoch},
+                             {results::selection::kBestVal, out.best_val_epoch},
+                             {results::selection::kBestTest, out.best_test_epoch}});
     for (int e : std::set<int>{out.last_epoch, out.best_val_epoch, out.best_test_epoch}) {
       const auto& ev = test_evals_[static_cast<std::size_t>(e)];
       std::vector<std::string> clip_ids, scores;
@@ -498,8 +503,8 @@ class DownstreamRun {
   }
 
   RunContext& ctx_;
-  const std::string protocol_;
-  const nlohmann::json& config_;
+  const ProtocolInfo& protocol_;
+  const DownstreamConfig config_;  // the run's validated config (its JSON is the stored form)
   const datasets::FrameSet& set_;
   const int n_classes_, epochs_, batch_size_;
   const bool paper_, probe_;
@@ -518,7 +523,7 @@ class DownstreamRun {
 
 }  // namespace
 
-DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, const nlohmann::json& config,
+DownstreamOutcome run_downstream(RunContext& ctx, const ProtocolInfo& protocol, const nlohmann::json& config,
                                  const std::string& backbone, const BackboneSource& init, const FoldData& data) {
   return DownstreamRun(ctx, protocol, config, backbone, init, data).execute();
 }

@@ -15,6 +15,7 @@
 
 #include "datasets/loader.h"
 #include "harness/model/resnet.h"
+#include "harness/run/protocols.h"
 #include "harness/run/run_context.h"
 
 namespace usbench {
@@ -45,9 +46,10 @@ torch::Tensor uscl_paper_trained_part(ResNetImpl& m, const torch::Tensor& h);
 // the run's root seed, stream "label_noise") relabelled to one of the other classes, uniformly.
 // Validation and test frames keep their labels. UsageError naming the key for a class the set lacks.
 std::vector<std::int64_t> training_labels(const datasets::FrameSet& set, const std::vector<std::int64_t>& fit,
-                                          const nlohmann::json& config, const RunContext& ctx);
+                                          const DownstreamConfig& config, const RunContext& ctx);
 
-DownstreamOutcome run_downstream(RunContext& ctx, const std::string& protocol, const nlohmann::json& config,
+// `config` is the protocol's resolved config; what trains and how comes from `protocol`'s registry entry.
+DownstreamOutcome run_downstream(RunContext& ctx, const ProtocolInfo& protocol, const nlohmann::json& config,
                                  const std::string& backbone, const BackboneSource& init, const FoldData& data);
 
 }  // namespace usbench

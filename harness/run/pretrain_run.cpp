@@ -1,3 +1,4 @@
+#include "harness/store/results_schema.h"
 #include "harness/run/pretrain_run.h"
 
 #include <chrono>
@@ -48,15 +49,15 @@ std::vector<int> held_out_positions(const std::vector<std::string>& groups, cons
 
 namespace {
 
-datasets::AugmentConfig pretrain_augment(const nlohmann::json& c) {
+datasets::AugmentConfig pretrain_augment(const methods::PretrainCommon& c) {
   datasets::AugmentConfig a;
-  a.out_size = c.at("input_size");
+  a.out_size = c.input_size;
   a.random_crop = true;
-  a.crop_scale = c.at("crop_scale");
-  a.crop_ratio = c.at("crop_ratio");
+  a.crop_scale = c.crop_scale;
+  a.crop_ratio = c.crop_ratio;
   a.flip = true;
   a.color_jitter = true;
-  a.jitter = c.at("color_jitter");
+  a.jitter = c.color_jitter;
   return a;
 }
 
@@ -105,14 +106,12 @@ struct EpochSums {
 // were split from did, so results are unchanged.
 class Pretraining {
  public:
-  Pretraining(RunContext& ctx, const std::string& method, const nlohmann::json& config, const datasets::FrameSet& clips,
+  Pretraining(RunContext& ctx, const MethodInfo& method, const nlohmann::json& config, const datasets::FrameSet& clips,
               const std::vector<std::string>& groups)
-      : ctx_(ctx), method_(method), config_(config), clips_(clips), epochs_(config.at("epochs")),
-        batch_size_(config.at("batch_size")), aug_(pretrain_augment(config)),
-        alpha_(config.contains("mixup_alpha") ? config.at("mixup_alpha").get<double>() : 0.5), scaler_(ctx.amp) {
-    int n_classes = 0;
-    for (auto l : clips.label_of) n_classes = std::max<int>(n_classes, static_cast<int>(l) + 1);
-    impl_ = methods::make_pretrainer(method, config, n_classes, ctx.device, ctx.seed("init"));
+      : ctx_(ctx), method_(method.name), clips_(clips),
+        impl_(methods::make_pretrainer(method, config, classes_of(clips), ctx.device, ctx.seed("init"))),
+        common_(impl_->common()), epochs_(common_.epochs), batch_size_(common_.batch_size), aug_(pretrain_augment(common_)),
+        alpha_(impl_->mixup_alpha()), scaler_(ctx.amp) {
     split_heldout(groups);
   }
 
@@ -125,7 +124,7 @@ class Pretraining {
     PretrainOutcome outcome;
     if (start == 0 && ctx_.log) {
       // The monitor's baseline: the untrained backbone (logged, not stored: the first stored epoch is 0).
-      const auto knn0 = knn_monitor(*m.backbone(), clips_, train_, heldout_, config_.at("input_size"), ctx_.device);
+      const auto knn0 = knn_monitor(*m.backbone(), clips_, train_, heldout_, common_.input_size, ctx_.device);
       if (knn0) ctx_.log(fmt::format("pretrain {} seed {} | before training | kNN {:.3f}", method_, ctx_.run.seed, *knn0));
     }
     const auto run_t0 = std::chrono::steady_clock::now();
@@ -159,7 +158,7 @@ class Pretraining {
     std::vector<std::int64_t> clip_labels;
     for (std::size_t c = 0; c < clips_.clip_ids.size(); ++c)
       clip_labels.push_back(clips_.label_of[static_cast<std::size_t>(clips_.clip_first[c])]);
-    const auto held = held_out_positions(groups, clip_labels, config_.at("val_fraction"), ctx_.seed("split"));
+    const auto held = held_out_positions(groups, clip_labels, common_.val_fraction, ctx_.seed("split"));
     std::set<int> h(held.begin(), held.end());
     for (int c = 0; c < static_cast<int>(clips_.clip_ids.size()); ++c) (h.count(c) ? heldout_ : train_).push_back(c);
     if (static_cast<int>(train_.size()) < 2)
@@ -274,7 +273,7 @@ class Pretraining {
                                                ctx_.seed("augmentation") ^ 0x4E1D0017ull, 0);
     for (int b = 0; b < hb.num_batches(); ++b) {
       const auto pb = hb.batch(b);
-      held_sum += m.loss(pb, false).parts.at("contrastive").item<double>();
+      held_sum += m.loss(pb, false).parts.at(results::metric::kContrastive).item<double>();
       ++held_steps;
     }
     return held_steps ? held_sum / held_steps : fallback;
@@ -284,16 +283,16 @@ class Pretraining {
   void record_epoch(int epoch, double lr, const EpochSums& sums, double held_loss) {
     methods::Pretrainer& m = *impl_;
     const int steps = std::max(1, sums.steps);
-    std::map<std::string, double> train_metrics = {{"loss", sums.loss / steps}, {"lr", lr},
-                                                   {"images_per_s", sums.images / std::max(sums.seconds, 1e-9)}};
+    std::map<std::string, double> train_metrics = {{results::metric::kLoss, sums.loss / steps}, {results::metric::kLr, lr},
+                                                   {results::metric::kImagesPerS, sums.images / std::max(sums.seconds, 1e-9)}};
     for (const auto& [k, v] : sums.parts) train_metrics[k] = v / steps;
-    ctx_.store->put_metrics(ctx_.run.id, epoch, "train", train_metrics);
+    ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kTrain, train_metrics);
     // The monitor: kNN accuracy of the backbone's features on the pretraining set's own labels (held-out
     // clips against training clips). Recorded and drawn, never used to select a checkpoint.
-    const auto knn = knn_monitor(*m.backbone(), clips_, train_, heldout_, config_.at("input_size"), ctx_.device);
-    std::map<std::string, double> held_metrics = {{"contrastive", held_loss}};
-    if (knn) held_metrics["knn_accuracy"] = *knn;
-    ctx_.store->put_metrics(ctx_.run.id, epoch, "heldout", held_metrics);
+    const auto knn = knn_monitor(*m.backbone(), clips_, train_, heldout_, common_.input_size, ctx_.device);
+    std::map<std::string, double> held_metrics = {{results::metric::kContrastive, held_loss}};
+    if (knn) held_metrics[results::metric::kKnnAccuracy] = *knn;
+    ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kHeldout, held_metrics);
     if (held_loss < best_) {
       best_ = held_loss;
       best_epoch_ = epoch;
@@ -308,15 +307,22 @@ class Pretraining {
                            sums.images / std::max(sums.seconds, 1e-9), eta(sums.seconds * (epochs_ - epoch - 1))));
   }
 
+  // Labels of the pretraining set (USCL's semi-supervised head).
+  static int classes_of(const datasets::FrameSet& clips) {
+    int n = 0;
+    for (auto l : clips.label_of) n = std::max<int>(n, static_cast<int>(l) + 1);
+    return n;
+  }
+
   RunContext& ctx_;
   const std::string method_;
-  const nlohmann::json& config_;
   const datasets::FrameSet& clips_;
+  std::unique_ptr<methods::Pretrainer> impl_;  // before the settings read from it (member order)
+  const methods::PretrainCommon& common_;      // the method's validated settings, held by impl_
   const int epochs_, batch_size_;
   const datasets::AugmentConfig aug_;
   const double alpha_;
   GradScaler scaler_;
-  std::unique_ptr<methods::Pretrainer> impl_;
   std::vector<int> train_, heldout_;
   std::string last_path_, best_path_;
   double best_ = std::numeric_limits<double>::infinity();
@@ -325,7 +331,7 @@ class Pretraining {
 
 }  // namespace
 
-PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, const nlohmann::json& config,
+PretrainOutcome run_pretraining(RunContext& ctx, const MethodInfo& method, const nlohmann::json& config,
                                 const datasets::FrameSet& clips, const std::vector<std::string>& groups) {
   return Pretraining(ctx, method, config, clips, groups).execute();
 }

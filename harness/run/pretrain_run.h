@@ -9,6 +9,7 @@
 
 #include "datasets/loader.h"
 #include "harness/run/run_context.h"
+#include "harness/spec/registry.h"
 
 namespace usbench {
 
@@ -21,7 +22,7 @@ struct PretrainOutcome {
 
 // `clips`: the pretraining FrameSet; the held-out part is drawn from its groups with the run's split
 // stream. Throws RunFailure on a non-finite loss.
-PretrainOutcome run_pretraining(RunContext& ctx, const std::string& method, const nlohmann::json& config,
+PretrainOutcome run_pretraining(RunContext& ctx, const MethodInfo& method, const nlohmann::json& config,
                                 const datasets::FrameSet& clips, const std::vector<std::string>& groups);
 
 // Group-aware held-out split: a fraction of the distinct groups (at least one, never all), drawn with

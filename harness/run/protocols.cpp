@@ -1,3 +1,4 @@
+#include "harness/store/results_schema.h"
 #include "harness/run/protocols.h"
 
 #include "harness/spec/json_reader.h"
@@ -49,40 +50,32 @@ nlohmann::json to_json(const DownstreamConfig& c) {
   return j;
 }
 
-namespace {
-DownstreamConfig defaults(int epochs, int batch_size, double lr) {
-  DownstreamConfig c;
-  c.epochs = epochs;
-  c.batch_size = batch_size;
-  c.lr = lr;
-  return c;
-}
-
-ProtocolInfo downstream(std::string name, std::string stage, std::string summary, DownstreamConfig defaults) {
+ProtocolInfo downstream_protocol(Stage stage, std::string summary, DownstreamConfig defaults) {
   ProtocolInfo info;
-  info.name = std::move(name);
   info.version = 1;
-  info.stage = std::move(stage);
+  info.stage = stage;
   info.summary = std::move(summary);
   info.resolve = [defaults](const nlohmann::json& user, const std::string& origin, const std::string& path) {
     return to_json(parse_downstream_config(user, origin, path, defaults));
   };
+  info.selections = {results::selection::kBestTest, results::selection::kLast, results::selection::kBestVal};
   return info;
 }
-}  // namespace
+
+DownstreamConfig resolved_downstream_config(const nlohmann::json& resolved) {
+  // The resolved config is complete, so any defaults do; parsing it again gives the typed struct back.
+  return parse_downstream_config(resolved, "resolved config", "protocol", DownstreamConfig{});
+}
+
+// One per protocol file (harness/run/protocol_*.cpp).
+ProtocolInfo uscl_paper_protocol();
+ProtocolInfo full_finetune_protocol();
+ProtocolInfo linear_probe_protocol();
 
 void register_protocols(Registry<ProtocolInfo>& registry) {
-  // The reference evaluation of the USCL paper: layer4.1 + a new 512->3 head train, BatchNorm elsewhere
-  // stays in training mode, Adam 0.01 / wd 1e-4, cosine over 100 epochs, batch 32, 224 px.
-  registry.add(downstream("uscl-paper", "finetune",
-                          "USCL reference evaluation: train layer4.1 + new head, Adam, cosine; best-epoch on test "
-                          "reported as optimistic, beside last-epoch and validation-selected figures",
-                          DownstreamConfig{}));
-  // Our choice: every layer trains, at a tenth of the paper's rate so the pretrained trunk is not erased.
-  registry.add(downstream("full-finetune", "finetune", "all layers train (Adam lr 1e-3, cosine)",
-                          defaults(100, 32, 1e-3)));
-  registry.add(downstream("linear-probe", "probe", "frozen backbone, cached features, linear head (Adam, cosine)",
-                          defaults(100, 256, 0.01)));
+  registry.add(uscl_paper_protocol());
+  registry.add(full_finetune_protocol());
+  registry.add(linear_probe_protocol());
 }
 
 }  // namespace usbench

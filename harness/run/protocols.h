@@ -1,5 +1,6 @@
-// Downstream protocol descriptors (DESIGN §6): defaults, validation and version of each protocol.
-// The training loops that execute them are in harness/run/finetune.cpp.
+// Downstream protocols (DESIGN §6): the config they share (defaults, validation) and their registration.
+// Each protocol is one file (protocol_*.cpp) and one registry entry that carries what it trains; the
+// training loops that execute them (harness/run/finetune.cpp) ask the entry, never the name.
 #pragma once
 #include <string>
 
@@ -29,6 +30,14 @@ DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::
                                          const std::string& path, const DownstreamConfig& defaults);
 nlohmann::json to_json(const DownstreamConfig& c);
 
+// The typed config of a run, from its resolved (stored) config.
+DownstreamConfig resolved_downstream_config(const nlohmann::json& resolved);
+
+// A supervised downstream protocol's entry with its stage, summary and config defaults; the protocol's own
+// file (protocol_*.cpp) gives it its name and what it trains and reports.
+ProtocolInfo downstream_protocol(Stage stage, std::string summary, DownstreamConfig defaults);
+
+// Adds every built-in protocol; called once from main (no static registration).
 void register_protocols(Registry<ProtocolInfo>& registry);
 
 }  // namespace usbench

@@ -25,7 +25,7 @@ std::vector<PlannedRun> plan_runs(const ExperimentSpec& spec, const Registries& 
       const MethodInfo& info = registries.methods.get(method.name);
       std::string pretrain_id;
       bool pretrain_id_known = true;
-      if (info.pretrains) {
+      if (info.pretrains()) {
         PlannedRun p;
         nlohmann::json data_id = component_identity(*spec.pretrain_data);
         data_id["manifest_hash"] = data.pretrain_manifest_hash;
@@ -35,7 +35,7 @@ std::vector<PlannedRun> plan_runs(const ExperimentSpec& spec, const Registries& 
         const nlohmann::json config = {{"method", method.config}, {"data", spec.pretrain_data->config}};
         p.record.experiment = spec.name;
         p.record.method = method.label;
-        p.record.stage = "pretrain";
+        p.record.stage = Stage::Pretrain;
         p.record.seed = seed;
         p.record.config_json = canonical_json(config);
         p.record.config_hash = content_hash(config);
@@ -54,7 +54,7 @@ std::vector<PlannedRun> plan_runs(const ExperimentSpec& spec, const Registries& 
           nlohmann::json data_id = component_identity(spec.dataset);
           data_id["manifest_hash"] = data.manifest_hash;
           r.identity = {{"experiment", spec.name},
-                        {"stage", pinfo.stage},
+                        {"stage", to_string(pinfo.stage)},
                         {"method", component_identity(method)},
                         {"protocol", component_identity(protocol)},
                         {"data", data_id},

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join (fmt 11+ has it only here)
 
 #include "datasets/clips.h"
 #include "datasets/folds.h"
@@ -52,11 +53,11 @@ struct LoadedData {
   std::vector<std::string> classes;
 };
 
-LoadedData ensure_dataset(Store& store, const ComponentRef& ref, const datasets::FrameCache& cache,
+LoadedData ensure_dataset(Store& store, const DatasetInfo& kind, const ComponentRef& ref, const datasets::FrameCache& cache,
                           const std::function<void(const std::string&)>& log) {
   datasets::IngestOptions o;
   o.name = ref.label;
-  const auto report = datasets::ingest(ref.name, ref.config, cache, o);
+  const auto report = datasets::ingest(kind, ref.config, cache, o);
   const auto change = store.put_dataset(report.dataset);
   if (log && !change.previous_manifest.empty()) log(change.describe(report.dataset.name, report.dataset.manifest_hash));
   if (log && !report.unlabelled.empty())
@@ -112,15 +113,26 @@ std::uint64_t shard_of(const std::string& id, int n) { return std::stoull(id.sub
 
 }  // namespace
 
-void check_runnable(const ExperimentSpec& spec, const std::string& imagenet_weights) {
+namespace {
+// The weights file a method's runs start from, by its registry entry's source: "" for none (its own
+// initialisation or pretraining), or an ImageNet file that is nowhere to be found (reported as not run).
+std::string weights_file(const MethodInfo& info, const ComponentRef& m, const std::string& imagenet_weights) {
+  switch (info.weights) {
+    case WeightsSource::Initialisation: return "";
+    case WeightsSource::GivenFile: return m.config.at("weights").get<std::string>();
+    case WeightsSource::ImagenetFile:
+      return resolve_imagenet_weights(m.config.at("weights").get<std::string>(), imagenet_weights, m.config.at("backbone").get<std::string>());
+  }
+  return "";
+}
+}  // namespace
+
+void check_runnable(const ExperimentSpec& spec, const Registries& registries, const std::string& imagenet_weights) {
   if (spec.device == "cuda" && !torch::cuda::is_available())
     throw UsageError("the spec asks for device cuda, but CUDA is not available in this build or machine; use --device cpu");
   for (const auto& m : spec.methods) {
-    if (m.name != "imagenet" && m.name != "checkpoint") continue;
-    const std::string w = m.name == "checkpoint" ? m.config.at("weights").get<std::string>()
-                                                 : resolve_imagenet_weights(m.config.at("weights").get<std::string>(), imagenet_weights,
-                                                                            m.config.at("backbone").get<std::string>());
-    if (w.empty()) continue;  // reported as not run
+    const std::string w = weights_file(registries.methods.get(m.name), m, imagenet_weights);
+    if (w.empty()) continue;  // its own initialisation, or reported as not run
     if (const auto kind = describe_non_regular(w); !kind.empty())
       throw UsageError(w + ": weights file of method '" + m.label + "' must be a regular file, this is " + kind);
     // The whole file is read and fitted to the backbone now, so a bad file is refused before any run
@@ -140,17 +152,21 @@ namespace {
 // hub cache. Without a file the method is left out and noted in `not_run` (label -> note), never replaced
 // by random weights. The file's SHA-256 joins the run identity (plan_runs leaves the path out of it), the
 // path is recorded beside it in the run's config. Returns the methods that can run.
-std::vector<ComponentRef> resolve_weight_files(const std::vector<ComponentRef>& methods, const std::string& imagenet_weights,
-                                               std::map<std::string, std::string>& not_run) {
-  std::vector<ComponentRef> runnable;
+struct WeightFiles {
+  std::vector<ComponentRef> runnable;           // with each file's absolute path and SHA-256 in its config
+  std::map<std::string, std::string> not_run;   // label -> why (and how to get the weights)
+};
+WeightFiles resolve_weight_files(const std::vector<ComponentRef>& methods, const Registries& registries,
+                                 const std::string& imagenet_weights) {
+  WeightFiles out;
+  auto& runnable = out.runnable;
+  auto& not_run = out.not_run;
   for (auto m : methods) {
-    if (m.name == "imagenet" || m.name == "checkpoint") {
-      const std::string backbone = m.config.at("backbone");
-      const std::string w = m.name == "checkpoint" ? m.config.at("weights").get<std::string>()
-                                                   : resolve_imagenet_weights(m.config.at("weights").get<std::string>(),
-                                                                              imagenet_weights, backbone);
+    const MethodInfo& info = registries.methods.get(m.name);
+    if (info.weights != WeightsSource::Initialisation) {
+      const std::string w = weights_file(info, m, imagenet_weights);
       if (w.empty()) {
-        not_run[m.label] = missing_weights_note(backbone);
+        not_run[m.label] = missing_weights_note(m.config.at("backbone").get<std::string>());
         continue;
       }
       m.config["weights"] = fs::absolute(w).lexically_normal().string();
@@ -158,7 +174,7 @@ std::vector<ComponentRef> resolve_weight_files(const std::vector<ComponentRef>& 
     }
     runnable.push_back(m);
   }
-  return runnable;
+  return out;
 }
 
 // A label_noise class only the data can confirm: refused before any run is recorded.
@@ -198,13 +214,13 @@ std::vector<PlannedRun> runs_of_shard(const std::vector<PlannedRun>& plan, int s
   std::set<std::string> needed_pretrain;
   std::vector<PlannedRun> mine;
   for (const auto& r : plan)
-    if (r.record.stage != "pretrain" && shard_of(r.record.id, shard_count) == static_cast<std::uint64_t>(shard_index)) {
+    if (r.record.stage != Stage::Pretrain && shard_of(r.record.id, shard_count) == static_cast<std::uint64_t>(shard_index)) {
       mine.push_back(r);
       if (!r.pretrain_run_id.empty()) needed_pretrain.insert(r.pretrain_run_id);
     }
   std::vector<PlannedRun> ordered;
   for (const auto& r : plan)
-    if (r.record.stage == "pretrain" && needed_pretrain.count(r.record.id)) ordered.push_back(r);
+    if (r.record.stage == Stage::Pretrain && needed_pretrain.count(r.record.id)) ordered.push_back(r);
   ordered.insert(ordered.end(), mine.begin(), mine.end());
   return ordered;
 }
@@ -214,9 +230,10 @@ std::vector<PlannedRun> runs_of_shard(const std::vector<PlannedRun>& plan, int s
 // lease, and records each run's final status. One data set's frames are held at a time.
 class GridExecutor {
  public:
-  GridExecutor(const ExperimentSpec& spec, const RunnerOptions& opt, Store& store, const datasets::FrameCache& cache,
-               const LoadedData& down, const LoadedData& pre, const SplitRecord& split, torch::Device device)
-      : spec_(spec), opt_(opt), store_(store), cache_(cache), down_(down), pre_(pre), split_(split), device_(device),
+  GridExecutor(const ExperimentSpec& spec, const Registries& registries, const RunnerOptions& opt, Store& store,
+               const datasets::FrameCache& cache, const LoadedData& down, const LoadedData& pre, const SplitRecord& split,
+               torch::Device device)
+      : spec_(spec), registries_(registries), opt_(opt), store_(store), cache_(cache), down_(down), pre_(pre), split_(split), device_(device),
         me_(RunOwner::this_process()), env_(capture_environment(spec.device).dump()) {  // env: the same for every run here
     for (const auto& m : spec_.methods) method_by_label_[m.label] = &m;
     for (const auto& p : spec_.protocols) protocol_by_label_[p.label] = &p;
@@ -232,16 +249,16 @@ class GridExecutor {
       bool rerun = false;
       const auto claim = take(rec, summary, rerun);
       if (claim.result != Store::ClaimResult::Claimed) {
-        if (claim.result == Store::ClaimResult::Done && rec.stage != "pretrain" && opt_.finished) opt_.finished(rec, planned.pretrain_run_id);
+        if (claim.result == Store::ClaimResult::Done && rec.stage != Stage::Pretrain && opt_.finished) opt_.finished(rec, planned.pretrain_run_id);
         continue;
       }
       if (rerun) fs::remove_all(fs::path(opt_.work_dir) / rec.id.substr(0, 16));
       if (claim.took_over && opt_.log)
         opt_.log(fmt::format("run {} was left running by {}, which is gone; taking it over", rec.id.substr(0, 12), claim.holder));
       if (opt_.log)
-        opt_.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec_.name, rec.method, rec.stage,
+        opt_.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec_.name, rec.method, to_string(rec.stage),
                              rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "), rec.seed, rec.id.substr(0, 12)));
-      if (run_claimed(planned, summary) && rec.stage != "pretrain" && opt_.finished) opt_.finished(rec, planned.pretrain_run_id);
+      if (run_claimed(planned, summary) && rec.stage != Stage::Pretrain && opt_.finished) opt_.finished(rec, planned.pretrain_run_id);
     }
   }
 
@@ -260,7 +277,7 @@ class GridExecutor {
     bool waiting = false;
     for (;;) {
       const auto claim = store_.claim_run(rec.id, me_, env_, opt_.stale_claim_ms);
-      if (claim.result == Store::ClaimResult::Busy && rec.stage == "pretrain") {
+      if (claim.result == Store::ClaimResult::Busy && rec.stage == Stage::Pretrain) {
         if (!waiting && opt_.log) opt_.log(fmt::format("pretraining {} is running in {}; waiting for it", rec.id.substr(0, 12), claim.holder));
         waiting = true;
         for (int i = 0; i < 10; ++i) {
@@ -273,7 +290,7 @@ class GridExecutor {
         ++summary.held_elsewhere;
         if (opt_.log) opt_.log(fmt::format("run {} is running in {}; leaving it to that process", rec.id.substr(0, 12), claim.holder));
       } else if (claim.result == Store::ClaimResult::Done) {
-        if (rec.stage == "pretrain") {
+        if (rec.stage == Stage::Pretrain) {
           const auto art = store_.artifact(rec.id, "best_backbone");
           if (!art || !fs::exists(art->first) || sha256_file(art->first) != art->second) {
             // Recorded as done, but its weights are gone or not the ones recorded: run it again from
@@ -314,15 +331,15 @@ class GridExecutor {
       if (lease.lost()) throw ClaimLost(rec.id);
     };
     try {
-      if (rec.stage == "pretrain")
+      if (rec.stage == Stage::Pretrain)
         pretrain(ctx, *method_by_label_.at(rec.method));
       else
         downstream(ctx, planned, *method_by_label_.at(rec.method));
-      if (!store_.finish_claimed_run(rec.id, me_.token, "done")) throw ClaimLost(rec.id);
+      if (!store_.finish_claimed_run(rec.id, me_.token, RunStatus::Done)) throw ClaimLost(rec.id);
       ++summary.executed;
       return true;
     } catch (const Interrupted& e) {
-      store_.finish_claimed_run(rec.id, me_.token, "interrupted", e.what());
+      store_.finish_claimed_run(rec.id, me_.token, RunStatus::Interrupted, e.what());
       if (opt_.log) opt_.log(fmt::format("    {}", e.what()));
       throw;
     } catch (const ClaimLost& e) {
@@ -330,7 +347,7 @@ class GridExecutor {
       ++summary.held_elsewhere;
       if (opt_.log) opt_.log(fmt::format("    {}", e.what()));
     } catch (const std::exception& e) {
-      store_.finish_claimed_run(rec.id, me_.token, "failed", e.what());
+      store_.finish_claimed_run(rec.id, me_.token, RunStatus::Failed, e.what());
       ++summary.failed;
       if (opt_.log) opt_.log(fmt::format("    FAILED: {}", e.what()));
     }
@@ -342,7 +359,7 @@ class GridExecutor {
     ctx.loader_threads = loader_threads_for(*pre_set_, device_);
     std::vector<std::string> groups;
     for (const auto& c : pre_.record.clips) groups.push_back(c.group);
-    pretrained_[ctx.run.id] = run_pretraining(ctx, method.name, method.config, *pre_set_, groups).backbone_path;
+    pretrained_[ctx.run.id] = run_pretraining(ctx, registries_.methods.get(method.name), method.config, *pre_set_, groups).backbone_path;
   }
 
   void downstream(RunContext& ctx, const PlannedRun& planned, const ComponentRef& method) {
@@ -362,15 +379,17 @@ class GridExecutor {
     }
     BackboneSource src;
     if (!planned.pretrain_run_id.empty()) src.weights_path = pretrained_.at(planned.pretrain_run_id);
-    if (method.name == "imagenet" || method.name == "checkpoint") src.weights_path = method.config.at("weights");
+    // A file-initialised method: the path resolve_weight_files recorded in its config.
+    if (registries_.methods.get(method.name).weights != WeightsSource::Initialisation) src.weights_path = method.config.at("weights");
     const ComponentRef& protocol = *protocol_by_label_.at(ctx.run.protocol);
-    const auto out = run_downstream(ctx, protocol.name, protocol.config, method.config.at("backbone"), src, fd);
+    const auto out = run_downstream(ctx, registries_.protocols.get(protocol.name), protocol.config, method.config.at("backbone"), src, fd);
     if (opt_.log)
       opt_.log(fmt::format("    test accuracy: last epoch {:.4f}, best on validation {:.4f}, best on test {:.4f}",
                            out.test_accuracy_last, out.test_accuracy_best_val, out.test_accuracy_best_test));
   }
 
   const ExperimentSpec& spec_;
+  const Registries& registries_;
   const RunnerOptions& opt_;
   Store& store_;
   const datasets::FrameCache& cache_;
@@ -388,11 +407,12 @@ class GridExecutor {
 
 RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& registries, const RunnerOptions& opt) {
   ExperimentSpec spec = spec_in;
-  check_runnable(spec, opt.imagenet_weights);
+  check_runnable(spec, registries, opt.imagenet_weights);
   const torch::Device device = spec.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
   at::set_num_threads(spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-  std::map<std::string, std::string> not_run;
-  spec.methods = resolve_weight_files(spec.methods, opt.imagenet_weights, not_run);
+  auto files = resolve_weight_files(spec.methods, registries, opt.imagenet_weights);
+  auto& not_run = files.not_run;
+  spec.methods = std::move(files.runnable);
 
   // The experiment as asked (methods without weights included, with their notes), then its data.
   auto store = Store::open(opt.db, Store::Access::Create);
@@ -400,12 +420,12 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   store.upsert_experiment(spec.name, spec.version, canonical_json(resolved), content_hash(resolved));
   for (const auto& m : spec_in.methods) store.set_method_note(spec.name, m.label, not_run.count(m.label) ? not_run[m.label] : "");
   const datasets::FrameCache cache(opt.cache_dir);
-  const LoadedData down = ensure_dataset(store, spec.dataset, cache, opt.log);
+  const LoadedData down = ensure_dataset(store, registries.datasets.get(spec.dataset.name), spec.dataset, cache, opt.log);
   check_label_noise(spec, down);
   bool any_pretraining = false;
-  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains;
+  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains();
   LoadedData pre;
-  if (any_pretraining) pre = ensure_dataset(store, *spec.pretrain_data, cache, opt.log);
+  if (any_pretraining) pre = ensure_dataset(store, registries.datasets.get(spec.pretrain_data->name), *spec.pretrain_data, cache, opt.log);
   const SplitRecord split = make_split(store, spec, down);
 
   const DataIdentity ids{down.record.manifest_hash, split.assignment_hash, any_pretraining ? pre.record.manifest_hash : ""};
@@ -413,7 +433,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   RunnerSummary summary;
   summary.planned = static_cast<int>(ordered.size());
   summary.not_run = static_cast<int>(not_run.size());
-  GridExecutor(spec, opt, store, cache, down, pre, split, device).execute(ordered, summary);
+  GridExecutor(spec, registries, opt, store, cache, down, pre, split, device).execute(ordered, summary);
   return summary;
 }
 

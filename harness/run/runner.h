@@ -48,7 +48,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec, const Registries& regis
 // What `run` refuses before anything is planned or recorded (and `run --plan` with it): device cuda
 // without CUDA; ImageNet weights (the method's, else `imagenet_weights`) that are missing, not a regular
 // file, unreadable, or do not fit the backbone. UsageError naming the file and the method.
-void check_runnable(const ExperimentSpec& spec, const std::string& imagenet_weights);
+void check_runnable(const ExperimentSpec& spec, const Registries& registries, const std::string& imagenet_weights);
 
 // "I/N" -> (I, N) with 0 <= I < N, both whole decimal numbers; UsageError otherwise.
 std::pair<int, int> parse_shard(const std::string& text);

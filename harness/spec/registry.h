@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 
 #include "harness/errors.h"
 #include "harness/spec/suggest.h"
+#include "harness/store/run_state.h"
 
 namespace usbench {
 
@@ -21,12 +23,45 @@ namespace usbench {
 using ConfigResolver =
     std::function<nlohmann::json(const nlohmann::json& user_config, const std::string& origin, const std::string& path)>;
 
+// Behaviour that a registry entry carries is declared here by types of the folders that implement it
+// (methods/, datasets/); only the files that build or call it need their definitions.
+namespace methods {
+class Pretrainer;
+struct PretrainerArgs;  // methods/pretrainer.h: resolved config, classes of the pretraining set, device, seed
+}  // namespace methods
+namespace datasets {
+struct Discovery;
+struct SamplingRule;
+struct FrameBlock;
+struct ClipSource;
+}  // namespace datasets
+
+// Where a method's backbone weights come from before fine-tuning.
+enum class WeightsSource {
+  Initialisation,  // torchvision's random initialisation from the run's init stream, or the method's pretraining
+  ImagenetFile,    // torchvision's ImageNet file: the method's "weights", else --weights / the environment / the hub cache
+  GivenFile,       // the file the method's "weights" names (required)
+};
+
+// A method that reports compare every other row with, on the same test frames.
+enum class PairedRole {
+  None,
+  PaperMethod,  // the method the paper proposes (USCL): "vs USCL"
+  Baseline,     // the no-pretraining baseline (random-init): "did pretraining help?"
+};
+
 struct MethodInfo {
   std::string name;
   int version = 1;  // bumped whenever a change can move results; part of run identity
   std::string summary;
-  bool pretrains = false;  // true when the method has a pretraining stage (USCL, SimCLR, MoCo)
   ConfigResolver resolve;
+  // The pretraining stage: the method's networks, optimiser and loss, from its resolved config. Empty for a
+  // method without one (random, imagenet, checkpoint).
+  std::function<std::unique_ptr<methods::Pretrainer>(const methods::PretrainerArgs&)> make_pretrainer;
+  bool pretrains() const { return static_cast<bool>(make_pretrainer); }
+  WeightsSource weights = WeightsSource::Initialisation;
+  // Reports test every row against the first row (of the same protocol) of the method in each role.
+  PairedRole paired_role = PairedRole::None;
 };
 
 struct DatasetInfo {
@@ -34,14 +69,40 @@ struct DatasetInfo {
   int version = 1;
   std::string summary;
   ConfigResolver resolve;
+  // The clips of a resolved config (files found, labels read); for a generated kind, the clips it will
+  // generate, each with its content id.
+  std::function<datasets::Discovery(const nlohmann::json& config)> discover;
+  // How frames are sampled from a clip's source.
+  std::function<datasets::SamplingRule(const nlohmann::json& config)> sampling;
+  // Generated data (synthetic): a clip's frames made from the config; empty for data decoded from files.
+  std::function<datasets::FrameBlock(const datasets::ClipSource& clip, const nlohmann::json& config, int stored_size)> generate;
+  // What tables call data of this kind ("" = the kind's name); `synthetic` marks data that says nothing
+  // about ultrasound, which every table states.
+  std::string table_name;
+  bool synthetic = false;
+};
+
+// What a downstream protocol trains.
+enum class TrainedPart {
+  Head,                  // a new head on a frozen backbone
+  Layer4Block1AndHead,   // layer4's last block and the head (the USCL authors' evaluation)
+  All,                   // every layer
 };
 
 struct ProtocolInfo {
   std::string name;
   int version = 1;
   std::string summary;
-  std::string stage;  // "finetune" or "probe"
+  Stage stage = Stage::Finetune;  // its runs' stage: Finetune, or Probe (a frozen backbone)
   ConfigResolver resolve;
+  TrainedPart trains = TrainedPart::All;
+  bool cached_features = false;    // a frozen backbone's features computed once per run
+  // The epoch selections the protocol reports, in table order ("best_test", "last", "best_val"; see
+  // harness/store/results_schema.h).
+  std::vector<std::string> selections;
+  // The paper's figures under this protocol, by method name (e.g. the USCL paper's 94.19% for uscl).
+  std::map<std::string, std::string> paper_figures;
+  std::string paper_figure_title;  // the column's title
 };
 
 template <class Info>

@@ -104,7 +104,7 @@ ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, 
   spec.methods = parse_component_list(root.raw("methods"), origin, "methods", registries.methods);
 
   bool any_pretraining = false;
-  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains;
+  for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains();
   if (any_pretraining && !spec.pretrain_data)
     root.fail("pretrain_data", "is required: methods that pretrain (e.g. uscl, simclr, moco) need a clip set");
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "harness/store/run_state.h"
 #include "harness/store/sqlite.h"
 
 namespace usbench {
@@ -25,7 +26,7 @@ struct RunRecord {
   std::string experiment;
   std::string method;
   std::string protocol;  // "" for pretraining runs
-  std::string stage;     // pretrain | finetune | probe
+  Stage stage = Stage::Finetune;
   std::optional<int> fold;
   std::int64_t seed = 0;
   std::string config_json;  // canonical resolved config
@@ -34,7 +35,7 @@ struct RunRecord {
   int method_version = 0;
   std::string manifest_hash;
   std::string fold_hash;
-  std::string status = "pending";  // pending | running | done | failed | interrupted
+  RunStatus status = RunStatus::Pending;
   std::string error;
   std::string env_json = "{}";
   std::int64_t created_ms = 0;
@@ -141,7 +142,7 @@ class Store {
   bool create_run(const RunRecord& run, const std::map<std::string, std::int64_t>& seeds);
   void start_run(const std::string& id, const std::string& env_json);
   void heartbeat(const std::string& id);
-  void finish_run(const std::string& id, const std::string& status, const std::string& error = "");
+  void finish_run(const std::string& id, RunStatus status, const std::string& error = "");
 
   // Atomically takes a run for `me` (one BEGIN IMMEDIATE transaction): Done when it is done; Busy when
   // another process holds it (status running, heartbeat younger than `stale_after_ms`, and not a dead
@@ -160,7 +161,7 @@ class Store {
   // Renews `token`'s claim; false when the run is no longer running under that token (taken over).
   bool heartbeat(const std::string& id, const std::string& token);
   // Writes the final status only while `token` holds the run; false (nothing written) otherwise.
-  bool finish_claimed_run(const std::string& id, const std::string& token, const std::string& status,
+  bool finish_claimed_run(const std::string& id, const std::string& token, RunStatus status,
                           const std::string& error = "");
   // Marks `running` runs whose heartbeat is older than `stale_after_ms` as interrupted; returns how many.
   int mark_stale_runs(std::int64_t stale_after_ms);

@@ -44,7 +44,7 @@ const FrameSet& frames_at(int size) {
   IngestOptions o;
   o.name = "synthetic";
   const FrameCache cache(scratch("cache-" + std::to_string(size)).string());
-  const auto rep = ingest("synthetic", cfg, cache, o);
+  const auto rep = ingest(registries().datasets.get("synthetic"), cfg, cache, o);
   return sets.emplace(size, FrameSet::load(rep.dataset, cache, {"covid", "pneumonia", "regular"})).first->second;
 }
 
@@ -80,11 +80,11 @@ void BM_Ingest(benchmark::State& state) {
   const auto dir = scratch("ingest");
   IngestOptions o;
   o.name = kind;
-  if (cached) ingest(kind, cfg, FrameCache(dir.string()), o);  // warm the cache once
+  if (cached) ingest(registries().datasets.get(kind), cfg, FrameCache(dir.string()), o);  // warm the cache once
   long long frames = 0;
   for (auto _ : state) {
     if (!cached) fs::remove_all(dir);
-    const auto r = ingest(kind, cfg, FrameCache(dir.string()), o);
+    const auto r = ingest(registries().datasets.get(kind), cfg, FrameCache(dir.string()), o);
     for (const auto& [label, c] : r.per_class) frames += c.frames;
   }
   fs::remove_all(dir);

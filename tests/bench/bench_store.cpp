@@ -24,7 +24,7 @@ struct ScratchStore {
     r.id = "bench";
     r.experiment = "bench";
     r.method = "m";
-    r.stage = "finetune";
+    r.stage = usbench::Stage::Finetune;
     s.create_run(r, {});
     return s;
   }

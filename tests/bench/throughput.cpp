@@ -96,7 +96,7 @@ datasets::AugmentConfig pretrain_aug(int size) {
 nlohmann::json pretrain_rate(const Registries& reg, const datasets::FrameSet& set, const torch::Device& dev, int b, bool amp,
                              const Options& o) {
   const auto cfg = reg.methods.get("uscl").resolve({{"batch_size", b}, {"input_size", o.size}}, "throughput", "uscl");
-  auto m = methods::make_pretrainer("uscl", cfg, 2, dev, 0);
+  auto m = methods::make_pretrainer(reg.methods.get("uscl"), cfg, 2, dev, 0);
   std::vector<int> clips(static_cast<std::size_t>(set.clip_ids.size()));
   std::iota(clips.begin(), clips.end(), 0);
   const auto pb = methods::PairBatches::make(set, clips, b, true, pretrain_aug(o.size), methods::PairMode::Mix, 0.5, true, 1, 0);
@@ -256,7 +256,7 @@ nlohmann::json predict(const Registries& reg, const nlohmann::json& measured, co
       continue;
     }
     ++downstream_methods;
-    if (!reg.methods.get(m.name).pretrains) continue;
+    if (!reg.methods.get(m.name).pretrains()) continue;
     const int epochs = m.config.at("epochs"), batch = m.config.at("batch_size");
     const double vf = m.config.at("val_fraction");
     const int train = static_cast<int>(std::lround((1 - vf) * o.pretrain_clips)), held = o.pretrain_clips - train;
