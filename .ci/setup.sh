@@ -4,7 +4,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  g++ cmake ninja-build ccache git pkg-config python3
+  g++ cmake ninja-build ccache git pkg-config python3 clang-format
   libtorch-dev libopencv-dev libsqlite3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
   nlohmann-json3-dev libfmt-dev libcli11-dev catch2 libbenchmark-dev
 )

@@ -47,7 +47,8 @@ ImageParams sample_params(Rng& rng, const AugmentConfig& cfg, int height, int wi
   if (cfg.color_jitter) {
     p.jitter = true;
     // torch.randperm(4), as a Fisher-Yates shuffle.
-    for (int i = 3; i > 0; --i) std::swap(p.order[static_cast<std::size_t>(i)], p.order[rng.below(static_cast<std::uint64_t>(i + 1))]);
+    for (int i = 3; i > 0; --i)
+      std::swap(p.order[static_cast<std::size_t>(i)], p.order[rng.below(static_cast<std::uint64_t>(i + 1))]);
     auto factor = [&](double j) { return j > 0 ? rng.uniform(std::max(0.0, 1 - j), 1 + j) : 1.0; };
     p.brightness = factor(cfg.jitter[0]);
     p.contrast = factor(cfg.jitter[1]);
@@ -83,8 +84,9 @@ torch::Tensor resized_crop_flip(const torch::Tensor& images, const std::vector<I
   }
   grid = to_device(grid, images.device()).to(images.scalar_type());
   namespace F = torch::nn::functional;
-  return F::grid_sample(images, grid,
-                        F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
+  return F::grid_sample(
+      images, grid,
+      F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
 }
 
 torch::Tensor rgb_to_grayscale(const torch::Tensor& img) {
@@ -121,7 +123,8 @@ torch::Tensor adjust_hue(const torch::Tensor& img, const torch::Tensor& shift) {
   // (p = q = t = v): skip the work, which dominates augmentation on grey-scale ultrasound.
   // (On CUDA the test would make the host wait for the device, so the round trip is always computed there.)
   if (img.device().is_cpu()) {
-    const auto grey = (img.select(1, 0) == img.select(1, 1)).logical_and(img.select(1, 1) == img.select(1, 2)).flatten(1).all(1);
+    const auto grey =
+        (img.select(1, 0) == img.select(1, 1)).logical_and(img.select(1, 1) == img.select(1, 2)).flatten(1).all(1);
     if (grey.all().item<bool>()) return img;
   }
   // torchvision's _rgb2hsv / _hsv2rgb on tensors.
@@ -182,10 +185,18 @@ torch::Tensor color_jitter(const torch::Tensor& images, const std::vector<ImageP
       const auto f = factor[op].index_select(0, index);
       torch::Tensor res;
       switch (op) {
-        case 0: res = adjust_brightness(sub, f); break;
-        case 1: res = adjust_contrast(sub, f); break;
-        case 2: res = adjust_saturation(sub, f); break;
-        default: res = adjust_hue(sub, f); break;
+        case 0:
+          res = adjust_brightness(sub, f);
+          break;
+        case 1:
+          res = adjust_contrast(sub, f);
+          break;
+        case 2:
+          res = adjust_saturation(sub, f);
+          break;
+        default:
+          res = adjust_hue(sub, f);
+          break;
       }
       out = out.index_copy(0, on_device, res);
     }
@@ -206,7 +217,8 @@ torch::Tensor to_device(const torch::Tensor& t, const torch::Device& device) {
   return t.to(device);
 }
 
-torch::Tensor augment(const torch::Tensor& frames_u8, const std::vector<ImageParams>& params, const AugmentConfig& cfg) {
+torch::Tensor augment(const torch::Tensor& frames_u8, const std::vector<ImageParams>& params,
+                      const AugmentConfig& cfg) {
   auto x = frames_u8.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255.0);
   const bool identity = !cfg.random_crop && !cfg.flip && x.size(2) == cfg.out_size && x.size(3) == cfg.out_size;
   if (!identity) x = resized_crop_flip(x, params, cfg.out_size);

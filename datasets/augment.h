@@ -27,7 +27,7 @@ struct AugmentConfig {
   bool flip = false;
   bool color_jitter = false;
   std::array<double, 4> jitter{0.8, 0.8, 0.8, 0.2};  // brightness, contrast, saturation, hue
-  double mean = 0.5, std = 0.25;                       // per channel, the reference protocol's values
+  double mean = 0.5, std = 0.25;                     // per channel, the reference protocol's values
 };
 
 struct ImageParams {

@@ -16,10 +16,14 @@ namespace fs = std::filesystem;
 
 const char* to_string(ClipKind k) {
   switch (k) {
-    case ClipKind::Video: return "video";
-    case ClipKind::FrameFolder: return "frames";
-    case ClipKind::Image: return "image";
-    case ClipKind::Generated: return "generated";
+    case ClipKind::Video:
+      return "video";
+    case ClipKind::FrameFolder:
+      return "frames";
+    case ClipKind::Image:
+      return "image";
+    case ClipKind::Generated:
+      return "generated";
   }
   return "?";
 }
@@ -132,8 +136,8 @@ bool natural_less(const std::string& a, const std::string& b) {
 }
 
 bool is_video_extension(const std::string& e) {
-  static const std::vector<std::string> kExt = {".mp4", ".mov", ".avi", ".mpeg", ".mpg", ".gif",
-                                                ".mkv", ".webm", ".m4v", ".wmv", ".ogv"};
+  static const std::vector<std::string> kExt = {".mp4", ".mov",  ".avi", ".mpeg", ".mpg", ".gif",
+                                                ".mkv", ".webm", ".m4v", ".wmv",  ".ogv"};
   return std::find(kExt.begin(), kExt.end(), e) != kExt.end();
 }
 
@@ -254,8 +258,10 @@ Discovery discover_videos(const nlohmann::json& config) {
     std::string label;
     if (!csv.empty()) {
       auto it = labels.find(canonical_key(group));
-      if (it != labels.end()) label = it->second;
-      else d.unlabelled.push_back(id);
+      if (it != labels.end())
+        label = it->second;
+      else
+        d.unlabelled.push_back(id);
     }
     d.clips.push_back({id, p.string(), kind, label, group});
   }

@@ -15,8 +15,8 @@ struct ClipSource {
   std::string clip_id;  // path relative to the data set's src, '/'-separated; unique within the data set
   std::string path;     // absolute or as given
   ClipKind kind = ClipKind::Video;
-  std::string label;    // class name, or "" when unlabelled
-  std::string group;    // grouping key for folds (defaults to clip_id)
+  std::string label;  // class name, or "" when unlabelled
+  std::string group;  // grouping key for folds (defaults to clip_id)
   // Generated clips (no file): the content id the data kind gives them (their generator's inputs hashed);
   // "" for clips read from files, whose content is hashed (clip_sha256).
   std::string content_id;
@@ -29,11 +29,11 @@ struct Skipped {
 };
 
 struct Discovery {
-  std::vector<ClipSource> clips;  // sorted by clip_id
-  std::vector<Skipped> skipped;   // expected exclusions (other probe, class outside the task), listed
+  std::vector<ClipSource> clips;        // sorted by clip_id
+  std::vector<Skipped> skipped;         // expected exclusions (other probe, class outside the task), listed
   std::vector<std::string> unlabelled;  // clips whose group has no row in the label file (reported)
-  std::vector<Skipped> problems;  // bad input (unknown prefix, non-media file, empty folder, ...): an
-                                  // error unless the user asked to skip bad clips
+  std::vector<Skipped> problems;        // bad input (unknown prefix, non-media file, empty folder, ...): an
+                                        // error unless the user asked to skip bad clips
 };
 
 bool is_video_extension(const std::string& ext_lower);

@@ -81,8 +81,8 @@ CsvTable read_csv(const std::string& path) {
   for (std::size_t i = 0; i < table.header.size(); ++i)
     for (std::size_t j = 0; j < i; ++j)
       if (table.header[i] == table.header[j])
-        throw UsageError(path + ": column '" + table.header[i] + "' appears twice in the header (columns " + std::to_string(j + 1) +
-                         " and " + std::to_string(i + 1) + ")");
+        throw UsageError(path + ": column '" + table.header[i] + "' appears twice in the header (columns " +
+                         std::to_string(j + 1) + " and " + std::to_string(i + 1) + ")");
   for (std::size_t r = 1; r < records.size(); ++r) {
     if (records[r].size() != table.header.size())
       throw UsageError(path + ": row " + std::to_string(r + 1) + " has " + std::to_string(records[r].size()) +

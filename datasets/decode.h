@@ -15,9 +15,9 @@ namespace usbench::datasets {
 
 // Which frames of a clip are kept.
 struct SamplingRule {
-  double fps = 0;     // > 0: keep every floor(source_fps / fps)-th frame (the POCUS convention, 3 fps)
-  int every_kth = 1;  // used when fps == 0: keep every k-th frame
-  int max_frames = 0; // 0 = no limit
+  double fps = 0;      // > 0: keep every floor(source_fps / fps)-th frame (the POCUS convention, 3 fps)
+  int every_kth = 1;   // used when fps == 0: keep every k-th frame
+  int max_frames = 0;  // 0 = no limit
   // Canonical description, part of the frame cache key and of the manifest.
   std::string describe() const;
 };

@@ -58,7 +58,8 @@ cv::Mat read_image(const std::string& path) {
 }
 
 int step_for(const SamplingRule& rule, double fps) {
-  if (rule.fps > 0) return (fps > 0 && std::isfinite(fps)) ? std::max(1, static_cast<int>(std::floor(fps / rule.fps))) : 1;
+  if (rule.fps > 0)
+    return (fps > 0 && std::isfinite(fps)) ? std::max(1, static_cast<int>(std::floor(fps / rule.fps))) : 1;
   return std::max(1, rule.every_kth);
 }
 
@@ -115,8 +116,10 @@ FrameBlock decode_folder(const ClipSource& clip, const SamplingRule& rule, int s
 FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int stored_size) {
   try {
     switch (clip.kind) {
-      case ClipKind::Video: return decode_video(clip, rule, stored_size);
-      case ClipKind::FrameFolder: return decode_folder(clip, rule, stored_size);
+      case ClipKind::Video:
+        return decode_video(clip, rule, stored_size);
+      case ClipKind::FrameFolder:
+        return decode_folder(clip, rule, stored_size);
       case ClipKind::Image: {
         require_nonempty_file(clip.path);
         FrameBlock out = empty_block(stored_size);
@@ -130,7 +133,6 @@ FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int sto
   }
   throw ClipError(clip.path, "unknown clip kind");
 }
-
 
 bool media_decoding_available() { return true; }
 

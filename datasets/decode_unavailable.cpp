@@ -8,7 +8,8 @@ namespace usbench::datasets {
 
 namespace {
 [[noreturn]] void refuse(const std::string& path, const std::string& what) {
-  throw UsageError(path + ": cannot " + what + ": this usbench was built with -DUSBENCH_WITH_OPENCV=OFF, which has no "
+  throw UsageError(path + ": cannot " + what +
+                   ": this usbench was built with -DUSBENCH_WITH_OPENCV=OFF, which has no "
                    "video or image decoder (rebuild with -DUSBENCH_WITH_OPENCV=ON, or use frames already in the cache "
                    "or synthetic data)");
 }

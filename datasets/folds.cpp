@@ -30,13 +30,15 @@ std::map<std::string, int> stratified_group_kfold(const std::vector<ClipRecord>&
     g.clips.push_back(&c);
   }
   if (static_cast<int>(groups.size()) < k)
-    throw UsageError("folds: " + std::to_string(k) + " folds need at least " + std::to_string(k) + " groups, the data set has " +
-                     std::to_string(groups.size()));
+    throw UsageError("folds: " + std::to_string(k) + " folds need at least " + std::to_string(k) +
+                     " groups, the data set has " + std::to_string(groups.size()));
   std::map<std::string, std::vector<Group*>> strata;
   for (auto& [key, g] : groups) {
     std::map<std::string, int> votes;
     for (const auto* c : g.clips) ++votes[c->label];
-    g.label = std::max_element(votes.begin(), votes.end(), [](const auto& a, const auto& b) { return a.second < b.second; })->first;
+    g.label = std::max_element(votes.begin(), votes.end(), [](const auto& a, const auto& b) {
+                return a.second < b.second;
+              })->first;
     strata[g.label].push_back(&g);
   }
   std::vector<long> total(static_cast<std::size_t>(k), 0);
@@ -45,7 +47,8 @@ std::map<std::string, int> stratified_group_kfold(const std::vector<ClipRecord>&
     // A stream per stratum, so adding a class does not reshuffle the others.
     Rng rng(static_cast<std::uint64_t>(seed) * 0x9E3779B97F4A7C15ull ^ std::hash<std::string>{}(label));
     rng.shuffle(members);
-    std::stable_sort(members.begin(), members.end(), [](const Group* a, const Group* b) { return a->clips.size() > b->clips.size(); });
+    std::stable_sort(members.begin(), members.end(),
+                     [](const Group* a, const Group* b) { return a->clips.size() > b->clips.size(); });
     std::vector<long> in_stratum(static_cast<std::size_t>(k), 0);
     for (const Group* g : members) {
       int best = 0;
@@ -106,7 +109,8 @@ ImportedSplit import_cross_val(const std::string& path, const std::vector<ClipRe
       }
       auto [pos, fresh] = out.fold_of.emplace(clip_id, f);
       if (!fresh && pos->second != f)
-        throw UsageError(path + ": '" + name + "' is in the test part of folds " + std::to_string(pos->second) + " and " + key);
+        throw UsageError(path + ": '" + name + "' is in the test part of folds " + std::to_string(pos->second) +
+                         " and " + key);
     }
   }
   for (const auto& c : clips)
@@ -114,8 +118,6 @@ ImportedSplit import_cross_val(const std::string& path, const std::vector<ClipRe
   return out;
 }
 
-std::string assignment_hash(const std::map<std::string, int>& fold_of) {
-  return content_hash(nlohmann::json(fold_of));
-}
+std::string assignment_hash(const std::map<std::string, int>& fold_of) { return content_hash(nlohmann::json(fold_of)); }
 
 }  // namespace usbench::datasets

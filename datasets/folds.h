@@ -20,9 +20,9 @@ std::map<std::string, int> stratified_group_kfold(const std::vector<ClipRecord>&
 
 struct ImportedSplit {
   int k = 0;
-  std::map<std::string, int> fold_of;       // clip_id -> fold, for clips named in the file
-  std::vector<std::string> unmatched_names; // names in the file with no clip in the data set
-  std::vector<std::string> unassigned;      // clips of the data set the file does not name
+  std::map<std::string, int> fold_of;        // clip_id -> fold, for clips named in the file
+  std::vector<std::string> unmatched_names;  // names in the file with no clip in the data set
+  std::vector<std::string> unassigned;       // clips of the data set the file does not name
 };
 
 // Reads an upstream cross-validation file (pocovid_cross_val.json: {"0": {"test": [[names], [labels]],

@@ -24,7 +24,8 @@ constexpr std::size_t kDigestBytes = 32;              // SHA-256 of everything b
 
 std::string hex_to_bytes(const std::string& hex) {
   std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -47,19 +48,23 @@ FrameBlock read_block(const std::string& path, bool with_pixels) {
   std::memcpy(&source_frames, bytes.data() + 24, 4);
   std::memcpy(&b.source_fps, bytes.data() + 28, 8);
   b.source_frames = source_frames;
-  if (b.frames < 1 || b.height < 1 || b.width < 1 || b.height > 8192 || b.width > 8192 || (b.channels != 1 && b.channels != 3))
+  if (b.frames < 1 || b.height < 1 || b.width < 1 || b.height > 8192 || b.width > 8192 ||
+      (b.channels != 1 && b.channels != 3))
     throw std::runtime_error(path + ": corrupt frame cache header");
   const std::size_t index_bytes = 4 * static_cast<std::size_t>(b.frames);
   const std::size_t pixel_bytes = b.frame_bytes() * static_cast<std::size_t>(b.frames);
   if (bytes.size() != kHeaderBytes + index_bytes + pixel_bytes + kDigestBytes)
-    throw std::runtime_error(path + ": truncated frame cache entry (" + std::to_string(bytes.size()) + " bytes, header says " +
+    throw std::runtime_error(path + ": truncated frame cache entry (" + std::to_string(bytes.size()) +
+                             " bytes, header says " +
                              std::to_string(kHeaderBytes + index_bytes + pixel_bytes + kDigestBytes) + ")");
   const std::size_t body = bytes.size() - kDigestBytes;
   if (hex_to_bytes(sha256_hex(bytes.substr(0, body))) != bytes.substr(body))
     throw std::runtime_error(path + ": frame cache entry fails its checksum (the file changed after it was written)");
   b.source_index.resize(static_cast<std::size_t>(b.frames));
   std::memcpy(b.source_index.data(), bytes.data() + kHeaderBytes, index_bytes);
-  if (with_pixels) b.pixels.assign(bytes.begin() + static_cast<std::ptrdiff_t>(kHeaderBytes + index_bytes), bytes.begin() + static_cast<std::ptrdiff_t>(body));
+  if (with_pixels)
+    b.pixels.assign(bytes.begin() + static_cast<std::ptrdiff_t>(kHeaderBytes + index_bytes),
+                    bytes.begin() + static_cast<std::ptrdiff_t>(body));
   return b;
 }
 }  // namespace
@@ -88,7 +93,8 @@ void FrameCache::put(const std::string& key, const FrameBlock& b) const {
   fs::create_directories(final_path.parent_path(), ec);
   if (ec)
     throw UsageError(dir_ + ": cannot write the frame cache here (" + ec.message() + " creating " +
-                     final_path.parent_path().string() + "); pass --cache DIR or set USBENCH_CACHE to a writable folder");
+                     final_path.parent_path().string() +
+                     "); pass --cache DIR or set USBENCH_CACHE to a writable folder");
   std::string bytes(kMagic, 8);
   auto append = [&bytes](const void* p, std::size_t n) { bytes.append(static_cast<const char*>(p), n); };
   const std::int32_t dims[4] = {b.frames, b.height, b.width, b.channels};

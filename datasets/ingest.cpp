@@ -133,8 +133,8 @@ IngestReport ingest(const DatasetInfo& kind, const nlohmann::json& config, const
   ds.kind = kind.name;
   ds.source = config.contains("src") ? config.at("src").get<std::string>() : "";
   ds.config_json = canonical_json(config);
-  nlohmann::json manifest = {{"kind", kind.name}, {"stored_size", stored}, {"sampling", rule.describe()},
-                             {"clips", nlohmann::json::array()}};
+  nlohmann::json manifest = {
+      {"kind", kind.name}, {"stored_size", stored}, {"sampling", rule.describe()}, {"clips", nlohmann::json::array()}};
   std::set<std::string> groups;
   for (const auto& w : work) {
     if (!w.error.empty()) continue;
@@ -146,12 +146,17 @@ IngestReport ingest(const DatasetInfo& kind, const nlohmann::json& config, const
     c.n_frames = w.header.frames;
     c.source_fps = w.header.source_fps;
     c.sha256 = w.sha256;
-    nlohmann::json sampling = {{"rule", rule.describe()}, {"stored_size", stored}, {"cache_key", w.key},
+    nlohmann::json sampling = {{"rule", rule.describe()},
+                               {"stored_size", stored},
+                               {"cache_key", w.key},
                                {"kind", to_string(w.clip.kind)},
                                {"source_frames", w.header.source_frames}};
     c.sampling = canonical_json(sampling);
-    manifest["clips"].push_back({{"clip_id", c.clip_id}, {"label", c.label}, {"group", c.group},
-                                 {"n_frames", c.n_frames}, {"sha256", c.sha256}});
+    manifest["clips"].push_back({{"clip_id", c.clip_id},
+                                 {"label", c.label},
+                                 {"group", c.group},
+                                 {"n_frames", c.n_frames},
+                                 {"sha256", c.sha256}});
     auto& count = report.per_class[c.label];
     ++count.clips;
     count.frames += c.n_frames;

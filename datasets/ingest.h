@@ -17,9 +17,9 @@
 namespace usbench::datasets {
 
 struct IngestOptions {
-  std::string name;        // the data set's name in the store
-  bool skip_bad = false;   // list bad clips as skipped instead of failing
-  int threads = 0;         // decode threads; 0 = one per core
+  std::string name;                                   // the data set's name in the store
+  bool skip_bad = false;                              // list bad clips as skipped instead of failing
+  int threads = 0;                                    // decode threads; 0 = one per core
   std::function<void(int done, int total)> progress;  // optional, called from worker threads
 };
 
@@ -29,15 +29,15 @@ struct ClassCount {
 };
 
 struct IngestReport {
-  DatasetRecord dataset;                       // the manifest to record
-  std::map<std::string, ClassCount> per_class; // "" = unlabelled
+  DatasetRecord dataset;                        // the manifest to record
+  std::map<std::string, ClassCount> per_class;  // "" = unlabelled
   int groups = 0;
   int cache_hits = 0;
   int decoded = 0;
-  std::vector<Skipped> skipped;  // expected exclusions
-  std::vector<Skipped> bad;      // bad clips left out (only with skip_bad)
+  std::vector<Skipped> skipped;         // expected exclusions
+  std::vector<Skipped> bad;             // bad clips left out (only with skip_bad)
   std::vector<std::string> unlabelled;  // clips whose group has no row in the label file
-  std::vector<Skipped> rebuilt;  // clips whose cache entry was corrupt or torn and was decoded again (why)
+  std::vector<Skipped> rebuilt;         // clips whose cache entry was corrupt or torn and was decoded again (why)
 };
 
 // `kind` is a data kind's registry entry (its discovery, sampling and, for generated data, generation) and

@@ -50,9 +50,11 @@ Discovery discover_synthetic(const nlohmann::json& config) {
 }
 
 FrameBlock generate_synthetic(const ClipSource& clip, const nlohmann::json& config, int stored) {
-  const int cls = static_cast<int>(std::find(pocus_classes().begin(), pocus_classes().end(), clip.label) - pocus_classes().begin());
+  const int cls =
+      static_cast<int>(std::find(pocus_classes().begin(), pocus_classes().end(), clip.label) - pocus_classes().begin());
   const auto seed = config.at("seed").get<std::int64_t>();
-  const std::uint64_t clip_seed = std::stoull(clip.content_id.substr(0, 15), nullptr, 16) ^ static_cast<std::uint64_t>(seed);
+  const std::uint64_t clip_seed =
+      std::stoull(clip.content_id.substr(0, 15), nullptr, 16) ^ static_cast<std::uint64_t>(seed);
   FrameBlock b = synthetic_clip(cls, clip_seed, config.at("frames_per_clip").get<int>(), stored);
   b.source_frames = b.frames;
   return b;

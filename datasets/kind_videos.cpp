@@ -33,9 +33,14 @@ nlohmann::json resolve_videos(const nlohmann::json& user, const std::string& ori
   if (c.max_frames < 0) o.fail("max_frames", "must be >= 0 (0 = all frames)");
   c.stored_size = read_stored_size(o, c.stored_size);
   o.finish();
-  return {{"src", c.src},           {"labels_csv", c.labels_csv},   {"key_column", c.key_column},
-          {"label_column", c.label_column}, {"group_regex", c.group_regex}, {"every_kth", c.every_kth},
-          {"max_frames", c.max_frames}, {"stored_size", c.stored_size}};
+  return {{"src", c.src},
+          {"labels_csv", c.labels_csv},
+          {"key_column", c.key_column},
+          {"label_column", c.label_column},
+          {"group_regex", c.group_regex},
+          {"every_kth", c.every_kth},
+          {"max_frames", c.max_frames},
+          {"stored_size", c.stored_size}};
 }
 
 }  // namespace

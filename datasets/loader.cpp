@@ -11,7 +11,8 @@ namespace usbench::datasets {
 std::vector<std::int64_t> FrameSet::frames_of_clips(const std::vector<int>& clips) const {
   std::vector<std::int64_t> out;
   for (int c : clips)
-    for (int i = 0; i < clip_frames[static_cast<std::size_t>(c)]; ++i) out.push_back(clip_first[static_cast<std::size_t>(c)] + i);
+    for (int i = 0; i < clip_frames[static_cast<std::size_t>(c)]; ++i)
+      out.push_back(clip_first[static_cast<std::size_t>(c)] + i);
   return out;
 }
 
@@ -45,7 +46,8 @@ FrameSet FrameSet::load(const DatasetRecord& dataset, const FrameCache& cache, c
                        "'; run usbench ingest again to rebuild the cache)");
     }
     if (b.frames != c->n_frames || b.channels != 3)
-      throw UsageError(cache.path_of(key) + ": frame cache entry does not match the manifest of clip '" + c->clip_id + "'");
+      throw UsageError(cache.path_of(key) + ": frame cache entry does not match the manifest of clip '" + c->clip_id +
+                       "'");
     if (h == 0) {
       h = b.height;
       w = b.width;
@@ -55,7 +57,8 @@ FrameSet FrameSet::load(const DatasetRecord& dataset, const FrameCache& cache, c
     std::int64_t label = -1;
     if (!c->label.empty()) {
       auto it = std::find(classes.begin(), classes.end(), c->label);
-      if (it == classes.end()) throw UsageError("clip '" + c->clip_id + "' has label '" + c->label + "', not one of the task's classes");
+      if (it == classes.end())
+        throw UsageError("clip '" + c->clip_id + "' has label '" + c->label + "', not one of the task's classes");
       label = it - classes.begin();
     }
     s.clip_first.push_back(static_cast<int>(s.clip_of.size()));
@@ -94,7 +97,8 @@ FrameBatches FrameBatches::make(const FrameSet& set, std::vector<std::int64_t> f
 }
 
 int FrameBatches::num_batches() const {
-  return static_cast<int>((order.size() + static_cast<std::size_t>(batch_size) - 1) / static_cast<std::size_t>(batch_size));
+  return static_cast<int>((order.size() + static_cast<std::size_t>(batch_size) - 1) /
+                          static_cast<std::size_t>(batch_size));
 }
 
 std::vector<ImageParams> FrameBatches::params(int b) const {
@@ -112,7 +116,8 @@ Batch FrameBatches::raw(int b) const {
   const auto end = std::min(order.size(), begin + static_cast<std::size_t>(batch_size));
   Batch out;
   out.index = b;
-  out.frames.assign(order.begin() + static_cast<std::ptrdiff_t>(begin), order.begin() + static_cast<std::ptrdiff_t>(end));
+  out.frames.assign(order.begin() + static_cast<std::ptrdiff_t>(begin),
+                    order.begin() + static_cast<std::ptrdiff_t>(end));
   std::vector<std::int64_t> labels;
   for (auto f : out.frames) labels.push_back(set->label_of[static_cast<std::size_t>(f)]);
   out.images = set->frames.index_select(0, to_device(torch::tensor(out.frames, torch::kInt64), set->frames.device()));

@@ -45,9 +45,9 @@ struct FrameSet {
 
 struct Batch {
   int index = 0;
-  torch::Tensor images;             // float [B, 3, S, S], normalised (or uint8 [B, H, W, 3] when raw)
-  torch::Tensor labels;             // int64 [B]
-  std::vector<std::int64_t> frames; // FrameSet frame index of each item
+  torch::Tensor images;              // float [B, 3, S, S], normalised (or uint8 [B, H, W, 3] when raw)
+  torch::Tensor labels;              // int64 [B]
+  std::vector<std::int64_t> frames;  // FrameSet frame index of each item
 };
 
 template <class T>
@@ -94,7 +94,8 @@ class OrderedLoader {
       int b;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || (next_to_make_ < num_batches_ && next_to_make_ < next_to_give_ + prefetch_); });
+        cv_.wait(lock,
+                 [&] { return stop_ || (next_to_make_ < num_batches_ && next_to_make_ < next_to_give_ + prefetch_); });
         if (stop_) return;
         b = next_to_make_++;
       }

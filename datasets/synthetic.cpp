@@ -80,7 +80,7 @@ FrameBlock synthetic_clip(int cls, std::uint64_t seed, int frames, int size) {
   for (int f = 0; f < frames; ++f) {
     Rng frng = rng.split(static_cast<std::uint64_t>(f) + 1);
     const std::vector<float> fresh = speckle(frng, size);
-    const double slide = slide_speed * f;            // lung sliding: texture below the pleura moves laterally
+    const double slide = slide_speed * f;                // lung sliding: texture below the pleura moves laterally
     const double breath = 0.01 * s * std::sin(0.9 * f);  // the pleura rises and falls slightly
     for (int y = 0; y < size; ++y) {
       for (int x = 0; x < size; ++x) {

@@ -31,7 +31,8 @@ Ctx new_ctx() {
 std::string finish_hex(Ctx& ctx) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1) throw std::runtime_error("SHA-256 computation failed (OpenSSL)");
+  if (EVP_DigestFinal_ex(ctx.get(), digest, &len) != 1)
+    throw std::runtime_error("SHA-256 computation failed (OpenSSL)");
   static const char* hex = "0123456789abcdef";
   std::string out;
   out.reserve(2 * len);

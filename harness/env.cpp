@@ -56,8 +56,8 @@ nlohmann::json capture_host_environment() {
 #endif
   env["sqlite_version"] = sqlite3_libversion();
   env["fmt_version"] = fmt::format("{}.{}.{}", FMT_VERSION / 10000, FMT_VERSION / 100 % 100, FMT_VERSION % 100);
-  env["nlohmann_json_version"] = fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR,
-                                             NLOHMANN_JSON_VERSION_PATCH);
+  env["nlohmann_json_version"] =
+      fmt::format("{}.{}.{}", NLOHMANN_JSON_VERSION_MAJOR, NLOHMANN_JSON_VERSION_MINOR, NLOHMANN_JSON_VERSION_PATCH);
   env["usbench_version"] = USBENCH_VERSION;
   return env;
 }

@@ -1,6 +1,7 @@
 // Error types that map onto the CLI's exit codes (DESIGN §8): UsageError -> 2 (bad usage or bad input:
 // a malformed spec, a file that is not a usbench store, a missing path), RunFailure -> 1 (a run or a
-// check failed), Interrupted -> 128 + signal. Messages are written for a person: they name the file or key and the reason.
+// check failed), Interrupted -> 128 + signal. Messages are written for a person: they name the file or key and the
+// reason.
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -32,8 +33,7 @@ class Interrupted : public std::runtime_error {
 // "protocols.0.config.epochs"); what() is the full, printable message.
 class SpecError : public UsageError {
  public:
-  SpecError(std::string key_path, const std::string& message)
-      : UsageError(message), key_path_(std::move(key_path)) {}
+  SpecError(std::string key_path, const std::string& message) : UsageError(message), key_path_(std::move(key_path)) {}
   const std::string& key_path() const { return key_path_; }
 
  private:

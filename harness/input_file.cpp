@@ -37,7 +37,8 @@ std::string read_input_file(const std::string& path, const std::string& what, st
   struct stat st {};
   ::stat(path.c_str(), &st);
   if (static_cast<std::uintmax_t>(st.st_size) > max_bytes)
-    throw UsageError(fmt::format("{}: {} is {} bytes, more than the {} this reader accepts", path, what, st.st_size, max_bytes));
+    throw UsageError(
+        fmt::format("{}: {} is {} bytes, more than the {} this reader accepts", path, what, st.st_size, max_bytes));
   std::ifstream in(path, std::ios::binary);
   if (!in) throw UsageError(path + ": cannot open " + what + " (" + std::strerror(errno) + ")");
   std::string text(static_cast<std::size_t>(st.st_size), '\0');

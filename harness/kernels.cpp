@@ -43,18 +43,30 @@ bool cpu_has_avx512() {
 // oneDNN's dnnl_cpu_isa_t values (oneDNN 2.x, dnnl_types.h); unknown values are shown in hex.
 std::string onednn_isa_name(int v) {
   switch (v) {
-    case 0x0: return "all";
-    case 0x1: return "sse41";
-    case 0x3: return "avx";
-    case 0x7: return "avx2";
-    case 0xf: return "avx512_mic";
-    case 0x1f: return "avx512_mic_4ops";
-    case 0x27: return "avx512_core";
-    case 0x67: return "avx512_core_vnni";
-    case 0xe7: return "avx512_core_bf16";
-    case 0x3e7: return "avx512_core_amx";
-    case 0x407: return "avx2_vnni";
-    default: return fmt::format("0x{:x}", v);
+    case 0x0:
+      return "all";
+    case 0x1:
+      return "sse41";
+    case 0x3:
+      return "avx";
+    case 0x7:
+      return "avx2";
+    case 0xf:
+      return "avx512_mic";
+    case 0x1f:
+      return "avx512_mic_4ops";
+    case 0x27:
+      return "avx512_core";
+    case 0x67:
+      return "avx512_core_vnni";
+    case 0xe7:
+      return "avx512_core_bf16";
+    case 0x3e7:
+      return "avx512_core_amx";
+    case 0x407:
+      return "avx2_vnni";
+    default:
+      return fmt::format("0x{:x}", v);
   }
 }
 
@@ -104,9 +116,10 @@ std::string to_string(CpuIsa isa) { return isa == CpuIsa::Avx2 ? "avx2" : "nativ
 CpuIsa parse_cpu_isa(const std::string& text, const std::string& what) {
   if (text == "avx2") return CpuIsa::Avx2;
   if (text == "native") return CpuIsa::Native;
-  throw UsageError(fmt::format("{}: '{}' is not a CPU kernel set ({}): avx2 gives the same bits on every x86-64 machine "
-                               "with AVX2, native lets the libraries choose by processor",
-                               what, text, kCpuIsaNames));
+  throw UsageError(
+      fmt::format("{}: '{}' is not a CPU kernel set ({}): avx2 gives the same bits on every x86-64 machine "
+                  "with AVX2, native lets the libraries choose by processor",
+                  what, text, kCpuIsaNames));
 }
 
 KernelChoice apply_kernel_set(CpuIsa isa, char* const* restart_argv) {

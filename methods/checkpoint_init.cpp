@@ -13,7 +13,8 @@ nlohmann::json resolve(const nlohmann::json& user, const std::string& origin, co
   JsonObject o(user, origin, path);
   const std::string backbone = read_backbone(o, "resnet18");
   const std::string weights = o.required<std::string>("weights");
-  if (weights.empty()) o.fail("weights", "give the backbone file to fine-tune from (e.g. \"weights\": \"best_model.pth\")");
+  if (weights.empty())
+    o.fail("weights", "give the backbone file to fine-tune from (e.g. \"weights\": \"best_model.pth\")");
   o.finish();
   return {{"backbone", backbone}, {"weights", weights}};
 }
@@ -23,7 +24,8 @@ MethodInfo checkpoint_method() {
   MethodInfo m;
   m.name = "checkpoint";
   m.version = 1;
-  m.summary = "a released or exported backbone file (USCL best_model.pth, torchvision, usbench export), fine-tuned as given";
+  m.summary =
+      "a released or exported backbone file (USCL best_model.pth, torchvision, usbench export), fine-tuned as given";
   m.resolve = resolve;
   m.weights = WeightsSource::GivenFile;
   return m;

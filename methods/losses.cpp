@@ -17,7 +17,8 @@ torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double t
   return F::cross_entropy(sim, positive);
 }
 
-torch::Tensor moco_loss(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue, double temperature) {
+torch::Tensor moco_loss(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue,
+                        double temperature) {
   const auto qn = F::normalize(q, F::NormalizeFuncOptions().dim(1));
   const auto kn = F::normalize(k, F::NormalizeFuncOptions().dim(1));
   const auto pos = (qn * kn).sum(1, /*keepdim=*/true);

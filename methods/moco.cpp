@@ -15,7 +15,7 @@ namespace usbench::methods {
 namespace {
 // The validated config, held by the pretrainer; its JSON is the stored form and part of the run identity.
 struct MocoConfig {
-  PretrainCommon common;   // lr is the base rate: the effective rate is lr x batch_size / 256 (linear scaling)
+  PretrainCommon common;  // lr is the base rate: the effective rate is lr x batch_size / 256 (linear scaling)
   double momentum = 0.999;
   int queue_size = 4096;
   double temperature = 0.2;
@@ -92,8 +92,9 @@ class MocoNetImpl : public torch::nn::Module {
     }
     auto qb = query->named_buffers();
     for (auto& b : key->named_buffers()) b.value().copy_(qb[b.key()]);
-    queue = register_buffer("queue", torch::nn::functional::normalize(torch::randn({c.queue_size, c.head_out}),
-                                                                     torch::nn::functional::NormalizeFuncOptions().dim(1)));
+    queue = register_buffer("queue",
+                            torch::nn::functional::normalize(torch::randn({c.queue_size, c.head_out}),
+                                                             torch::nn::functional::NormalizeFuncOptions().dim(1)));
     queue_ptr = register_buffer("queue_ptr", torch::zeros({1}, torch::kLong));
   }
   Encoder query{nullptr}, key{nullptr};
@@ -108,7 +109,8 @@ class MocoPretrainer : public Pretrainer {
     net_ = MocoNet(c);
     net_->to(device);
     optimizer_ = std::make_unique<torch::optim::SGD>(
-        trainable(*net_), torch::optim::SGDOptions(base_lr()).momentum(c.sgd_momentum).weight_decay(c.common.weight_decay));
+        trainable(*net_),
+        torch::optim::SGDOptions(base_lr()).momentum(c.sgd_momentum).weight_decay(c.common.weight_decay));
   }
   const PretrainCommon& common() const override { return c_.common; }
   // Linear scaling rule: lr = base x batch / 256.
@@ -129,16 +131,19 @@ class MocoPretrainer : public Pretrainer {
       // encoder's k(x2), with the other held-out keys as negatives.
       namespace F = torch::nn::functional;
       const auto q1 = F::normalize(q, F::NormalizeFuncOptions().dim(1));
-      const auto k2 = F::normalize(net_->key->forward(datasets::to_device(b.x2, device)), F::NormalizeFuncOptions().dim(1));
+      const auto k2 =
+          F::normalize(net_->key->forward(datasets::to_device(b.x2, device)), F::NormalizeFuncOptions().dim(1));
       const auto logits = torch::matmul(q1, k2.t()) / c_.temperature;
-      out.total = F::cross_entropy(logits, torch::arange(q.size(0), torch::TensorOptions().dtype(torch::kLong).device(device)));
+      out.total =
+          F::cross_entropy(logits, torch::arange(q.size(0), torch::TensorOptions().dtype(torch::kLong).device(device)));
       out.parts[results::metric::kContrastive] = out.total.detach();
       return out;
     }
     torch::Tensor k;
     {
       torch::NoGradGuard g;
-      k = torch::nn::functional::normalize(net_->key->forward(datasets::to_device(b.x2, device)), torch::nn::functional::NormalizeFuncOptions().dim(1));
+      k = torch::nn::functional::normalize(net_->key->forward(datasets::to_device(b.x2, device)),
+                                           torch::nn::functional::NormalizeFuncOptions().dim(1));
     }
     last_keys_ = k;
     out.total = moco_loss(q, k, net_->queue, c_.temperature);
@@ -156,7 +161,9 @@ class MocoPretrainer : public Pretrainer {
     // been loaded into it) so that a CUDA step does not wait for the device to learn it.
     if (!queue_ptr_) queue_ptr_ = net_->queue_ptr.item<std::int64_t>();
     const auto ptr = *queue_ptr_;
-    const auto idx = torch::arange(ptr, ptr + n, torch::TensorOptions().dtype(torch::kLong).device(net_->queue.device())).remainder(K);
+    const auto idx =
+        torch::arange(ptr, ptr + n, torch::TensorOptions().dtype(torch::kLong).device(net_->queue.device()))
+            .remainder(K);
     net_->queue.index_copy_(0, idx, last_keys_);
     queue_ptr_ = (ptr + n) % K;
     net_->queue_ptr.fill_(*queue_ptr_);

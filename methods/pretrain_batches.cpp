@@ -54,7 +54,9 @@ PairBatch PairBatches::batch(int b) const {
       // Three distinct frames by partial Fisher-Yates, then in time order: f1 < f2 (anchor) < f3.
       std::vector<int> idx(static_cast<std::size_t>(n));
       for (int k = 0; k < n; ++k) idx[static_cast<std::size_t>(k)] = k;
-      for (int k = 0; k < 3; ++k) std::swap(idx[static_cast<std::size_t>(k)], idx[static_cast<std::size_t>(k) + rng.below(static_cast<std::uint64_t>(n - k))]);
+      for (int k = 0; k < 3; ++k)
+        std::swap(idx[static_cast<std::size_t>(k)],
+                  idx[static_cast<std::size_t>(k) + rng.below(static_cast<std::uint64_t>(n - k))]);
       std::sort(idx.begin(), idx.begin() + 3);
       fa.push_back(first + idx[0]);
       fb.push_back(first + idx[1]);

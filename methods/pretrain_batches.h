@@ -17,10 +17,10 @@ enum class PairMode { Mix, Pair };
 
 struct PairBatch {
   int index = 0;
-  torch::Tensor x1, x2;         // float [B, 3, S, S], normalised
-  torch::Tensor labels;         // int64 [B], -1 = unlabelled
-  torch::Tensor lambda;         // float [B] (1 where unmixed)
-  std::vector<int> clips;       // FrameSet clip positions
+  torch::Tensor x1, x2;    // float [B, 3, S, S], normalised
+  torch::Tensor labels;    // int64 [B], -1 = unlabelled
+  torch::Tensor lambda;    // float [B] (1 where unmixed)
+  std::vector<int> clips;  // FrameSet clip positions
 };
 
 struct PairBatches {

@@ -38,7 +38,8 @@ PretrainCommon read_pretrain_common(JsonObject& o, const PretrainCommon& d) {
   if (!(c.crop_scale[0] > 0 && c.crop_scale[0] <= c.crop_scale[1] && c.crop_scale[1] <= 1))
     o.fail("crop_scale", "must be [lo, hi] with 0 < lo <= hi <= 1");
   c.crop_ratio = read_array(o, "crop_ratio", d.crop_ratio);
-  if (!(c.crop_ratio[0] > 0 && c.crop_ratio[0] <= c.crop_ratio[1])) o.fail("crop_ratio", "must be [lo, hi] with 0 < lo <= hi");
+  if (!(c.crop_ratio[0] > 0 && c.crop_ratio[0] <= c.crop_ratio[1]))
+    o.fail("crop_ratio", "must be [lo, hi] with 0 < lo <= hi");
   c.color_jitter = read_array(o, "color_jitter", d.color_jitter);
   for (int i = 0; i < 3; ++i)
     if (c.color_jitter[i] < 0) o.fail("color_jitter", "brightness, contrast and saturation must be >= 0");

@@ -74,8 +74,8 @@ class SimclrPretrainer : public Pretrainer {
     torch::manual_seed(seed);
     net_ = Encoder(ResNetSpec::by_name(c.common.backbone), c.head_hidden, c.head_out);
     net_->to(device);
-    optimizer_ = std::make_unique<torch::optim::Adam>(trainable(*net_),
-                                                      torch::optim::AdamOptions(c.common.lr).weight_decay(c.common.weight_decay));
+    optimizer_ = std::make_unique<torch::optim::Adam>(
+        trainable(*net_), torch::optim::AdamOptions(c.common.lr).weight_decay(c.common.weight_decay));
   }
   const PretrainCommon& common() const override { return c_.common; }
   torch::nn::Module& state() override { return *net_; }

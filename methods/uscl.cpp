@@ -17,9 +17,9 @@ namespace {
 struct UsclConfig {
   PretrainCommon common;
   double temperature = 0.5;
-  double ce_weight = 0.2;     // 0 disables the semi-supervised term (the "USCL without labels" ablation)
-  double mixup_alpha = 0.5;   // lambda ~ Beta(alpha, alpha)
-  int constant_epochs = 10;   // epochs at the base rate before cosine annealing starts
+  double ce_weight = 0.2;    // 0 disables the semi-supervised term (the "USCL without labels" ablation)
+  double mixup_alpha = 0.5;  // lambda ~ Beta(alpha, alpha)
+  int constant_epochs = 10;  // epochs at the base rate before cosine annealing starts
   int head_hidden = 512;
   int head_out = 256;
 

@@ -51,10 +51,11 @@ CurrentRuns current_runs(const nlohmann::json& spec, const std::vector<RunRecord
     const auto* m = find_label(spec.at("methods"), r.method);
     const auto* p = find_label(spec.at("protocols"), r.protocol);
     const auto cfg = nlohmann::json::parse(r.config_json);
-    const bool current = m && p && r.method_version == m->value("version", 0) && r.protocol_version == p->value("version", 0) &&
-                         matchable(cfg.value("method", nlohmann::json())) == matchable(m->value("config", nlohmann::json())) &&
-                         cfg.value("protocol", nlohmann::json()) == p->value("config", nlohmann::json()) &&
-                         cfg.value("data", nlohmann::json()) == spec.at("dataset").value("config", nlohmann::json());
+    const bool current =
+        m && p && r.method_version == m->value("version", 0) && r.protocol_version == p->value("version", 0) &&
+        matchable(cfg.value("method", nlohmann::json())) == matchable(m->value("config", nlohmann::json())) &&
+        cfg.value("protocol", nlohmann::json()) == p->value("config", nlohmann::json()) &&
+        cfg.value("data", nlohmann::json()) == spec.at("dataset").value("config", nlohmann::json());
     if (!current) {
       ++superseded;
       continue;
@@ -97,17 +98,22 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
   const auto* m = find_label(spec.at("methods"), row.label);
   std::optional<RunRecord> pre;
   for (const auto& r : all_runs) {
-    if (r.stage != Stage::Pretrain || r.method != row.label || r.status != RunStatus::Done || !m || (seed && r.seed != *seed)) continue;
+    if (r.stage != Stage::Pretrain || r.method != row.label || r.status != RunStatus::Done || !m ||
+        (seed && r.seed != *seed))
+      continue;
     if (r.method_version != m->value("version", 0)) continue;
-    if (nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) != m->value("config", nlohmann::json())) continue;
+    if (nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) != m->value("config", nlohmann::json()))
+      continue;
     if (!pre || r.finished_ms.value_or(0) > pre->finished_ms.value_or(0)) pre = r;
   }
   if (pre)
     for (const auto& mr : store.metrics(pre->id)) {
       if (mr.epoch < 0) continue;
-      const std::string name = mr.split == results::split::kTrain && mr.name == results::metric::kLoss ? "pretrain loss"
-                               : mr.split == results::split::kHeldout && mr.name == results::metric::kContrastive ? "pretrain held-out loss"
-                               : mr.split == results::split::kHeldout && mr.name == results::metric::kKnnAccuracy ? "pretrain kNN accuracy" : "";
+      const std::string name =
+          mr.split == results::split::kTrain && mr.name == results::metric::kLoss            ? "pretrain loss"
+          : mr.split == results::split::kHeldout && mr.name == results::metric::kContrastive ? "pretrain held-out loss"
+          : mr.split == results::split::kHeldout && mr.name == results::metric::kKnnAccuracy ? "pretrain kNN accuracy"
+                                                                                             : "";
       if (name.empty()) continue;
       values[name][mr.epoch].push_back(mr.value);
     }
@@ -138,7 +144,8 @@ std::optional<Paired> paired_test(const std::map<FrameKey, bool>& mine, const st
     ++paired;
     out.b += it->second && !right;
     out.c += !it->second && right;
-    clip_balance[std::make_tuple(std::get<0>(key), std::get<1>(key), std::get<2>(key))] += (right ? 1 : 0) - (it->second ? 1 : 0);
+    clip_balance[std::make_tuple(std::get<0>(key), std::get<1>(key), std::get<2>(key))] +=
+        (right ? 1 : 0) - (it->second ? 1 : 0);
   }
   if (paired == 0) return std::nullopt;
   out.p = mcnemar_exact_p(out.b, out.c);
@@ -162,7 +169,8 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
     for (const auto& r : store.runs()) names.insert(r.experiment);
     std::string known;
     for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-    throw UsageError("no experiment '" + experiment + "' in " + store.path() + " (recorded: " + (known.empty() ? "none" : known) + ")");
+    throw UsageError("no experiment '" + experiment + "' in " + store.path() +
+                     " (recorded: " + (known.empty() ? "none" : known) + ")");
   }
   const auto spec = nlohmann::json::parse(*spec_text);
   ComparisonTable t;
@@ -189,7 +197,8 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
     for (const auto& c : ds->clips)
       if (!c.label.empty()) labels.insert(c.label);
   const std::vector<std::string> pocus = {"covid", "pneumonia", "regular"};
-  t.classes = std::all_of(labels.begin(), labels.end(), [&](const std::string& l) { return std::count(pocus.begin(), pocus.end(), l) > 0; })
+  t.classes = std::all_of(labels.begin(), labels.end(),
+                          [&](const std::string& l) { return std::count(pocus.begin(), pocus.end(), l) > 0; })
                   ? pocus
                   : std::vector<std::string>(labels.begin(), labels.end());
   const int k = static_cast<int>(t.classes.size());
@@ -215,14 +224,23 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
       std::map<std::string, std::vector<std::pair<long, long>>> clip_counts;  // selection -> per clip
       std::map<FrameKey, bool> right;
       for (const auto& r : runs) {
-        if (r.method != row.label || r.protocol != row.protocol || r.stage == Stage::Pretrain || r.status != RunStatus::Done) continue;
+        if (r.method != row.label || r.protocol != row.protocol || r.stage == Stage::Pretrain ||
+            r.status != RunStatus::Done)
+          continue;
         ++row.runs_done;
         std::map<std::string, int> sel;
         for (const auto& mr : store.metrics(r.id))
           if (mr.epoch == -1 && mr.split == results::split::kSelection) sel[mr.name] = static_cast<int>(mr.value);
-        t.runs.push_back({{"run", r.id}, {"method", r.method}, {"protocol", r.protocol}, {"fold", *r.fold}, {"seed", r.seed},
-                          {"config_hash", r.config_hash}, {"manifest_hash", r.manifest_hash}, {"fold_hash", r.fold_hash},
-                          {"seeds", store.seeds(r.id)}, {"environment", nlohmann::json::parse(r.env_json)},
+        t.runs.push_back({{"run", r.id},
+                          {"method", r.method},
+                          {"protocol", r.protocol},
+                          {"fold", *r.fold},
+                          {"seed", r.seed},
+                          {"config_hash", r.config_hash},
+                          {"manifest_hash", r.manifest_hash},
+                          {"fold_hash", r.fold_hash},
+                          {"seeds", store.seeds(r.id)},
+                          {"environment", nlohmann::json::parse(r.env_json)},
                           {"selected_epochs", sel}});
         if (const auto rc = nlohmann::json::parse(r.config_json).value("method", nlohmann::json());
             rc.is_object() && rc.contains("weights_sha256"))
@@ -236,7 +254,8 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
             auto& pc = per_clip[pr.clip_id];
             pc.first += pr.label == pr.predicted;
             ++pc.second;
-            if (std::string(s) == results::selection::kBestVal) right[std::make_tuple(r.seed, *r.fold, pr.clip_id, pr.frame_index)] = pr.label == pr.predicted;
+            if (std::string(s) == results::selection::kBestVal)
+              right[std::make_tuple(r.seed, *r.fold, pr.clip_id, pr.frame_index)] = pr.label == pr.predicted;
           }
           auto& selection = row.by[s];
           selection.confusion.merge(c);
@@ -291,45 +310,56 @@ std::string cell(const MethodRow& r, const std::string& s) { return has_results(
 // "p (reference right only / this right only) · clips p (reference better / this better)".
 std::string paired_cell(const std::optional<Paired>& p) {
   if (!p) return "—";
-  return fmt::format("{:.3g} ({}/{}) · clips {:.3g} ({}/{})", p->p, p->b, p->c, p->clip_p, p->clip_losses, p->clip_wins);
+  return fmt::format("{:.3g} ({}/{}) · clips {:.3g} ({}/{})", p->p, p->b, p->c, p->clip_p, p->clip_losses,
+                     p->clip_wins);
 }
 nlohmann::json paired_json(const Paired& p) {
-  return {{"b", p.b}, {"c", p.c}, {"p", p.p}, {"clip_losses", p.clip_losses}, {"clip_wins", p.clip_wins}, {"clip_p", p.clip_p}};
+  return {{"b", p.b},          {"c", p.c}, {"p", p.p}, {"clip_losses", p.clip_losses}, {"clip_wins", p.clip_wins},
+          {"clip_p", p.clip_p}};
 }
 std::string header_line(const ComparisonTable& t) {
   std::string seeds;
   for (auto s : t.seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
-  return fmt::format("experiment {} v{} · data: {} ({}) · {} folds · seeds {} · {} test frames pooled per seed", t.experiment,
-                     t.version, t.dataset,
-                     !t.dataset_title.empty() ? t.dataset_title : t.dataset_kind,
+  return fmt::format("experiment {} v{} · data: {} ({}) · {} folds · seeds {} · {} test frames pooled per seed",
+                     t.experiment, t.version, t.dataset, !t.dataset_title.empty() ? t.dataset_title : t.dataset_kind,
                      t.folds, seeds, t.test_frames) +
-         (t.superseded > 0 ? fmt::format(" · {} superseded runs (earlier method/protocol versions or configs) not counted", t.superseded) : "");
+         (t.superseded > 0
+              ? fmt::format(" · {} superseded runs (earlier method/protocol versions or configs) not counted",
+                            t.superseded)
+              : "");
 }
 }  // namespace
 
 std::string to_markdown(const ComparisonTable& t) {
   std::string out = "### " + header_line(t) + "\n\n";
-  out += "Pooled accuracy over the test folds (confusion matrices summed), by epoch selection. The first column selects "
-         "on the test fold, as the paper's code does, and is optimistic; the validation column is the honest figure. "
-         "The paired columns compare val-selected predictions with USCL's and random-init's on the same test frames: "
-         "exact McNemar p over frames (frames only the reference gets right / only this method gets right), then an exact "
-         "sign test over clips (clips where the reference has more frames right / where this method has). Frames of a clip "
-         "are not independent, so read the clip test as the conservative one.\n\n";
-  out += "| method | protocol | best epoch on test (optimistic, as in the paper) | last epoch | best epoch on validation | "
-         "val-selected mean ± std over folds | val-selected 95% CI (clips) | val-selected macro-F1 | vs USCL (paired) | "
-         "vs random-init (paired) | "
-         "paper (POCUS late-2020, best epoch on test) |\n";
+  out +=
+      "Pooled accuracy over the test folds (confusion matrices summed), by epoch selection. The first column selects "
+      "on the test fold, as the paper's code does, and is optimistic; the validation column is the honest figure. "
+      "The paired columns compare val-selected predictions with USCL's and random-init's on the same test frames: "
+      "exact McNemar p over frames (frames only the reference gets right / only this method gets right), then an exact "
+      "sign test over clips (clips where the reference has more frames right / where this method has). Frames of a "
+      "clip "
+      "are not independent, so read the clip test as the conservative one.\n\n";
+  out +=
+      "| method | protocol | best epoch on test (optimistic, as in the paper) | last epoch | best epoch on validation "
+      "| "
+      "val-selected mean ± std over folds | val-selected 95% CI (clips) | val-selected macro-F1 | vs USCL (paired) | "
+      "vs random-init (paired) | "
+      "paper (POCUS late-2020, best epoch on test) |\n";
   out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : t.rows) {
     if (!has_results(r)) {
-      out += fmt::format("| {} | {} | {} | | | | | | | | {} |\n", r.label, r.protocol, r.note, r.paper.empty() ? "—" : r.paper);
+      out += fmt::format("| {} | {} | {} | | | | | | | | {} |\n", r.label, r.protocol, r.note,
+                         r.paper.empty() ? "—" : r.paper);
       continue;
     }
     const auto& v = r.by.at(results::selection::kBestVal);
-    out += fmt::format("| {}{} | {} | {} | {} | {} | {:.2f} ± {:.2f}% | [{:.2f}, {:.2f}]% | {:.3f} | {} | {} | {} |\n", r.label,
-                       r.note.empty() ? "" : " (" + r.note + ")", r.protocol, cell(r, results::selection::kBestTest), cell(r, results::selection::kLast),
-                       cell(r, results::selection::kBestVal), 100 * v.mean, 100 * v.std, 100 * v.ci.lo, 100 * v.ci.hi, v.confusion.macro_f1(),
-                       paired_cell(r.vs_paper_method), paired_cell(r.vs_baseline), r.paper.empty() ? "—" : r.paper);
+    out += fmt::format("| {}{} | {} | {} | {} | {} | {:.2f} ± {:.2f}% | [{:.2f}, {:.2f}]% | {:.3f} | {} | {} | {} |\n",
+                       r.label, r.note.empty() ? "" : " (" + r.note + ")", r.protocol,
+                       cell(r, results::selection::kBestTest), cell(r, results::selection::kLast),
+                       cell(r, results::selection::kBestVal), 100 * v.mean, 100 * v.std, 100 * v.ci.lo, 100 * v.ci.hi,
+                       v.confusion.macro_f1(), paired_cell(r.vs_paper_method), paired_cell(r.vs_baseline),
+                       r.paper.empty() ? "—" : r.paper);
   }
   out += "\nPer class, val-selected epochs (precision / recall / F1):\n\n| method | protocol |";
   for (const auto& c : t.classes) out += " " + c + " |";
@@ -365,14 +395,18 @@ std::string to_markdown(const ComparisonTable& t) {
       if (first < k.size() && last < k.size() && !std::isnan(k[first]) && !std::isnan(k[last]))
         knn = fmt::format("{:.3f} → {:.3f}", k[first], k[last]);
     }
-    pre += fmt::format("| {} | {} | {:.4f} | {:.4f} (epoch {}) | {:.4f} | {:+.1f}% | {} |\n", r.label, last + 1, h[first], h[best], best,
-                       h[last], 100 * (h[best] - h[first]) / h[first], knn);
+    pre += fmt::format("| {} | {} | {:.4f} | {:.4f} (epoch {}) | {:.4f} | {:+.1f}% | {} |\n", r.label, last + 1,
+                       h[first], h[best], best, h[last], 100 * (h[best] - h[first]) / h[first], knn);
   }
   if (!pre.empty())
-    out += "\nPretraining, held-out contrastive loss (each method's own loss and chance level, so compare within a row; "
-           "the backbone of the best epoch is the one fine-tuned; the kNN monitor is the accuracy of held-out clips' "
-           "features against training clips' on the pretraining set's own labels, first → last epoch, never used to select):\n\n"
-           "| method | epochs | first epoch | best | last epoch | best vs first | kNN monitor |\n|---|---|---|---|---|---|---|\n" + pre;
+    out +=
+        "\nPretraining, held-out contrastive loss (each method's own loss and chance level, so compare within a row; "
+        "the backbone of the best epoch is the one fine-tuned; the kNN monitor is the accuracy of held-out clips' "
+        "features against training clips' on the pretraining set's own labels, first → last epoch, never used to "
+        "select):\n\n"
+        "| method | epochs | first epoch | best | last epoch | best vs first | kNN monitor "
+        "|\n|---|---|---|---|---|---|---|\n" +
+        pre;
   // Which weights file every file-initialised row (imagenet, checkpoint) used, from its runs' records.
   std::map<std::tuple<std::string, std::string, std::string>, int> files;  // (method, path, sha256) -> runs
   for (const auto& run : t.runs)
@@ -380,23 +414,27 @@ std::string to_markdown(const ComparisonTable& t) {
       ++files[{run.at("method").get<std::string>(), run.at("weights").at("path").get<std::string>(),
                run.at("weights").at("sha256").get<std::string>()}];
   if (!files.empty()) {
-    out += "\nWeights files the file-initialised rows were fine-tuned from (as read by each run; the SHA-256 is part of "
-           "the run's identity):\n\n| method | file | SHA-256 | runs |\n|---|---|---|---|\n";
+    out +=
+        "\nWeights files the file-initialised rows were fine-tuned from (as read by each run; the SHA-256 is part of "
+        "the run's identity):\n\n| method | file | SHA-256 | runs |\n|---|---|---|---|\n";
     for (const auto& [key, n] : files)
       out += fmt::format("| {} | {} | {} | {} |\n", std::get<0>(key), std::get<1>(key), std::get<2>(key), n);
   }
-  out += "\nDeliberate differences from the reference code: USCL and SimCLR forward each view once in training mode "
-         "(per-view BatchNorm statistics, as the reference) and both of USCL's loss terms use that forward, where the "
-         "reference forwards each view twice: the same loss and gradients, 2 instead of 4 running-statistics updates per "
-         "step; MoCo v2 runs on one device without shuffle-BN; augmentation parameters come from usbench's seeded streams, "
-         "not Python's RNG.\n";
+  out +=
+      "\nDeliberate differences from the reference code: USCL and SimCLR forward each view once in training mode "
+      "(per-view BatchNorm statistics, as the reference) and both of USCL's loss terms use that forward, where the "
+      "reference forwards each view twice: the same loss and gradients, 2 instead of 4 running-statistics updates per "
+      "step; MoCo v2 runs on one device without shuffle-BN; augmentation parameters come from usbench's seeded "
+      "streams, "
+      "not Python's RNG.\n";
   return out;
 }
 
 std::string to_csv(const ComparisonTable& t) {
-  std::string out = "experiment,version,dataset,synthetic,method,protocol,note,runs_done,runs_expected,selection,pooled_accuracy,"
-                    "mean_accuracy,std_accuracy,ci_low,ci_high,macro_f1,mcnemar_p_vs_uscl,clip_sign_p_vs_uscl,"
-                    "mcnemar_p_vs_random,clip_sign_p_vs_random,paper\n";
+  std::string out =
+      "experiment,version,dataset,synthetic,method,protocol,note,runs_done,runs_expected,selection,pooled_accuracy,"
+      "mean_accuracy,std_accuracy,ci_low,ci_high,macro_f1,mcnemar_p_vs_uscl,clip_sign_p_vs_uscl,"
+      "mcnemar_p_vs_random,clip_sign_p_vs_random,paper\n";
   for (const auto& r : t.rows)
     for (const char* s : kSelections) {
       const auto& sel = r.by.at(s);
@@ -405,12 +443,13 @@ std::string to_csv(const ComparisonTable& t) {
       auto p = [&](const std::optional<Paired>& x, bool clips) {
         return x && val ? fmt::format("{:.6g}", clips ? x->clip_p : x->p) : std::string();
       };
-      out += fmt::format("{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"\n", t.experiment, t.version, t.dataset,
-                         t.synthetic ? 1 : 0, r.label, r.protocol, r.note, r.runs_done, r.runs_expected, s,
-                         ok ? fmt::format("{:.6f}", sel.pooled) : "", ok ? fmt::format("{:.6f}", sel.mean) : "",
-                         ok ? fmt::format("{:.6f}", sel.std) : "", ok ? fmt::format("{:.6f}", sel.ci.lo) : "",
-                         ok ? fmt::format("{:.6f}", sel.ci.hi) : "", ok ? fmt::format("{:.6f}", sel.confusion.macro_f1()) : "",
-                         p(r.vs_paper_method, false), p(r.vs_paper_method, true), p(r.vs_baseline, false), p(r.vs_baseline, true), r.paper);
+      out += fmt::format("{},{},{},{},{},{},\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},\"{}\"\n", t.experiment,
+                         t.version, t.dataset, t.synthetic ? 1 : 0, r.label, r.protocol, r.note, r.runs_done,
+                         r.runs_expected, s, ok ? fmt::format("{:.6f}", sel.pooled) : "",
+                         ok ? fmt::format("{:.6f}", sel.mean) : "", ok ? fmt::format("{:.6f}", sel.std) : "",
+                         ok ? fmt::format("{:.6f}", sel.ci.lo) : "", ok ? fmt::format("{:.6f}", sel.ci.hi) : "",
+                         ok ? fmt::format("{:.6f}", sel.confusion.macro_f1()) : "", p(r.vs_paper_method, false),
+                         p(r.vs_paper_method, true), p(r.vs_baseline, false), p(r.vs_baseline, true), r.paper);
     }
   return out;
 }
@@ -428,12 +467,13 @@ std::string to_latex(const ComparisonTable& t) {
   out += "Method & Protocol & Best on test$^\\dagger$ & Last epoch & Best on validation & Paper \\\\\n\\midrule\n";
   for (const auto& r : t.rows) {
     if (!has_results(r)) {
-      out += fmt::format("{} & {} & \\multicolumn{{3}}{{c}}{{{}}} & {} \\\\\n", esc(r.label), esc(r.protocol), esc(r.note),
-                         esc(r.paper.empty() ? "--" : r.paper));
+      out += fmt::format("{} & {} & \\multicolumn{{3}}{{c}}{{{}}} & {} \\\\\n", esc(r.label), esc(r.protocol),
+                         esc(r.note), esc(r.paper.empty() ? "--" : r.paper));
       continue;
     }
-    out += fmt::format("{} & {} & {} & {} & {} & {} \\\\\n", esc(r.label), esc(r.protocol), esc(cell(r, results::selection::kBestTest)),
-                       esc(cell(r, results::selection::kLast)), esc(cell(r, results::selection::kBestVal)), esc(r.paper.empty() ? "--" : r.paper));
+    out += fmt::format("{} & {} & {} & {} & {} & {} \\\\\n", esc(r.label), esc(r.protocol),
+                       esc(cell(r, results::selection::kBestTest)), esc(cell(r, results::selection::kLast)),
+                       esc(cell(r, results::selection::kBestVal)), esc(r.paper.empty() ? "--" : r.paper));
   }
   out += "\\bottomrule\n\\end{tabular}\n% $^\\dagger$ selected on the test fold, as in the paper's code: optimistic.\n";
   if (t.synthetic) out += "% Data: synthetic clips, not ultrasound.\n";
@@ -441,13 +481,25 @@ std::string to_latex(const ComparisonTable& t) {
 }
 
 nlohmann::json to_json(const ComparisonTable& t) {
-  nlohmann::json j = {{"experiment", t.experiment}, {"version", t.version}, {"superseded_runs", t.superseded}, {"dataset", t.dataset},
-                      {"dataset_kind", t.dataset_kind}, {"synthetic", t.synthetic}, {"folds", t.folds},
-                      {"seeds", t.seeds}, {"classes", t.classes}, {"test_frames", t.test_frames}, {"runs", t.runs}};
+  nlohmann::json j = {{"experiment", t.experiment},
+                      {"version", t.version},
+                      {"superseded_runs", t.superseded},
+                      {"dataset", t.dataset},
+                      {"dataset_kind", t.dataset_kind},
+                      {"synthetic", t.synthetic},
+                      {"folds", t.folds},
+                      {"seeds", t.seeds},
+                      {"classes", t.classes},
+                      {"test_frames", t.test_frames},
+                      {"runs", t.runs}};
   j["methods"] = nlohmann::json::array();
   for (const auto& r : t.rows) {
-    nlohmann::json m = {{"method", r.label}, {"name", r.name}, {"protocol", r.protocol}, {"note", r.note},
-                        {"runs_done", r.runs_done}, {"runs_expected", r.runs_expected},
+    nlohmann::json m = {{"method", r.label},
+                        {"name", r.name},
+                        {"protocol", r.protocol},
+                        {"note", r.note},
+                        {"runs_done", r.runs_done},
+                        {"runs_expected", r.runs_expected},
                         {"paper", r.paper.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.paper)}};
     if (r.vs_paper_method) m["paired_vs_uscl"] = paired_json(*r.vs_paper_method);
     if (r.vs_baseline) m["paired_vs_random"] = paired_json(*r.vs_baseline);
@@ -460,11 +512,18 @@ nlohmann::json to_json(const ComparisonTable& t) {
         const auto& sel = r.by.at(s);
         nlohmann::json per_class = nlohmann::json::array();
         for (int c = 0; c < sel.confusion.k; ++c)
-          per_class.push_back({{"class", t.classes[static_cast<std::size_t>(c)]}, {"precision", sel.confusion.precision(c)},
-                               {"recall", sel.confusion.recall(c)}, {"f1", sel.confusion.f1(c)}});
-        m["selections"][s] = {{"title", kSelectionTitle.at(s)}, {"pooled_accuracy", sel.pooled}, {"per_fold", sel.per_fold},
-                              {"mean", sel.mean}, {"std", sel.std}, {"ci95", {sel.ci.lo, sel.ci.hi}},
-                              {"macro_f1", sel.confusion.macro_f1()}, {"per_class", per_class},
+          per_class.push_back({{"class", t.classes[static_cast<std::size_t>(c)]},
+                               {"precision", sel.confusion.precision(c)},
+                               {"recall", sel.confusion.recall(c)},
+                               {"f1", sel.confusion.f1(c)}});
+        m["selections"][s] = {{"title", kSelectionTitle.at(s)},
+                              {"pooled_accuracy", sel.pooled},
+                              {"per_fold", sel.per_fold},
+                              {"mean", sel.mean},
+                              {"std", sel.std},
+                              {"ci95", {sel.ci.lo, sel.ci.hi}},
+                              {"macro_f1", sel.confusion.macro_f1()},
+                              {"per_class", per_class},
                               {"confusion", sel.confusion.counts}};
       }
     j["methods"].push_back(m);
@@ -488,23 +547,31 @@ std::string to_html(const ComparisonTable& t) {
                     "td.l{text-align:left}.bar{fill:#4a7}.warn{color:#a40}</style></head><body>\n";
   out += "<h1>usbench comparison</h1>\n<p>" + esc(header_line(t)) + "</p>\n";
   if (t.synthetic) out += "<p class=\"warn\">Synthetic data: these numbers do not describe ultrasound.</p>\n";
-  out += "<table><tr><th>method</th><th>protocol</th><th>best epoch on test (optimistic, as in the paper)</th><th>last epoch</th>"
-         "<th>best epoch on validation</th><th>95% CI (clips)</th><th>paper</th></tr>\n";
+  out +=
+      "<table><tr><th>method</th><th>protocol</th><th>best epoch on test (optimistic, as in the paper)</th><th>last "
+      "epoch</th>"
+      "<th>best epoch on validation</th><th>95% CI (clips)</th><th>paper</th></tr>\n";
   for (const auto& r : t.rows) {
     if (!has_results(r)) {
-      out += "<tr><td class=\"l\">" + esc(r.label) + "</td><td class=\"l\">" + esc(r.protocol) + "</td><td colspan=\"4\" class=\"l\">" +
-             esc(r.note) + "</td><td>" + esc(r.paper.empty() ? "—" : r.paper) + "</td></tr>\n";
+      out += "<tr><td class=\"l\">" + esc(r.label) + "</td><td class=\"l\">" + esc(r.protocol) +
+             "</td><td colspan=\"4\" class=\"l\">" + esc(r.note) + "</td><td>" + esc(r.paper.empty() ? "—" : r.paper) +
+             "</td></tr>\n";
       continue;
     }
     const auto& v = r.by.at(results::selection::kBestVal);
-    out += fmt::format("<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{:.2f}, {:.2f}]%</td><td>{}</td></tr>\n",
-                       esc(r.label), esc(r.protocol), cell(r, results::selection::kBestTest), cell(r, results::selection::kLast), cell(r, results::selection::kBestVal),
-                       100 * v.ci.lo, 100 * v.ci.hi, esc(r.paper.empty() ? "—" : r.paper));
+    out += fmt::format(
+        "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{:.2f}, "
+        "{:.2f}]%</td><td>{}</td></tr>\n",
+        esc(r.label), esc(r.protocol), cell(r, results::selection::kBestTest), cell(r, results::selection::kLast),
+        cell(r, results::selection::kBestVal), 100 * v.ci.lo, 100 * v.ci.hi, esc(r.paper.empty() ? "—" : r.paper));
   }
-  out += "</table>\n<h2>Figures</h2>\n<p>Each figure is also written as a standalone SVG by <code>usbench report --format svg --out DIR</code>.</p>\n";
+  out +=
+      "</table>\n<h2>Figures</h2>\n<p>Each figure is also written as a standalone SVG by <code>usbench report --format "
+      "svg --out DIR</code>.</p>\n";
   for (const auto& f : make_figures(t)) {
     const auto body = f.svg.find("<svg");  // inline: without the XML declaration
-    out += "<figure>" + f.svg.substr(body) + "<figcaption>" + esc(f.file_name + ": " + f.caption) + "</figcaption></figure>\n";
+    out += "<figure>" + f.svg.substr(body) + "<figcaption>" + esc(f.file_name + ": " + f.caption) +
+           "</figcaption></figure>\n";
   }
   out += "</body></html>\n";
   return out;

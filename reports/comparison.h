@@ -20,7 +20,7 @@ namespace usbench::reports {
 struct Selection {
   Confusion confusion;
   double pooled = 0;
-  std::vector<double> per_fold;  // accuracy of every (seed, fold)
+  std::vector<double> per_fold;                     // accuracy of every (seed, fold)
   std::vector<std::pair<std::int64_t, int>> cells;  // the (seed, fold) of each per_fold entry
   double mean = 0, std = 0;
   Interval ci;
@@ -46,8 +46,8 @@ struct MethodRow {
   // "did pretraining help?"), on the same test frames of the same (seed, fold); absent for the reference
   // row itself and where the reference has no results.
   std::optional<Paired> vs_paper_method, vs_baseline;  // vs USCL, vs random-init (the methods' paired roles)
-  std::string paper;  // the paper's figure, "" where it reports none
-  std::map<std::string, std::string> provenance;  // run id -> config hash etc. (JSON output only)
+  std::string paper;                                   // the paper's figure, "" where it reports none
+  std::map<std::string, std::string> provenance;       // run id -> config hash etc. (JSON output only)
   // Learning curves, indexed by epoch: downstream "train loss", "val accuracy", "test accuracy" (means over
   // the counted runs that recorded the epoch) and each one's sample standard deviation over those runs
   // ("test accuracy sd", ...; NaN with fewer than 2), and the pretraining run's "pretrain loss",
@@ -92,6 +92,5 @@ std::string to_csv(const ComparisonTable& t);
 std::string to_latex(const ComparisonTable& t);
 nlohmann::json to_json(const ComparisonTable& t);
 std::string to_html(const ComparisonTable& t);
-
 
 }  // namespace usbench::reports

@@ -44,15 +44,18 @@ struct Plot {
 std::string open_svg(double w, double h, double inches, const std::string& title) {
   return fmt::format(
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{:.2f}in\" height=\"{:.2f}in\" viewBox=\"0 0 {:.0f} {:.0f}\" "
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"{:.2f}in\" height=\"{:.2f}in\" viewBox=\"0 0 "
+      "{:.0f} {:.0f}\" "
       "font-family=\"Helvetica, Arial, sans-serif\" font-size=\"9\">\n<title>{}</title>\n"
       "<rect x=\"0\" y=\"0\" width=\"{:.0f}\" height=\"{:.0f}\" fill=\"#ffffff\"/>\n",
       inches, inches * h / w, w, h, xml_escape(title), w, h);
 }
 const char* kClose = "</svg>\n";
 
-std::string text(double x, double y, const std::string& s, const char* anchor = "start", const std::string& extra = "") {
-  return fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"{}\"{}>{}</text>\n", x, y, anchor, extra, xml_escape(s));
+std::string text(double x, double y, const std::string& s, const char* anchor = "start",
+                 const std::string& extra = "") {
+  return fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"{}\"{}>{}</text>\n", x, y, anchor, extra,
+                     xml_escape(s));
 }
 
 std::string tick_text(double v) {
@@ -65,14 +68,17 @@ std::string x_axis(const Plot& p, const std::vector<double>& ticks, const std::s
   std::string out;
   for (double t : ticks) {
     const double x = p.X(t);
-    out += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e3e3e3\" stroke-width=\"0.6\"/>\n", x, p.top,
-                       p.top + p.height);
-    out += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\" stroke-width=\"0.6\"/>\n", x,
-                       p.top + p.height, p.top + p.height + 3);
+    out += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e3e3e3\" stroke-width=\"0.6\"/>\n",
+        x, p.top, p.top + p.height);
+    out += fmt::format(
+        "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\" stroke-width=\"0.6\"/>\n", x,
+        p.top + p.height, p.top + p.height + 3);
     out += text(x, p.top + p.height + 12, tick_text(t), "middle");
   }
-  out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\" stroke-width=\"0.8\"/>\n", p.left,
-                     p.top + p.height, p.left + p.width, p.top + p.height);
+  out += fmt::format(
+      "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\" stroke-width=\"0.8\"/>\n", p.left,
+      p.top + p.height, p.left + p.width, p.top + p.height);
   out += text(p.left + p.width / 2, p.top + p.height + 25, title, "middle");
   return out;
 }
@@ -80,14 +86,17 @@ std::string y_axis(const Plot& p, const std::vector<double>& ticks, const std::s
   std::string out;
   for (double t : ticks) {
     const double y = p.Y(t);
-    out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#e3e3e3\" stroke-width=\"0.6\"/>\n", p.left, y,
-                       p.left + p.width, y);
-    out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\" stroke-width=\"0.6\"/>\n", p.left - 3, y,
-                       p.left, y);
+    out += fmt::format(
+        "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#e3e3e3\" stroke-width=\"0.6\"/>\n",
+        p.left, y, p.left + p.width, y);
+    out += fmt::format(
+        "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\" stroke-width=\"0.6\"/>\n",
+        p.left - 3, y, p.left, y);
     out += text(p.left - 5, y + 3, tick_text(t), "end");
   }
-  out += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\" stroke-width=\"0.8\"/>\n", p.left,
-                     p.top, p.top + p.height);
+  out += fmt::format(
+      "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\" stroke-width=\"0.8\"/>\n",
+      p.left, p.top, p.top + p.height);
   out += text(12, p.top + p.height / 2, title, "middle",
               fmt::format(" transform=\"rotate(-90 12 {:.1f})\"", p.top + p.height / 2));
   return out;
@@ -138,39 +147,49 @@ Figure forest(const ComparisonTable& t, const std::vector<const MethodRow*>& row
   const auto ticks = nice_ticks(std::max(0.0, lo - 2), std::min(100.0, hi + 2));
   const double w = 340, label_w = 92, row_h = 30, top = 34;
   const double h = top + row_h * static_cast<double>(rows.size()) + 32;
-  const Plot p{label_w, top, w - label_w - 12, row_h * static_cast<double>(rows.size()), ticks.front(), ticks.back(), 0, 1};
+  const Plot p{label_w, top, w - label_w - 12, row_h * static_cast<double>(rows.size()), ticks.front(), ticks.back(),
+               0,       1};
   std::string out = open_svg(w, h, 3.5, t.experiment + ": pooled accuracy with 95% clip-bootstrap intervals");
   out += legend_row(6, 11, {{rules[0].name, rules[0].fill}, {rules[1].name, rules[1].fill}});
   std::vector<std::pair<std::string, std::string>> second = {{rules[2].name, rules[2].fill}};
   out += legend_row(6, 23, second);
   if (any_paper)
-    out += fmt::format("<path d=\"M {0:.1f} {1:.1f} l 4 4 l -4 4 l -4 -4 z\" fill=\"none\" stroke=\"#000\"/>\n", 160.0, 15.0) +
+    out += fmt::format("<path d=\"M {0:.1f} {1:.1f} l 4 4 l -4 4 l -4 -4 z\" fill=\"none\" stroke=\"#000\"/>\n", 160.0,
+                       15.0) +
            text(167, 23, "paper's figure");
   out += x_axis(p, ticks, "pooled test accuracy (%)");
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto* r = rows[i];
     const double y0 = top + row_h * static_cast<double>(i);
     if (i > 0)
-      out += fmt::format("<line x1=\"4\" y1=\"{0:.1f}\" x2=\"{1:.1f}\" y2=\"{0:.1f}\" stroke=\"#bbb\" stroke-width=\"0.5\"/>\n", y0,
-                         p.left + p.width);
+      out += fmt::format(
+          "<line x1=\"4\" y1=\"{0:.1f}\" x2=\"{1:.1f}\" y2=\"{0:.1f}\" stroke=\"#bbb\" stroke-width=\"0.5\"/>\n", y0,
+          p.left + p.width);
     out += text(label_w - 6, y0 + row_h / 2 + 3, row_name(t, *r), "end");
     for (int k = 0; k < 3; ++k) {
       const auto& s = r->by.at(rules[k].key);
       const double y = y0 + 7 + 8 * k;
-      out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"1.2\"/>\n", p.X(100 * s.ci.lo),
-                         y, p.X(100 * s.ci.hi), y, rules[k].fill);
-      out += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.6\" fill=\"{}\"><title>{}: {:.2f}% [{:.2f}, {:.2f}]</title></circle>\n",
-                         p.X(100 * s.pooled), y, rules[k].fill, xml_escape(rules[k].name), 100 * s.pooled, 100 * s.ci.lo, 100 * s.ci.hi);
+      out += fmt::format(
+          "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"1.2\"/>\n",
+          p.X(100 * s.ci.lo), y, p.X(100 * s.ci.hi), y, rules[k].fill);
+      out += fmt::format(
+          "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"2.6\" fill=\"{}\"><title>{}: {:.2f}% [{:.2f}, "
+          "{:.2f}]</title></circle>\n",
+          p.X(100 * s.pooled), y, rules[k].fill, xml_escape(rules[k].name), 100 * s.pooled, 100 * s.ci.lo,
+          100 * s.ci.hi);
     }
     const double paper = first_number(r->paper);
     if (!std::isnan(paper))
-      out += fmt::format("<path d=\"M {:.1f} {:.1f} l 4 4 l -4 4 l -4 -4 z\" fill=\"none\" stroke=\"#000\"><title>paper: {}</title></path>\n",
-                         p.X(paper), y0 + 7 - 4, xml_escape(r->paper));
+      out += fmt::format(
+          "<path d=\"M {:.1f} {:.1f} l 4 4 l -4 4 l -4 -4 z\" fill=\"none\" stroke=\"#000\"><title>paper: "
+          "{}</title></path>\n",
+          p.X(paper), y0 + 7 - 4, xml_escape(r->paper));
   }
-  return {"forest.svg",
-          "Pooled test accuracy of each method under the three epoch selections, with 95% intervals from a bootstrap over "
-          "clips; open diamonds: the paper's figure.",
-          out + kClose};
+  return {
+      "forest.svg",
+      "Pooled test accuracy of each method under the three epoch selections, with 95% intervals from a bootstrap over "
+      "clips; open diamonds: the paper's figure.",
+      out + kClose};
 }
 
 Figure per_fold(const ComparisonTable& t, const std::vector<const MethodRow*>& rows) {
@@ -187,13 +206,15 @@ Figure per_fold(const ComparisonTable& t, const std::vector<const MethodRow*>& r
   for (std::size_t i = 0; i < rows.size(); ++i) legend.emplace_back(row_name(t, *rows[i]), colour(i));
   out += legend_row(48, 14, legend);
   out += y_axis(p, {0, 20, 40, 60, 80, 100}, "test accuracy (%)");
-  out += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\" stroke-width=\"0.8\"/>\n", p.left,
-                     p.top + p.height, p.left + p.width, p.top + p.height);
+  out += fmt::format(
+      "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"#333\" stroke-width=\"0.8\"/>\n", p.left,
+      p.top + p.height, p.left + p.width, p.top + p.height);
   const double group = p.width / static_cast<double>(std::max<std::size_t>(1, order.size()));
   const double bar = group * 0.8 / static_cast<double>(std::max<std::size_t>(1, rows.size()));
   for (std::size_t g = 0; g < order.size(); ++g) {
     const double gx = p.left + group * static_cast<double>(g) + group * 0.1;
-    const std::string name = seeds ? fmt::format("seed {} fold {}", order[g].first, order[g].second) : fmt::format("fold {}", order[g].second);
+    const std::string name = seeds ? fmt::format("seed {} fold {}", order[g].first, order[g].second)
+                                   : fmt::format("fold {}", order[g].second);
     out += text(gx + group * 0.4, p.top + p.height + 12, name, "middle");
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& sel = rows[i]->by.at(results::selection::kBestVal);
@@ -201,15 +222,20 @@ Figure per_fold(const ComparisonTable& t, const std::vector<const MethodRow*>& r
       if (it == sel.cells.end()) continue;
       const double v = 100 * sel.per_fold[static_cast<std::size_t>(it - sel.cells.begin())];
       const double x = gx + bar * static_cast<double>(i);
-      out += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"><title>{}, {}: {:.2f}%</title></rect>\n", x,
-                         p.Y(v), bar * 0.92, p.Y(0) - p.Y(v), colour(i), xml_escape(row_name(t, *rows[i])), name, v);
-      out += text(x + bar * 0.46, p.Y(v) - 2, fmt::format("{:.1f}", v), "start",
-                  fmt::format(" font-size=\"7\" transform=\"rotate(-90 {:.1f} {:.1f})\"", x + bar * 0.46 + 2.5, p.Y(v) - 2));
+      out += fmt::format(
+          "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\"><title>{}, {}: "
+          "{:.2f}%</title></rect>\n",
+          x, p.Y(v), bar * 0.92, p.Y(0) - p.Y(v), colour(i), xml_escape(row_name(t, *rows[i])), name, v);
+      out += text(
+          x + bar * 0.46, p.Y(v) - 2, fmt::format("{:.1f}", v), "start",
+          fmt::format(" font-size=\"7\" transform=\"rotate(-90 {:.1f} {:.1f})\"", x + bar * 0.46 + 2.5, p.Y(v) - 2));
     }
   }
-  out += text(p.left + p.width / 2, h - 8, seeds ? "seed and fold (the held-out fold of each run)" : "fold (the held-out fold of each run)",
-              "middle");
-  return {"per_fold.svg", "Test accuracy of every fold at the epoch chosen on validation, one bar per method.", out + kClose};
+  out +=
+      text(p.left + p.width / 2, h - 8,
+           seeds ? "seed and fold (the held-out fold of each run)" : "fold (the held-out fold of each run)", "middle");
+  return {"per_fold.svg", "Test accuracy of every fold at the epoch chosen on validation, one bar per method.",
+          out + kClose};
 }
 
 // A label as a file-name part: letters, digits, '-', '_' and '.' kept, anything else '_'.
@@ -262,10 +288,12 @@ Figure curves(const std::string& file, const std::string& title, const std::stri
       }
     }
     if (!upper.empty())
-      out += fmt::format("<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.15\" stroke=\"none\"/>\n", upper + lower, colour(i));
+      out += fmt::format("<polygon points=\"{}\" fill=\"{}\" fill-opacity=\"0.15\" stroke=\"none\"/>\n", upper + lower,
+                         colour(i));
     if (!line.empty())
-      out += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.4\"><title>{}</title></polyline>\n", line,
-                         colour(i), xml_escape(s.name));
+      out += fmt::format(
+          "<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.4\"><title>{}</title></polyline>\n",
+          line, colour(i), xml_escape(s.name));
   }
   for (std::size_t i = 0; i < series.size(); i += 3) {
     std::vector<std::pair<std::string, std::string>> entries;
@@ -289,27 +317,33 @@ Figure confusion(const ComparisonTable& t, const std::vector<const MethodRow*>& 
     out += text(ox + label_w + cell * k / 2, oy + 24, "predicted", "middle");
     for (int a = 0; a < k; ++a) {
       out += text(gx - 4, gy + cell * a + cell / 2 + 3, t.classes[static_cast<std::size_t>(a)], "end");
-      out += text(gx + cell * a + cell / 2, gy + cell * k + 10, t.classes[static_cast<std::size_t>(a)].substr(0, 5), "middle", " font-size=\"7\"");
+      out += text(gx + cell * a + cell / 2, gy + cell * k + 10, t.classes[static_cast<std::size_t>(a)].substr(0, 5),
+                  "middle", " font-size=\"7\"");
       long row_total = 0;
       for (int b = 0; b < k; ++b) row_total += c.at(a, b);
       for (int b = 0; b < k; ++b) {
         const long n = c.at(a, b);
         const double share = row_total > 0 ? static_cast<double>(n) / static_cast<double>(row_total) : 0;
         // White to #1b6ca8 by the share of the true class.
-        const int rr = static_cast<int>(std::lround(255 + share * (0x1b - 255))), gg = static_cast<int>(std::lround(255 + share * (0x6c - 255))),
+        const int rr = static_cast<int>(std::lround(255 + share * (0x1b - 255))),
+                  gg = static_cast<int>(std::lround(255 + share * (0x6c - 255))),
                   bb = static_cast<int>(std::lround(255 + share * (0xa8 - 255)));
-        out += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#{:02x}{:02x}{:02x}\" stroke=\"#999\" "
-                           "stroke-width=\"0.4\"><title>true {}, predicted {}: {} ({:.1f}% of {})</title></rect>\n",
-                           gx + cell * b, gy + cell * a, cell, cell, rr, gg, bb, xml_escape(t.classes[static_cast<std::size_t>(a)]),
-                           xml_escape(t.classes[static_cast<std::size_t>(b)]), n, 100 * share, row_total);
+        out += fmt::format(
+            "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"#{:02x}{:02x}{:02x}\" "
+            "stroke=\"#999\" "
+            "stroke-width=\"0.4\"><title>true {}, predicted {}: {} ({:.1f}% of {})</title></rect>\n",
+            gx + cell * b, gy + cell * a, cell, cell, rr, gg, bb, xml_escape(t.classes[static_cast<std::size_t>(a)]),
+            xml_escape(t.classes[static_cast<std::size_t>(b)]), n, 100 * share, row_total);
         out += text(gx + cell * b + cell / 2, gy + cell * a + cell / 2 + 3, std::to_string(n), "middle",
                     share > 0.5 ? " fill=\"#ffffff\"" : "");
       }
     }
-    out += text(ox + 7, gy + cell * k / 2, "true", "middle", fmt::format(" transform=\"rotate(-90 {:.1f} {:.1f})\"", ox + 7, gy + cell * k / 2));
+    out += text(ox + 7, gy + cell * k / 2, "true", "middle",
+                fmt::format(" transform=\"rotate(-90 {:.1f} {:.1f})\"", ox + 7, gy + cell * k / 2));
   }
   return {"confusion.svg",
-          "Confusion matrices at the epoch chosen on validation, pooled over folds: frame counts, shaded by the share of the true class.",
+          "Confusion matrices at the epoch chosen on validation, pooled over folds: frame counts, shaded by the share "
+          "of the true class.",
           out + kClose};
 }
 
@@ -317,7 +351,8 @@ Figure confusion(const ComparisonTable& t, const std::vector<const MethodRow*>& 
 
 std::string xml_escape(const std::string& s) {
   std::string o;
-  for (char c : s) o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : c == '"' ? "&quot;" : std::string(1, c);
+  for (char c : s)
+    o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : c == '"' ? "&quot;" : std::string(1, c);
   return o;
 }
 
@@ -357,32 +392,38 @@ std::vector<Figure> make_figures(const ComparisonTable& t) {
       std::vector<Series> series;
       for (const auto* r : rows)
         if (r->protocol == p && r->curves.count(curve))
-          series.push_back({r->label, &r->curves.at(curve), r->curves.count(curve + " sd") ? &r->curves.at(curve + " sd") : nullptr});
-      auto f = curves(prefix + file_safe(p) + ".svg", t.experiment + ", " + p + ": " + curve + " by epoch",
-                      p + ": " + curve + " by epoch, mean over folds; the band is +- one standard deviation over folds.", y_title,
-                      scale, series);
+          series.push_back({r->label, &r->curves.at(curve),
+                            r->curves.count(curve + " sd") ? &r->curves.at(curve + " sd") : nullptr});
+      auto f =
+          curves(prefix + file_safe(p) + ".svg", t.experiment + ", " + p + ": " + curve + " by epoch",
+                 p + ": " + curve + " by epoch, mean over folds; the band is +- one standard deviation over folds.",
+                 y_title, scale, series);
       if (!f.svg.empty()) out.push_back(std::move(f));
     }
   };
   // A pretraining curve: one run per method.
-  auto pretraining = [&](const std::string& curve, const std::string& file, const std::string& caption, const std::string& y_title) {
+  auto pretraining = [&](const std::string& curve, const std::string& file, const std::string& caption,
+                         const std::string& y_title) {
     std::vector<Series> series;
     std::set<std::string> seen;
     for (const auto* r : rows)
-      if (r->curves.count(curve) && seen.insert(r->label).second) series.push_back({r->label, &r->curves.at(curve), nullptr});
+      if (r->curves.count(curve) && seen.insert(r->label).second)
+        series.push_back({r->label, &r->curves.at(curve), nullptr});
     auto f = curves(file, t.experiment + ": " + curve + " by epoch", caption, y_title, 1, series);
     if (!f.svg.empty()) out.push_back(std::move(f));
   };
   downstream("test accuracy", "curves_", "test accuracy (%)", 100);
-  pretraining("pretrain held-out loss", "pretraining.svg",
-              "Held-out contrastive loss of each pretraining by epoch (clips never trained on; each method's own loss, so "
-              "levels differ between methods).",
-              "held-out contrastive loss");
+  pretraining(
+      "pretrain held-out loss", "pretraining.svg",
+      "Held-out contrastive loss of each pretraining by epoch (clips never trained on; each method's own loss, so "
+      "levels differ between methods).",
+      "held-out contrastive loss");
   if (!t.classes.empty()) out.push_back(confusion(t, rows));
   downstream("val accuracy", "val_accuracy_", "validation accuracy (%)", 100);
   downstream("train loss", "train_loss_", "training loss", 1);
   pretraining("pretrain kNN accuracy", "pretraining_knn.svg",
-              "kNN accuracy (k = 20) of each pretraining's features on held-out clips, by epoch.", "held-out kNN accuracy");
+              "kNN accuracy (k = 20) of each pretraining's features on held-out clips, by epoch.",
+              "held-out kNN accuracy");
   pretraining("pretrain loss", "pretraining_loss.svg", "Training loss of each pretraining by epoch.", "training loss");
   return out;
 }

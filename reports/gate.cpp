@@ -61,9 +61,12 @@ GatedRuns gated_runs(Store& store, const nlohmann::json& spec) {
   GatedRuns out;
   const auto seeds = spec.at("seeds").get<std::vector<std::int64_t>>();
   for (const auto& r : all) {
-    if (r.stage != Stage::Pretrain || r.status != RunStatus::Done || std::count(seeds.begin(), seeds.end(), r.seed) == 0) continue;
+    if (r.stage != Stage::Pretrain || r.status != RunStatus::Done ||
+        std::count(seeds.begin(), seeds.end(), r.seed) == 0)
+      continue;
     for (const auto& m : spec.at("methods"))
-      if (m.at("label") == r.method && nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) == m.value("config", nlohmann::json()))
+      if (m.at("label") == r.method &&
+          nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) == m.value("config", nlohmann::json()))
         out.pretraining.push_back(r);
   }
   out.downstream = std::move(runs);
@@ -86,23 +89,29 @@ nlohmann::json platform_of(const nlohmann::json& env) {
   const int n = threads != env.end() && threads->is_number_integer() ? threads->get<int>() : 0;
   const auto kernels = env.find("kernels");
   if (kernels == env.end() || !kernels->is_object())  // recorded before the kernel set was: the CPU's name stands in
-    return {{"torch_version", text("torch_version")}, {"device", text("device")}, {"device_name", text("device_name")},
-            {"cpu_capability", text("cpu_capability")}, {"threads", n}};
+    return {{"torch_version", text("torch_version")},
+            {"device", text("device")},
+            {"device_name", text("device_name")},
+            {"cpu_capability", text("cpu_capability")},
+            {"threads", n}};
   // The bits are fixed by the kernels that ran, not by the CPU's model name: an AVX-512 Intel and an AVX2
   // AMD running the pinned set are one platform. A GPU's model still counts (its kernels are its own).
-  nlohmann::json p = {{"torch_version", text("torch_version")}, {"device", text("device")},
-                      {"kernels", kernel_set_key(*kernels)}, {"threads", n}};
+  nlohmann::json p = {{"torch_version", text("torch_version")},
+                      {"device", text("device")},
+                      {"kernels", kernel_set_key(*kernels)},
+                      {"threads", n}};
   if (text("device") != "cpu") p["device_name"] = text("device_name");
   return p;
 }
 
 std::string describe_platform(const nlohmann::json& p) {
   if (!p.is_object()) return "several platforms";
-  const std::string device = p.contains("device_name") ? fmt::format("{} ({})", p.value("device", "?"), p.value("device_name", "?"))
-                                                       : p.value("device", "?");
+  const std::string device = p.contains("device_name")
+                                 ? fmt::format("{} ({})", p.value("device", "?"), p.value("device_name", "?"))
+                                 : p.value("device", "?");
   if (p.contains("kernels"))
-    return fmt::format("LibTorch {}, {}, kernels {}, threads {}", p.value("torch_version", "?"), device, p.value("kernels", "?"),
-                       p.value("threads", 0));
+    return fmt::format("LibTorch {}, {}, kernels {}, threads {}", p.value("torch_version", "?"), device,
+                       p.value("kernels", "?"), p.value("threads", 0));
   return fmt::format("LibTorch {}, {}, CPU capability {}, threads {}", p.value("torch_version", "?"), device,
                      p.value("cpu_capability", "?"), p.value("threads", 0));
 }
@@ -117,11 +126,14 @@ GateRun gate_run(Store& store, const RunRecord& run) {
   std::map<int, std::vector<std::string>> parts;
   for (const auto& m : store.metrics(run.id)) {
     if (m.epoch == -1 && m.split == results::split::kSelection) {
-      if (m.name == results::selection::kBestVal || m.name == results::selection::kLast) g.selected[m.name] = static_cast<int>(m.value);
+      if (m.name == results::selection::kBestVal || m.name == results::selection::kLast)
+        g.selected[m.name] = static_cast<int>(m.value);
       continue;
     }
     // Throughput is a measurement of the machine, not a result.
-    if (m.epoch < 0 || m.name == results::metric::kImagesPerS || (m.split != results::split::kTrain && m.split != results::split::kVal && m.split != results::split::kTest)) continue;
+    if (m.epoch < 0 || m.name == results::metric::kImagesPerS ||
+        (m.split != results::split::kTrain && m.split != results::split::kVal && m.split != results::split::kTest))
+      continue;
     parts[m.epoch].push_back(fmt::format("{}/{}={:a}", m.split, m.name, m.value));
   }
   for (auto& [epoch, p] : parts) {  // indexed by epoch number; an epoch with no metrics reads "none"
@@ -168,9 +180,11 @@ ExpectedRecord record_expected(Store& store, const std::string& experiment) {
   for (const auto& r : runs) ++per_row[{r.method, r.protocol}];
   for (const auto& [row, n] : per_row)
     if (n != folds * static_cast<int>(seeds))
-      throw UsageError(fmt::format("{} {}: {} of {} runs done in {}; finish the experiment (usbench run) before recording it",
-                                   row.first, row.second, n, folds * static_cast<int>(seeds), store.path()));
-  if (runs.empty()) throw UsageError("experiment '" + experiment + "' has no done downstream runs in " + store.path() + " to record");
+      throw UsageError(
+          fmt::format("{} {}: {} of {} runs done in {}; finish the experiment (usbench run) before recording it",
+                      row.first, row.second, n, folds * static_cast<int>(seeds), store.path()));
+  if (runs.empty())
+    throw UsageError("experiment '" + experiment + "' has no done downstream runs in " + store.path() + " to record");
   std::set<std::string> platforms;
   for (const auto& r : runs) platforms.insert(platform_of(nlohmann::json::parse(r.env_json)).dump());
   for (const auto& r : pretraining) platforms.insert(platform_of(nlohmann::json::parse(r.env_json)).dump());
@@ -191,9 +205,13 @@ ExpectedRecord record_expected(Store& store, const std::string& experiment) {
     if (!seen.insert({g.method, g.protocol}).second) continue;
     for (const char* s : kGatedSelections) {
       const auto& [right, frames] = pooled.at({g.method, g.protocol, s});
-      rec.metrics.push_back({{"method", g.method}, {"protocol", g.protocol}, {"selection", s},
-                             {"pooled_accuracy", static_cast<double>(right) / static_cast<double>(std::max(1L, frames))},
-                             {"right", right}, {"frames", frames}});
+      rec.metrics.push_back(
+          {{"method", g.method},
+           {"protocol", g.protocol},
+           {"selection", s},
+           {"pooled_accuracy", static_cast<double>(right) / static_cast<double>(std::max(1L, frames))},
+           {"right", right},
+           {"frames", frames}});
     }
   }
   return rec;
@@ -210,17 +228,25 @@ std::string dump_expected(const ExpectedRecord& r) {
   out << "  \"metrics\": [\n";
   for (std::size_t i = 0; i < r.metrics.size(); ++i) {
     const auto& m = r.metrics[i];
-    const nlohmann::ordered_json j = {{"method", m.at("method")}, {"protocol", m.at("protocol")}, {"selection", m.at("selection")},
-                                      {"pooled_accuracy", m.at("pooled_accuracy")}, {"right", m.at("right")}, {"frames", m.at("frames")}};
+    const nlohmann::ordered_json j = {{"method", m.at("method")},       {"protocol", m.at("protocol")},
+                                      {"selection", m.at("selection")}, {"pooled_accuracy", m.at("pooled_accuracy")},
+                                      {"right", m.at("right")},         {"frames", m.at("frames")}};
     out << "    " << j.dump() << (i + 1 < r.metrics.size() ? "," : "") << "\n";
   }
   out << "  ],\n";
   out << "  \"runs\": [\n";
   for (std::size_t i = 0; i < r.runs.size(); ++i) {
     const auto& g = r.runs[i];
-    const nlohmann::ordered_json j = {{"method", g.method}, {"protocol", g.protocol}, {"seed", g.seed}, {"fold", g.fold},
-                        {"run", g.run_id.substr(0, 12)}, {"epochs", g.epochs}, {"selected", g.selected},
-                        {"frames", g.frames}, {"labels", g.labels}, {"predicted", g.predicted}};
+    const nlohmann::ordered_json j = {{"method", g.method},
+                                      {"protocol", g.protocol},
+                                      {"seed", g.seed},
+                                      {"fold", g.fold},
+                                      {"run", g.run_id.substr(0, 12)},
+                                      {"epochs", g.epochs},
+                                      {"selected", g.selected},
+                                      {"frames", g.frames},
+                                      {"labels", g.labels},
+                                      {"predicted", g.predicted}};
     out << "    " << j.dump() << (i + 1 < r.runs.size() ? "," : "") << "\n";
   }
   out << "  ]\n}\n";
@@ -232,9 +258,12 @@ ExpectedRecord parse_expected(const nlohmann::json& doc, const std::string& orig
   if (!doc.is_object()) throw bad("not an expected-results object");
   const auto format = doc.find("format");
   if (format == doc.end() || !format->is_number_integer())
-    throw bad("no \"format\": this is the fold-spread format the exact/paired gate replaced; regenerate it with "
-              "usbench check --write " + origin);
-  if (format->get<int>() != kFormat) throw bad(fmt::format("format {} is not the format this usbench reads ({})", format->get<int>(), kFormat));
+    throw bad(
+        "no \"format\": this is the fold-spread format the exact/paired gate replaced; regenerate it with "
+        "usbench check --write " +
+        origin);
+  if (format->get<int>() != kFormat)
+    throw bad(fmt::format("format {} is not the format this usbench reads ({})", format->get<int>(), kFormat));
   ExpectedRecord r;
   try {
     r.experiment = doc.at("experiment").get<std::string>();
@@ -244,7 +273,8 @@ ExpectedRecord parse_expected(const nlohmann::json& doc, const std::string& orig
     for (const auto& m : r.metrics) {
       m.at("method").get<std::string>(), m.at("protocol").get<std::string>();
       const std::string s = m.at("selection");
-      if (s != results::selection::kBestVal && s != results::selection::kLast) throw bad("metrics: selection '" + s + "' is not best_val or last");
+      if (s != results::selection::kBestVal && s != results::selection::kLast)
+        throw bad("metrics: selection '" + s + "' is not best_val or last");
       m.at("pooled_accuracy").get<double>();
     }
     for (const auto& j : doc.at("runs")) {
@@ -263,7 +293,8 @@ ExpectedRecord parse_expected(const nlohmann::json& doc, const std::string& orig
         if (!g.selected.count(s) || !g.predicted.count(s))
           throw bad(fmt::format("runs: {} lacks the {} selection", describe_key(g), s));
         if (g.predicted.at(s).size() != g.labels.size())
-          throw bad(fmt::format("runs: {}: {} predictions for {} labels", describe_key(g), g.predicted.at(s).size(), g.labels.size()));
+          throw bad(fmt::format("runs: {}: {} predictions for {} labels", describe_key(g), g.predicted.at(s).size(),
+                                g.labels.size()));
       }
       r.runs.push_back(std::move(g));
     }
@@ -286,7 +317,8 @@ std::string exact_difference(const GateRun& e, const GateRun& o) {
       parts.push_back(fmt::format("epoch {} is the first whose metrics differ", i));
       break;
     }
-  if (e.epochs.size() != o.epochs.size()) parts.push_back(fmt::format("{} epochs recorded, {} expected", o.epochs.size(), e.epochs.size()));
+  if (e.epochs.size() != o.epochs.size())
+    parts.push_back(fmt::format("{} epochs recorded, {} expected", o.epochs.size(), e.epochs.size()));
   if (e.frames != o.frames || e.labels != o.labels) {
     parts.push_back("the test frames or their labels differ (data or folds changed)");
     return fmt::format("{}", fmt::join(parts, "; "));
@@ -294,7 +326,8 @@ std::string exact_difference(const GateRun& e, const GateRun& o) {
   for (const char* s : kGatedSelections) {
     const int ee = e.selected.count(s) ? e.selected.at(s) : -1, oe = o.selected.count(s) ? o.selected.at(s) : -1;
     // The last epoch is also the val-selected one on both sides: its predictions were compared just now.
-    if (std::string(s) == results::selection::kLast && e.selected.count(results::selection::kBestVal) && o.selected.count(results::selection::kBestVal) && e.selected.at(results::selection::kBestVal) == ee &&
+    if (std::string(s) == results::selection::kLast && e.selected.count(results::selection::kBestVal) &&
+        o.selected.count(results::selection::kBestVal) && e.selected.at(results::selection::kBestVal) == ee &&
         o.selected.at(results::selection::kBestVal) == oe)
       continue;
     if (ee != oe) parts.push_back(fmt::format("{} selects epoch {} (expected {})", s, oe, ee));
@@ -307,7 +340,8 @@ std::string exact_difference(const GateRun& e, const GateRun& o) {
       if (ep[i] != op[i]) {
         ++differ;
         if (first.size() < 3 && i < o.frame_ids.size())
-          first.push_back(fmt::format("{} frame {}: {} -> {}", o.frame_ids[i].first, o.frame_ids[i].second, ep[i], op[i]));
+          first.push_back(
+              fmt::format("{} frame {}: {} -> {}", o.frame_ids[i].first, o.frame_ids[i].second, ep[i], op[i]));
       }
     if (differ)
       parts.push_back(fmt::format("{} of {} {} predictions differ ({})", differ, ep.size(), s, fmt::join(first, ", ")));
@@ -328,19 +362,23 @@ GateResult check_expected(Store& store, const ExpectedRecord& expected, const Ga
     platforms.insert(platform_of(nlohmann::json::parse(r.env_json)).dump());
   }
   for (const auto& r : pretraining) platforms.insert(platform_of(nlohmann::json::parse(r.env_json)).dump());
-  const nlohmann::json platform = platforms.size() == 1 ? nlohmann::json::parse(*platforms.begin()) : nlohmann::json("mixed");
+  const nlohmann::json platform =
+      platforms.size() == 1 ? nlohmann::json::parse(*platforms.begin()) : nlohmann::json("mixed");
   const bool same_platform = platform.is_object() && platform == expected.platform;
 
   GateResult result;
   std::ostringstream out;
   result.tier = options.tier == Tier::Auto ? (same_platform ? Tier::Exact : Tier::Paired) : options.tier;
   if (spec.at("version") != expected.version)
-    out << fmt::format("note: the store's experiment '{}' is at version {}, the expected file was written at version {}\n",
-                       expected.experiment, spec.at("version").get<int>(), expected.version);
+    out << fmt::format(
+        "note: the store's experiment '{}' is at version {}, the expected file was written at version {}\n",
+        expected.experiment, spec.at("version").get<int>(), expected.version);
   if (result.tier == Tier::Exact) {
-    out << fmt::format("exact tier{}: the runs were recorded on {}{}; every epoch's metrics and every test prediction must match\n",
-                       options.tier == Tier::Exact ? " (--tier exact)" : "", describe_platform(platform),
-                       same_platform ? ", the expected file's platform" : fmt::format(", the expected file on {}", describe_platform(expected.platform)));
+    out << fmt::format(
+        "exact tier{}: the runs were recorded on {}{}; every epoch's metrics and every test prediction must match\n",
+        options.tier == Tier::Exact ? " (--tier exact)" : "", describe_platform(platform),
+        same_platform ? ", the expected file's platform"
+                      : fmt::format(", the expected file on {}", describe_platform(expected.platform)));
     std::set<RunKey> expected_keys;
     for (const auto& e : expected.runs) {
       expected_keys.insert(key_of(e));
@@ -359,19 +397,24 @@ GateResult check_expected(Store& store, const ExpectedRecord& expected, const Ga
     for (const auto& [key, o] : observed)
       if (!expected_keys.count(key)) {
         ++result.failures;
-        out << fmt::format("  {:<36} FAIL (run {}): not in the expected file (regenerate it with check --write if the grid grew on purpose)\n",
-                           describe_key(o), o.run_id.substr(0, 12));
+        out << fmt::format(
+            "  {:<36} FAIL (run {}): not in the expected file (regenerate it with check --write if the grid grew on "
+            "purpose)\n",
+            describe_key(o), o.run_id.substr(0, 12));
       }
   } else {
     const std::size_t comparisons = std::max<std::size_t>(1, expected.metrics.size());
     const double level = options.alpha / static_cast<double>(comparisons);
-    out << fmt::format("paired tier{}: the runs were recorded on {}, the expected file on {}: test predictions are paired frame by frame; "
-                       "a row fails when a one-sided paired bootstrap over clips ({} resamples) finds it worse at {} / {} comparisons = {:.4g}; "
-                       "detect.: the drop in points that this row's drift lets the test catch 4 times in 5\n",
-                       options.tier == Tier::Paired ? " (--tier paired)" : "", describe_platform(platform),
-                       describe_platform(expected.platform), options.resamples, options.alpha, comparisons, level);
-    out << fmt::format("  {:<10} {:<12} {:<9} {:>6} {:>9} {:>9} {:>5} {:>6} {:>8} {:>9}  {}\n", "method", "protocol", "selection", "frames",
-                       "expected", "observed", "lost", "gained", "p", "detect. ", "result");
+    out << fmt::format(
+        "paired tier{}: the runs were recorded on {}, the expected file on {}: test predictions are paired frame by "
+        "frame; "
+        "a row fails when a one-sided paired bootstrap over clips ({} resamples) finds it worse at {} / {} comparisons "
+        "= {:.4g}; "
+        "detect.: the drop in points that this row's drift lets the test catch 4 times in 5\n",
+        options.tier == Tier::Paired ? " (--tier paired)" : "", describe_platform(platform),
+        describe_platform(expected.platform), options.resamples, options.alpha, comparisons, level);
+    out << fmt::format("  {:<10} {:<12} {:<9} {:>6} {:>9} {:>9} {:>5} {:>6} {:>8} {:>9}  {}\n", "method", "protocol",
+                       "selection", "frames", "expected", "observed", "lost", "gained", "p", "detect. ", "result");
     int identical = 0, total = 0;
     for (const auto& e : expected.runs)
       if (const auto it = observed.find(key_of(e)); it != observed.end()) {
@@ -392,7 +435,8 @@ GateResult check_expected(Store& store, const ExpectedRecord& expected, const Ga
         }
         const auto& o = it->second;
         if (o.frames != e.frames || o.labels != e.labels || !o.predicted.count(sel)) {
-          problem = fmt::format("FAIL: {} was tested on other frames or labels (data or folds changed): cannot pair", describe_key(e));
+          problem = fmt::format("FAIL: {} was tested on other frames or labels (data or folds changed): cannot pair",
+                                describe_key(e));
           break;
         }
         const auto& ep = e.predicted.at(sel);
@@ -416,19 +460,26 @@ GateResult check_expected(Store& store, const ExpectedRecord& expected, const Ga
         std::vector<ClipPair> list;
         for (const auto& [k, c] : clips) list.push_back(c);
         boot = paired_bootstrap_drop(list, options.resamples, kBootstrapSeed);
-        verdict = boot.p < level ? fmt::format("FAIL: worse by {:.2f} points", 100.0 * static_cast<double>(lost - gained) / static_cast<double>(frames)) : "ok";
+        verdict = boot.p < level ? fmt::format("FAIL: worse by {:.2f} points",
+                                               100.0 * static_cast<double>(lost - gained) / static_cast<double>(frames))
+                                 : "ok";
       }
       result.failures += verdict != "ok";
       const double fe = static_cast<double>(std::max(1L, frames));
-      out << fmt::format("  {:<10} {:<12} {:<9} {:>6} {:>8.2f}% {:>8.2f}% {:>5} {:>6} {:>8.2g} {:>9.1f}  {}\n", method, protocol, sel, frames,
-                         100.0 * static_cast<double>(right_e) / fe, 100.0 * static_cast<double>(right_o) / fe, lost, gained, boot.p,
+      out << fmt::format("  {:<10} {:<12} {:<9} {:>6} {:>8.2f}% {:>8.2f}% {:>5} {:>6} {:>8.2g} {:>9.1f}  {}\n", method,
+                         protocol, sel, frames, 100.0 * static_cast<double>(right_e) / fe,
+                         100.0 * static_cast<double>(right_o) / fe, lost, gained, boot.p,
                          100.0 * detectable_drop(boot.sd, level), verdict);
     }
-    out << fmt::format("  {} of {} gated runs reproduce their record bit for bit (every epoch's metrics and predictions)\n", identical, total);
+    out << fmt::format(
+        "  {} of {} gated runs reproduce their record bit for bit (every epoch's metrics and predictions)\n", identical,
+        total);
   }
   result.passed = result.failures == 0;
-  out << (result.passed ? fmt::format("passed: {} tier, {} gated runs\n", result.tier == Tier::Exact ? "exact" : "paired", expected.runs.size())
-                        : fmt::format("FAILED: {} tier, {} failure(s)\n", result.tier == Tier::Exact ? "exact" : "paired", result.failures));
+  out << (result.passed ? fmt::format("passed: {} tier, {} gated runs\n",
+                                      result.tier == Tier::Exact ? "exact" : "paired", expected.runs.size())
+                        : fmt::format("FAILED: {} tier, {} failure(s)\n",
+                                      result.tier == Tier::Exact ? "exact" : "paired", result.failures));
   result.text = out.str();
   return result;
 }

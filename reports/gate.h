@@ -34,11 +34,11 @@ struct GateRun {
   std::string method, protocol, run_id;
   std::int64_t seed = 0;
   int fold = 0;
-  std::vector<std::string> epochs;  // per epoch, a digest of its train / val / test metrics' exact bits
+  std::vector<std::string> epochs;      // per epoch, a digest of its train / val / test metrics' exact bits
   std::map<std::string, int> selected;  // "best_val", "last" -> epoch
   std::string frames;  // digest of the test frames (clip id, frame index), in (clip id, frame index) order
   std::string labels;  // true class per test frame, one digit each, in that order
-  std::map<std::string, std::string> predicted;  // selection -> predicted class per test frame
+  std::map<std::string, std::string> predicted;        // selection -> predicted class per test frame
   std::vector<std::pair<std::string, int>> frame_ids;  // (clip id, frame index) per frame; not written
 };
 
@@ -73,8 +73,8 @@ enum class Tier { Auto, Exact, Paired };
 
 struct GateOptions {
   Tier tier = Tier::Auto;
-  double alpha = 0.01;     // paired tier: family-wise level over all comparisons (Bonferroni)
-  int resamples = 10000;   // paired tier: bootstrap resamples
+  double alpha = 0.01;    // paired tier: family-wise level over all comparisons (Bonferroni)
+  int resamples = 10000;  // paired tier: bootstrap resamples
 };
 
 struct GateResult {

@@ -37,7 +37,9 @@ double Confusion::macro_f1() const {
   return k ? s / k : 0;
 }
 
-double mean(const std::vector<double>& v) { return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size()); }
+double mean(const std::vector<double>& v) {
+  return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
 
 double sample_std(const std::vector<double>& v) {
   if (v.size() < 2) return 0;
@@ -47,7 +49,8 @@ double sample_std(const std::vector<double>& v) {
   return std::sqrt(s / static_cast<double>(v.size() - 1));
 }
 
-Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int resamples, std::uint64_t seed, double level) {
+Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int resamples, std::uint64_t seed,
+                            double level) {
   if (clips.empty()) return {};
   datasets::Rng rng(seed);
   std::vector<double> acc;

@@ -23,9 +23,15 @@ std::string headline_metric(const RunRecord& r, const std::vector<MetricRow>& me
   const MetricRow* best_heldout = nullptr;
   for (const auto& m : metrics) {
     if (m.split == results::split::kSelection && m.name == results::selection::kBestVal) selected = &m;
-    if (m.split == results::split::kTest && m.name == results::metric::kAccuracy && (!last_test || m.epoch >= last_test->epoch)) last_test = &m;
-    if (m.split == results::split::kHeldout && m.name == results::metric::kKnnAccuracy && (!last_knn || m.epoch >= last_knn->epoch)) last_knn = &m;
-    if (m.split == results::split::kHeldout && m.name == results::metric::kContrastive && (!best_heldout || m.value < best_heldout->value)) best_heldout = &m;
+    if (m.split == results::split::kTest && m.name == results::metric::kAccuracy &&
+        (!last_test || m.epoch >= last_test->epoch))
+      last_test = &m;
+    if (m.split == results::split::kHeldout && m.name == results::metric::kKnnAccuracy &&
+        (!last_knn || m.epoch >= last_knn->epoch))
+      last_knn = &m;
+    if (m.split == results::split::kHeldout && m.name == results::metric::kContrastive &&
+        (!best_heldout || m.value < best_heldout->value))
+      best_heldout = &m;
   }
   if (r.stage == Stage::Pretrain) {
     if (!best_heldout) return "-";
@@ -34,7 +40,8 @@ std::string headline_metric(const RunRecord& r, const std::vector<MetricRow>& me
   }
   if (selected)  // the selection rows record the chosen epoch; its test accuracy is the headline
     for (const auto& m : metrics)
-      if (m.split == results::split::kTest && m.name == results::metric::kAccuracy && m.epoch == static_cast<int>(selected->value))
+      if (m.split == results::split::kTest && m.name == results::metric::kAccuracy &&
+          m.epoch == static_cast<int>(selected->value))
         return fmt::format("test {:.1f}% (val-selected, epoch {})", 100 * m.value, m.epoch);
   if (last_test) return fmt::format("test {:.1f}% @ epoch {}", 100 * last_test->value, last_test->epoch);
   return "-";
@@ -57,8 +64,8 @@ std::string runs_table(const std::vector<RunRecord>& runs, const std::map<std::s
                                 "started (UTC)", "time", "headline");
   for (const auto& r : runs) {
     const auto h = headline.find(r.id);
-    out += fmt::format(kRow, r.id.substr(0, 12), r.experiment, r.method, r.protocol.empty() ? "-" : r.protocol, to_string(r.stage),
-                       fold_text(r), r.seed, effective_status(r, now, kStaleAfterMs),
+    out += fmt::format(kRow, r.id.substr(0, 12), r.experiment, r.method, r.protocol.empty() ? "-" : r.protocol,
+                       to_string(r.stage), fold_text(r), r.seed, effective_status(r, now, kStaleAfterMs),
                        r.started_ms ? iso_utc(*r.started_ms).substr(0, 16) : "-", run_duration(r, now),
                        h == headline.end() ? "-" : h->second);
   }
@@ -67,28 +74,29 @@ std::string runs_table(const std::vector<RunRecord>& runs, const std::map<std::s
 
 nlohmann::json run_json(const RunRecord& r, const std::map<std::string, std::int64_t>& seeds,
                         const std::vector<MetricRow>& metrics, std::int64_t now) {
-  nlohmann::json j = {{"id", r.id},
-                      {"experiment", r.experiment},
-                      {"method", r.method},
-                      {"protocol", r.protocol},
-                      {"stage", to_string(r.stage)},
-                      {"fold", r.fold ? nlohmann::json(*r.fold) : nlohmann::json(nullptr)},
-                      {"seed", r.seed},
-                      {"status", effective_status(r, now, kStaleAfterMs)},
-                      {"recorded_status", to_string(r.status)},
-                      {"error", r.error},
-                      {"config", parsed_or_text(r.config_json)},
-                      {"config_hash", r.config_hash},
-                      {"protocol_version", r.protocol_version},
-                      {"method_version", r.method_version},
-                      {"manifest_hash", r.manifest_hash},
-                      {"fold_hash", r.fold_hash},
-                      {"environment", parsed_or_text(r.env_json)},
-                      {"created", iso_utc(r.created_ms)},
-                      {"started", r.started_ms ? nlohmann::json(iso_utc(*r.started_ms)) : nlohmann::json(nullptr)},
-                      {"finished", r.finished_ms ? nlohmann::json(iso_utc(*r.finished_ms)) : nlohmann::json(nullptr)},
-                      {"heartbeat", r.heartbeat_ms ? nlohmann::json(iso_utc(*r.heartbeat_ms)) : nlohmann::json(nullptr)},
-                      {"seeds", seeds}};
+  nlohmann::json j = {
+      {"id", r.id},
+      {"experiment", r.experiment},
+      {"method", r.method},
+      {"protocol", r.protocol},
+      {"stage", to_string(r.stage)},
+      {"fold", r.fold ? nlohmann::json(*r.fold) : nlohmann::json(nullptr)},
+      {"seed", r.seed},
+      {"status", effective_status(r, now, kStaleAfterMs)},
+      {"recorded_status", to_string(r.status)},
+      {"error", r.error},
+      {"config", parsed_or_text(r.config_json)},
+      {"config_hash", r.config_hash},
+      {"protocol_version", r.protocol_version},
+      {"method_version", r.method_version},
+      {"manifest_hash", r.manifest_hash},
+      {"fold_hash", r.fold_hash},
+      {"environment", parsed_or_text(r.env_json)},
+      {"created", iso_utc(r.created_ms)},
+      {"started", r.started_ms ? nlohmann::json(iso_utc(*r.started_ms)) : nlohmann::json(nullptr)},
+      {"finished", r.finished_ms ? nlohmann::json(iso_utc(*r.finished_ms)) : nlohmann::json(nullptr)},
+      {"heartbeat", r.heartbeat_ms ? nlohmann::json(iso_utc(*r.heartbeat_ms)) : nlohmann::json(nullptr)},
+      {"seeds", seeds}};
   j["metrics"] = nlohmann::json::array();
   for (const auto& m : metrics)
     j["metrics"].push_back({{"epoch", m.epoch}, {"split", m.split}, {"name", m.name}, {"value", m.value}});
@@ -113,7 +121,8 @@ std::string run_details(const RunRecord& r, const std::map<std::string, std::int
   out += fmt::format("environment {}\n", r.env_json);
   if (!metrics.empty()) {
     out += fmt::format("{:>6}  {:<8} {:<24} {:>14}\n", "epoch", "split", "metric", "value");
-    for (const auto& m : metrics) out += fmt::format("{:>6}  {:<8} {:<24} {:>14.6g}\n", m.epoch, m.split, m.name, m.value);
+    for (const auto& m : metrics)
+      out += fmt::format("{:>6}  {:<8} {:<24} {:>14.6g}\n", m.epoch, m.split, m.name, m.value);
   }
   return out;
 }

@@ -38,7 +38,7 @@ TEST_CASE("enabled, the scaler unscales before the step, skips inf/NaN steps, ba
   s.scale(l).backward();
   CHECK(t.w.grad()[0].item<float>() == Approx(3 * 1024.0));  // scaled until step()
   CHECK(s.step(t.opt));
-  CHECK(t.w.grad()[0].item<float>() == Approx(3.0));  // unscaled
+  CHECK(t.w.grad()[0].item<float>() == Approx(3.0));     // unscaled
   CHECK(t.w[0].item<float>() == Approx(1.0 - 0.5 * 3));  // the same update as without scaling
   CHECK(t.w[1].item<float>() == Approx(-2.0 - 0.5 * 4));
   CHECK(s.current_scale() == 1024.0);

@@ -35,8 +35,8 @@ TEST_CASE("RandomResizedCrop boxes respect the scale and ratio bounds over 10,00
       REQUIRE(b.top + b.height <= H);
       REQUIRE(b.left + b.width <= W);
       const double area = static_cast<double>(H) * W;
-      const bool fallback = b.top == (H - b.height) / 2 && b.left == (W - b.width) / 2 &&
-                            (b.height == H || b.width == W);
+      const bool fallback =
+          b.top == (H - b.height) / 2 && b.left == (W - b.width) / 2 && (b.height == H || b.width == W);
       fallbacks += fallback;
       if (fallback) continue;
       // Integer rounding moves each side by at most 0.5 pixel from a real solution inside the bounds.
@@ -48,7 +48,8 @@ TEST_CASE("RandomResizedCrop boxes respect the scale and ratio bounds over 10,00
     }
     if (H == 30) CHECK(fallbacks > 0);  // a 1:3 frame cannot hold a 0.8-1.25 crop of 80% area: centre-crop fallback
   }
-  // The fallback itself, by hand: 30x90, ratio <= 1.25 -> h = 30, w = round(30 * 1.25) = 38 (37.5, half to even? no: 37.5 -> 38).
+  // The fallback itself, by hand: 30x90, ratio <= 1.25 -> h = 30, w = round(30 * 1.25) = 38 (37.5, half to even?
+  // no: 37.5 -> 38).
   Rng rng(0);
   const auto b = sample_resized_crop(rng, 30, 90, {0.99, 1.0}, ratio);
   CHECK(b.height == 30);
@@ -67,7 +68,9 @@ TEST_CASE("crop and resize match torch's bilinear interpolate on the cropped reg
   for (int i = 0; i < 3; ++i) {
     const auto& b = p[static_cast<std::size_t>(i)].box;
     const auto crop = img[i].unsqueeze(0).narrow(2, b.top, b.height).narrow(3, b.left, b.width);
-    const auto ref = F::interpolate(crop, F::InterpolateFuncOptions().size(std::vector<int64_t>{16, 16}).mode(torch::kBilinear).align_corners(false));
+    const auto ref = F::interpolate(
+        crop,
+        F::InterpolateFuncOptions().size(std::vector<int64_t>{16, 16}).mode(torch::kBilinear).align_corners(false));
     CHECK(close(out[i], ref[0], 2e-5));
   }
   // Hand-computed: a 4x4 ramp down to 2x2 averages each 2x2 block (source centres at 0.5, 2.5).
@@ -107,10 +110,12 @@ TEST_CASE("colour jitter operations follow torchvision's definitions", "[unit][a
   // Contrast 0.5 on a 1x1 image: halfway to its own grey mean.
   const float half[3] = {static_cast<float>(0.5 * 0.2 + 0.5 * gray), static_cast<float>(0.5 * 0.4 + 0.5 * gray),
                          static_cast<float>(0.5 * 0.8 + 0.5 * gray)};
-  CHECK(close(adjust_contrast(px, torch::tensor({0.5f})), torch::from_blob(const_cast<float*>(half), {1, 3, 1, 1}).clone()));
+  CHECK(close(adjust_contrast(px, torch::tensor({0.5f})),
+              torch::from_blob(const_cast<float*>(half), {1, 3, 1, 1}).clone()));
   // Hue: pure red shifted by 1/3 turn is pure green; grey images are unchanged.
   const auto red = torch::tensor({1.0f, 0.0f, 0.0f}).reshape({1, 3, 1, 1});
-  CHECK(close(adjust_hue(red, torch::tensor({1.0f / 3})), torch::tensor({0.0f, 1.0f, 0.0f}).reshape({1, 3, 1, 1}), 1e-5));
+  CHECK(
+      close(adjust_hue(red, torch::tensor({1.0f / 3})), torch::tensor({0.0f, 1.0f, 0.0f}).reshape({1, 3, 1, 1}), 1e-5));
   const auto grey = torch::full({1, 3, 2, 2}, 0.3f);
   CHECK(close(adjust_hue(grey, torch::tensor({0.2f})), grey, 1e-6));
   CHECK(close(adjust_hue(px, torch::tensor({0.0f})), px, 1e-6));  // HSV round trip
@@ -133,7 +138,9 @@ TEST_CASE("the jitter order is per image and factors stay in range", "[unit][aug
 
 TEST_CASE("the loader gives byte-identical batches with 0, 1 and 2 threads", "[unit][augment][data]") {
   TempDir dir;
-  const auto cfg = builtin_registries().datasets.get("synthetic").resolve({{"clips_per_class", 4}, {"frames_per_clip", 3}, {"stored_size", 48}}, "t", "d");
+  const auto cfg = builtin_registries()
+                       .datasets.get("synthetic")
+                       .resolve({{"clips_per_class", 4}, {"frames_per_clip", 3}, {"stored_size", 48}}, "t", "d");
   IngestOptions o;
   o.name = "synthetic";
   const FrameCache cache((dir / "c").string());
@@ -147,7 +154,8 @@ TEST_CASE("the loader gives byte-identical batches with 0, 1 and 2 threads", "[u
   std::iota(all.begin(), all.end(), 0);
   auto collect = [&](int threads, std::uint64_t seed) {
     const auto fb = FrameBatches::make(set, all, 8, true, aug, seed, /*epoch=*/2);
-    Loader loader(fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, threads, 3);
+    Loader loader(
+        fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, threads, 3);
     std::vector<Batch> out;
     while (auto b = loader.next()) out.push_back(std::move(*b));
     return out;

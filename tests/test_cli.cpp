@@ -9,8 +9,7 @@ using namespace usbench;
 using namespace usbench::test;
 using Catch::Matchers::Contains;
 
-namespace {
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("usbench --help lists every subcommand", "[cli]") {
   const auto r = run_usbench("--help");
@@ -158,16 +157,17 @@ TEST_CASE("runs list and runs show print recorded runs, as text and JSON", "[cli
 TEST_CASE("runs list: headline metric and duration computed from the recorded metrics and times", "[unit]") {
   RunRecord fine;
   fine.stage = Stage::Finetune;
-  std::vector<MetricRow> m = {{1, "test", "accuracy", 0.5}, {3, "test", "accuracy", 0.75}, {2, "test", "accuracy", 0.9}};
+  std::vector<MetricRow> m = {
+      {1, "test", "accuracy", 0.5}, {3, "test", "accuracy", 0.75}, {2, "test", "accuracy", 0.9}};
   CHECK(reports::headline_metric(fine, m) == "test 75.0% @ epoch 3");  // the last epoch, not the best
-  m.push_back({0, "selection", "best_val", 2});  // the epoch validation chose
+  m.push_back({0, "selection", "best_val", 2});                        // the epoch validation chose
   m.push_back({2, "val", "accuracy", 0.8});
   CHECK(reports::headline_metric(fine, m) == "test 90.0% (val-selected, epoch 2)");
   CHECK(reports::headline_metric(fine, {}) == "-");
   RunRecord pre;
   pre.stage = Stage::Pretrain;
-  const std::vector<MetricRow> p = {{1, "heldout", "contrastive", 2.5},  {2, "heldout", "contrastive", 2.2876},
-                                    {3, "heldout", "contrastive", 2.4},  {1, "heldout", "knn_accuracy", 0.4},
+  const std::vector<MetricRow> p = {{1, "heldout", "contrastive", 2.5},    {2, "heldout", "contrastive", 2.2876},
+                                    {3, "heldout", "contrastive", 2.4},    {1, "heldout", "knn_accuracy", 0.4},
                                     {3, "heldout", "knn_accuracy", 0.627}, {3, "train", "loss", 1.0}};
   CHECK(reports::headline_metric(pre, p) == "held-out 2.288 (best), kNN 0.627");
   RunRecord r;
@@ -222,12 +222,14 @@ TEST_CASE("ingest and splits through the CLI: synthetic data, counts, JSON, and 
   TempDir dir;
   const auto db = q(dir / "s.db");
   const auto cache = q(dir / "cache");
-  auto r = run_usbench("ingest --dataset synthetic --set clips_per_class=4 --set frames_per_clip=2 --set stored_size=32 --db " +
-                       db + " --cache " + cache);
+  auto r = run_usbench(
+      "ingest --dataset synthetic --set clips_per_class=4 --set frames_per_clip=2 --set stored_size=32 --db " + db +
+      " --cache " + cache);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("12 clips in 12 groups, 24 frames") && Contains("[12 decoded, 0 from cache]"));
-  r = run_usbench("ingest --dataset synthetic --set clips_per_class=4 --set frames_per_clip=2 --set stored_size=32 --db " +
-                  db + " --cache " + cache);
+  r = run_usbench(
+      "ingest --dataset synthetic --set clips_per_class=4 --set frames_per_clip=2 --set stored_size=32 --db " + db +
+      " --cache " + cache);
   CHECK_THAT(r.output, Contains("[0 decoded, 12 from cache]"));
 
   r = run_usbench("splits --dataset synthetic --folds 4 --seed 3 --db " + db);

@@ -31,7 +31,9 @@ struct NoTF32 {
 };
 
 double rel(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a.cpu().to(torch::kFloat64) - b.cpu().to(torch::kFloat64)).norm() / (b.cpu().to(torch::kFloat64).norm() + 1e-30)).item<double>();
+  return ((a.cpu().to(torch::kFloat64) - b.cpu().to(torch::kFloat64)).norm() /
+          (b.cpu().to(torch::kFloat64).norm() + 1e-30))
+      .item<double>();
 }
 
 }  // namespace

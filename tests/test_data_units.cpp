@@ -74,7 +74,8 @@ TEST_CASE("stratified group k-fold: every clip once, every class in every fold, 
   for (const auto& [label, per_fold] : counts) {
     INFO(label);
     CHECK(*std::min_element(per_fold.begin(), per_fold.end()) >= 1);
-    CHECK(*std::max_element(per_fold.begin(), per_fold.end()) - *std::min_element(per_fold.begin(), per_fold.end()) <= 1);
+    CHECK(*std::max_element(per_fold.begin(), per_fold.end()) - *std::min_element(per_fold.begin(), per_fold.end()) <=
+          1);
   }
   CHECK(stratified_group_kfold(clips, 5, 0) == a);
   CHECK(stratified_group_kfold(clips, 5, 1) != a);
@@ -96,7 +97,8 @@ TEST_CASE("upstream split import matches file names and rejects malformed files"
   const auto clips = clips_of({2, 2, 0});
   // Clip ids are "covid/0"...: file names "0", "1" are ambiguous across classes, so rename for the test.
   std::vector<ClipRecord> named = clips;
-  for (std::size_t i = 0; i < named.size(); ++i) named[i].clip_id = "pocus_videos/convex/Clip" + std::to_string(i) + ".mp4";
+  for (std::size_t i = 0; i < named.size(); ++i)
+    named[i].clip_id = "pocus_videos/convex/Clip" + std::to_string(i) + ".mp4";
   write_bytes(dir / "cv.json", R"({"0": {"test": [["Clip0.mp4", "clip1.MOV"], ["cov", "cov"]], "train": []},
                                    "1": {"test": [["Clip2.mp4", "Ghost.mp4"], ["pne", "pne"]], "train": []}})");
   const auto s = import_cross_val((dir / "cv.json").string(), named);
@@ -106,7 +108,8 @@ TEST_CASE("upstream split import matches file names and rejects malformed files"
   CHECK(s.fold_of.at("pocus_videos/convex/Clip2.mp4") == 1);
   CHECK(s.unmatched_names == std::vector<std::string>{"Ghost.mp4"});
   CHECK(s.unassigned == std::vector<std::string>{"pocus_videos/convex/Clip3.mp4"});
-  write_bytes(dir / "twice.json", R"({"0": {"test": [["Clip0.mp4"], ["cov"]]}, "1": {"test": [["Clip0.mp4"], ["cov"]]}})");
+  write_bytes(dir / "twice.json",
+              R"({"0": {"test": [["Clip0.mp4"], ["cov"]]}, "1": {"test": [["Clip0.mp4"], ["cov"]]}})");
   CHECK_THROWS_WITH(import_cross_val((dir / "twice.json").string(), named), Contains("folds 0 and 1"));
   write_bytes(dir / "bad.json", R"({"0": {"train": []}})");
   CHECK_THROWS_WITH(import_cross_val((dir / "bad.json").string(), named), Contains("bad.json"));

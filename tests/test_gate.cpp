@@ -20,7 +20,8 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-const char* kEnv = R"({"torch_version":"1.13.0","device":"cpu","device_name":"AMD EPYC","cpu_capability":"AVX2","threads":2})";
+const char* kEnv =
+    R"({"torch_version":"1.13.0","device":"cpu","device_name":"AMD EPYC","cpu_capability":"AVX2","threads":2})";
 
 // Two methods x 2 folds on 10 clips of 3 frames; 3 epochs per run, each with train/val/test metrics.
 // uscl gets every frame of clips 0-7 right and clips 8-9 wrong; random errs on frame 0 of every clip.
@@ -38,7 +39,8 @@ void fill(Store& store) {
       store.finish_run(r.id, RunStatus::Done);
       store.put_metrics(r.id, -1, "selection", {{"last", 2}, {"best_val", 1}, {"best_test", 1}});
       for (int epoch = 0; epoch < 3; ++epoch) {
-        store.put_metrics(r.id, epoch, "train", {{"loss", 1.0 / (epoch + 1) + 0.1 * fold}, {"images_per_s", 100.0 + epoch}});
+        store.put_metrics(r.id, epoch, "train",
+                          {{"loss", 1.0 / (epoch + 1) + 0.1 * fold}, {"images_per_s", 100.0 + epoch}});
         store.put_metrics(r.id, epoch, "val", {{"accuracy", 0.5 + 0.1 * epoch}});
         store.put_metrics(r.id, epoch, "test", {{"accuracy", 0.6 + 0.05 * epoch}});
         std::vector<std::string> clips, scores;
@@ -96,7 +98,9 @@ TEST_CASE("paired statistics of the gate, computed by hand", "[unit][gate]") {
   CHECK(reports::detectable_drop(0.02, 0.05) == Approx((1.6449 + 0.8416) * 0.02).margin(1e-5));
 }
 
-TEST_CASE("gate exact tier: a store reproduces its record - a changed prediction or metric is named by run, epoch and frame", "[unit][gate]") {
+TEST_CASE(
+    "gate exact tier: a store reproduces its record - a changed prediction or metric is named by run, epoch and frame",
+    "[unit][gate]") {
   TempDir dir;
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
   fill(store);
@@ -125,18 +129,22 @@ TEST_CASE("gate exact tier: a store reproduces its record - a changed prediction
 
   // One test prediction of uscl fold 0 at its val-selected epoch (1): clip4 frame 2, class 1 -> 2.
   const auto uscl0 = record.runs[0].run_id;
-  store.db().exec("UPDATE predictions SET predicted = 2 WHERE run_id = '" + uscl0 + "' AND epoch = 1 AND clip_id = 'clip4' AND frame_index = 2");
+  store.db().exec("UPDATE predictions SET predicted = 2 WHERE run_id = '" + uscl0 +
+                  "' AND epoch = 1 AND clip_id = 'clip4' AND frame_index = 2");
   result = reports::check_expected(store, record, {});
   CHECK_FALSE(result.passed);
   CHECK(result.failures == 1);
-  CHECK_THAT(result.text, Contains("uscl uscl-paper seed 0 fold 0") && Contains("1 of 15 best_val predictions differ (clip4 frame 2: 1 -> 2)"));
+  CHECK_THAT(result.text, Contains("uscl uscl-paper seed 0 fold 0") &&
+                              Contains("1 of 15 best_val predictions differ (clip4 frame 2: 1 -> 2)"));
   CHECK_THAT(result.text, Contains("random uscl-paper seed 0 fold 1      ok"));
 
   // A metric of epoch 2 (the last) of random fold 1: named as the first differing epoch.
-  store.db().exec("UPDATE metrics SET value = value + 1e-15 WHERE run_id = '" + record.runs[3].run_id + "' AND epoch = 2 AND name = 'loss'");
+  store.db().exec("UPDATE metrics SET value = value + 1e-15 WHERE run_id = '" + record.runs[3].run_id +
+                  "' AND epoch = 2 AND name = 'loss'");
   result = reports::check_expected(store, record, {});
   CHECK(result.failures == 2);
-  CHECK_THAT(result.text, Contains("random uscl-paper seed 0 fold 1") && Contains("epoch 2 is the first whose metrics differ"));
+  CHECK_THAT(result.text,
+             Contains("random uscl-paper seed 0 fold 1") && Contains("epoch 2 is the first whose metrics differ"));
 
   // A gated run that is not done: named as missing.
   store.db().exec("UPDATE runs SET status = 'failed' WHERE id = '" + record.runs[2].run_id + "'");
@@ -156,14 +164,19 @@ TEST_CASE("gate paired tier: another platform is compared frame by frame, and on
   INFO(result.text);
   CHECK(result.tier == reports::Tier::Paired);
   CHECK(result.passed);
-  CHECK_THAT(result.text, Contains("paired tier: the runs were recorded on LibTorch 1.13.0, cpu (AMD EPYC), CPU capability AVX2, threads 1, "
-                                   "the expected file on LibTorch 1.13.0, cpu (AMD EPYC), CPU capability AVX2, threads 2"));
+  CHECK_THAT(
+      result.text,
+      Contains(
+          "paired tier: the runs were recorded on LibTorch 1.13.0, cpu (AMD EPYC), CPU capability AVX2, threads 1, "
+          "the expected file on LibTorch 1.13.0, cpu (AMD EPYC), CPU capability AVX2, threads 2"));
   CHECK_THAT(result.text, Contains("4 of 4 gated runs reproduce their record bit for bit"));
 
   // Rounding-size drift: one frame of one clip changes, a loss and a gain elsewhere. Not a regression.
   const auto uscl0 = record.runs[0].run_id, uscl1 = record.runs[1].run_id;
-  store.db().exec("UPDATE predictions SET predicted = 0 WHERE run_id = '" + uscl0 + "' AND clip_id = 'clip4' AND frame_index = 0");
-  store.db().exec("UPDATE predictions SET predicted = label WHERE run_id = '" + uscl0 + "' AND clip_id = 'clip8' AND frame_index = 0");
+  store.db().exec("UPDATE predictions SET predicted = 0 WHERE run_id = '" + uscl0 +
+                  "' AND clip_id = 'clip4' AND frame_index = 0");
+  store.db().exec("UPDATE predictions SET predicted = label WHERE run_id = '" + uscl0 +
+                  "' AND clip_id = 'clip8' AND frame_index = 0");
   result = reports::check_expected(store, record, {});
   CHECK(result.passed);
   CHECK_THAT(result.text, Contains("uscl       uscl-paper   best_val      30    80.00%    80.00%     1      1"));
@@ -175,7 +188,9 @@ TEST_CASE("gate paired tier: another platform is compared frame by frame, and on
   CHECK_FALSE(result.passed);
   CHECK(result.failures == 2);  // uscl's best_val and last; random untouched
   CHECK_THAT(result.text, Contains("FAIL: worse by"));
-  CHECK_THAT(result.text, Contains("random     uscl-paper   best_val      30    66.67%    66.67%     0      0        1       0.0  ok"));
+  CHECK_THAT(
+      result.text,
+      Contains("random     uscl-paper   best_val      30    66.67%    66.67%     0      0        1       0.0  ok"));
 
   // Forced exact tier on the other platform: every changed run fails.
   reports::GateOptions exact;
@@ -186,17 +201,26 @@ TEST_CASE("gate paired tier: another platform is compared frame by frame, and on
   CHECK(result.failures == 2);
 }
 
-TEST_CASE("expected files: the fold-spread format, malformed records and unknown experiments are refused by name", "[unit][gate]") {
-  CHECK_THROWS_WITH(reports::parse_expected(nlohmann::json::parse(R"({"experiment": "ci", "metrics": []})"), "old.json"),
-                    Contains("old.json") && Contains("usbench check --write"));
-  CHECK_THROWS_WITH(reports::parse_expected(nlohmann::json::parse(R"({"format": 3})"), "new.json"), Contains("new.json: format 3"));
-  CHECK_THROWS_WITH(reports::parse_expected(nlohmann::json::parse(R"({"format": 2, "experiment": "ci", "version": 1, "platform": {}, "metrics": []})"), "x.json"),
-                    Contains("x.json: malformed expected results") && Contains("runs"));
-  CHECK_THROWS_WITH(reports::parse_expected(nlohmann::json::parse(
-                        R"({"format": 2, "experiment": "ci", "version": 1, "platform": {}, "metrics": [], "runs": [{"method": "u", "protocol": "p", "seed": 0,
+TEST_CASE("expected files: the fold-spread format, malformed records and unknown experiments are refused by name",
+          "[unit][gate]") {
+  CHECK_THROWS_WITH(
+      reports::parse_expected(nlohmann::json::parse(R"({"experiment": "ci", "metrics": []})"), "old.json"),
+      Contains("old.json") && Contains("usbench check --write"));
+  CHECK_THROWS_WITH(reports::parse_expected(nlohmann::json::parse(R"({"format": 3})"), "new.json"),
+                    Contains("new.json: format 3"));
+  CHECK_THROWS_WITH(
+      reports::parse_expected(
+          nlohmann::json::parse(R"({"format": 2, "experiment": "ci", "version": 1, "platform": {}, "metrics": []})"),
+          "x.json"),
+      Contains("x.json: malformed expected results") && Contains("runs"));
+  CHECK_THROWS_WITH(
+      reports::parse_expected(
+          nlohmann::json::parse(
+              R"({"format": 2, "experiment": "ci", "version": 1, "platform": {}, "metrics": [], "runs": [{"method": "u", "protocol": "p", "seed": 0,
                             "fold": 0, "run": "r", "epochs": [], "selected": {"best_val": 0, "last": 0}, "frames": "f", "labels": "01",
-                            "predicted": {"best_val": "0", "last": "01"}}]})"), "x.json"),
-                    Contains("x.json: runs: u p seed 0 fold 0: 1 predictions for 2 labels"));
+                            "predicted": {"best_val": "0", "last": "01"}}]})"),
+          "x.json"),
+      Contains("x.json: runs: u p seed 0 fold 0: 1 predictions for 2 labels"));
 
   TempDir dir;
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
@@ -227,9 +251,10 @@ TEST_CASE("expected files: the fold-spread format, malformed records and unknown
 
   // run --expected: a missing file, an old-format file, or the record of another experiment is refused
   // before the store is created.
-  for (const auto& [file, message] : std::vector<std::pair<std::string, std::string>>{
-           {"none.json", "none.json"}, {"old.json", "regenerate it with usbench check --write"},
-           {"gate.json", "records experiment 'gate', the spec is 'ci'"}}) {
+  for (const auto& [file, message] :
+       std::vector<std::pair<std::string, std::string>>{{"none.json", "none.json"},
+                                                        {"old.json", "regenerate it with usbench check --write"},
+                                                        {"gate.json", "records experiment 'gate', the spec is 'ci'"}}) {
     const auto r = run_usbench("run experiments/ci.json --db " + q(dir / "run.db") + " --expected " + q(dir / file));
     INFO(file << ": " << r.output);
     CHECK(r.exit_code == 2);
@@ -238,7 +263,9 @@ TEST_CASE("expected files: the fold-spread format, malformed records and unknown
   }
 }
 
-TEST_CASE("gate platform: the kernel set and threads decide the tier, not the CPU's model name - old records stay readable", "[unit][gate]") {
+TEST_CASE(
+    "gate platform: the kernel set and threads decide the tier, not the CPU's model name - old records stay readable",
+    "[unit][gate]") {
   TempDir dir;
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
   fill(store);
@@ -248,8 +275,10 @@ TEST_CASE("gate platform: the kernel set and threads decide the tier, not the CP
   store.db().exec(R"(UPDATE runs SET env_json = json_set(env_json, '$.kernels',
     json('{"requested":"avx2","onednn":"avx2","aten":"AVX2","blas":"blas/libblas.so.3.11.0","cpu_avx512":false}')))");
   const auto record = reports::record_expected(store, "gate");
-  CHECK(record.platform == nlohmann::json::parse(
-                               R"({"torch_version":"1.13.0","device":"cpu","kernels":"onednn avx2, aten AVX2, blas blas/libblas.so.3.11.0","threads":2})"));
+  CHECK(
+      record.platform ==
+      nlohmann::json::parse(
+          R"({"torch_version":"1.13.0","device":"cpu","kernels":"onednn avx2, aten AVX2, blas blas/libblas.so.3.11.0","threads":2})"));
 
   // Another CPU model (an AVX-512 Intel) running the same pinned kernels and threads: the same platform.
   store.db().exec(R"(UPDATE runs SET env_json = json_set(env_json, '$.cpu', 'Intel(R) Xeon(R) Platinum 8488C',
@@ -258,8 +287,9 @@ TEST_CASE("gate platform: the kernel set and threads decide the tier, not the CP
   INFO(result.text);
   CHECK(result.tier == reports::Tier::Exact);
   CHECK(result.passed);
-  CHECK_THAT(result.text, Contains("exact tier: the runs were recorded on LibTorch 1.13.0, cpu, kernels onednn avx2, aten AVX2, "
-                                   "blas blas/libblas.so.3.11.0, threads 2, the expected file's platform"));
+  CHECK_THAT(result.text,
+             Contains("exact tier: the runs were recorded on LibTorch 1.13.0, cpu, kernels onednn avx2, aten AVX2, "
+                      "blas blas/libblas.so.3.11.0, threads 2, the expected file's platform"));
 
   // The same machine with the libraries left to choose (oneDNN at AVX-512): another platform.
   store.db().exec("UPDATE runs SET env_json = json_set(env_json, '$.kernels.onednn', 'avx512_core')");
@@ -275,5 +305,6 @@ TEST_CASE("gate platform: the kernel set and threads decide the tier, not the CP
   result = reports::check_expected(store, round_trip(old_record), {});
   CHECK(result.tier == reports::Tier::Paired);
   CHECK(result.passed);
-  CHECK_THAT(result.text, Contains("the expected file on LibTorch 1.13.0, cpu (AMD EPYC), CPU capability AVX2, threads 2"));
+  CHECK_THAT(result.text,
+             Contains("the expected file on LibTorch 1.13.0, cpu (AMD EPYC), CPU capability AVX2, threads 2"));
 }

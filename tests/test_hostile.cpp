@@ -39,7 +39,8 @@ TEST_CASE("write_file_atomically replaces a regular file whole and returns the d
   CHECK_FALSE(leftover_temporaries(dir.path()));
   // before_rename sees the digest while the target still holds the old bytes.
   std::string seen;
-  write_file_atomically(target.string(), "newer", [&](const FileDigest& x) { seen = read_bytes(target) + "|" + x.sha256; });
+  write_file_atomically(target.string(), "newer",
+                        [&](const FileDigest& x) { seen = read_bytes(target) + "|" + x.sha256; });
   CHECK(seen == "new|" + sha256_hex("newer"));
 }
 
@@ -88,7 +89,8 @@ TEST_CASE("write_file_atomically keeps a symbolic link and replaces the file it 
 
 TEST_CASE("write_file_atomically into a missing folder fails by name and creates nothing", "[unit]") {
   TempDir dir;
-  CHECK_THROWS_WITH(write_file_atomically((dir / "no" / "such.txt").string(), "x"), Contains((dir / "no" / "such.txt").string()));
+  CHECK_THROWS_WITH(write_file_atomically((dir / "no" / "such.txt").string(), "x"),
+                    Contains((dir / "no" / "such.txt").string()));
   CHECK_FALSE(fs::exists(dir / "no"));
 }
 
@@ -108,7 +110,8 @@ TEST_CASE("a spec nested 100000 levels deep is refused with exit 2 instead of cr
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Contains(f) && Contains("nested more than 64 levels"));
   }
-  const auto r = run_usbench("run experiments/quickstart.json --plan --set seeds=" + std::string(5000, '[') + std::string(5000, ']'));
+  const auto r = run_usbench("run experiments/quickstart.json --plan --set seeds=" + std::string(5000, '[') +
+                             std::string(5000, ']'));
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("nested more than"));
 }
@@ -180,7 +183,8 @@ TEST_CASE("run with --plan refuses what run refuses: a bad shard or weights file
   CHECK(r.exit_code == 2);
   CHECK_THAT(r.output, Contains("bad.pth") && Contains("not a PyTorch checkpoint") && Contains("method 'imagenet'"));
   // run itself refuses the file before planning: no store, no failed runs under new ids.
-  const auto run = run_usbench("run experiments/quickstart.json --db " + q(dir / "x.db") + " --weights " + q(dir / "bad.pth"));
+  const auto run =
+      run_usbench("run experiments/quickstart.json --db " + q(dir / "x.db") + " --weights " + q(dir / "bad.pth"));
   CHECK(run.exit_code == 2);
   CHECK_FALSE(fs::exists(dir / "x.db"));
   fs::create_directories(dir / "weights.d");
@@ -211,7 +215,8 @@ TEST_CASE("a FIFO or /dev/null as the store is refused and nothing is created be
 
 TEST_CASE("a store with a dropped table or a negative schema version is refused and left as found", "[cli]") {
   TempDir dir;
-  for (const auto& damage : {std::string("DROP TABLE metrics"), std::string("DROP TABLE runs"), std::string("PRAGMA user_version = -1")}) {
+  for (const auto& damage :
+       {std::string("DROP TABLE metrics"), std::string("DROP TABLE runs"), std::string("PRAGMA user_version = -1")}) {
     INFO(damage);
     const auto db = dir / "damaged.db";
     fs::remove(db);
@@ -225,7 +230,8 @@ TEST_CASE("a store with a dropped table or a negative schema version is refused 
       const auto r = run_usbench(std::string(cmd) + " --db " + q(db));
       INFO(cmd << ": " << r.output);
       CHECK(r.exit_code == 2);
-      CHECK_THAT(r.output, Contains("damaged.db") && (Contains("damaged usbench store") || Contains("schema version -1")));
+      CHECK_THAT(r.output,
+                 Contains("damaged.db") && (Contains("damaged usbench store") || Contains("schema version -1")));
     }
     CHECK(read_bytes(db) == before);
     CHECK_FALSE(fs::exists(dir / "damaged.db-wal"));
@@ -248,7 +254,8 @@ TEST_CASE("ingest and merge against a refused store leave no -wal or -shm beside
   CHECK_FALSE(fs::exists(dir / "future.db-shm"));
 }
 
-TEST_CASE("a store in a read-only folder: read commands list it - writing ones refuse it by name before any work", "[cli]") {
+TEST_CASE("a store in a read-only folder: read commands list it - writing ones refuse it by name before any work",
+          "[cli]") {
   // Run as nobody when the suite runs as root (root writes anywhere); nothing may appear in the folder.
   TempDir dir;
   const auto ro = dir / "ro";
@@ -264,7 +271,8 @@ TEST_CASE("a store in a read-only folder: read commands list it - writing ones r
   INFO(r.output);
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("no runs recorded"));
-  for (const auto& cmd : {std::string("ingest --dataset synthetic --db "), std::string("run experiments/ci.json --db ")}) {
+  for (const auto& cmd :
+       {std::string("ingest --dataset synthetic --db "), std::string("run experiments/ci.json --db ")}) {
     r = run_usbench(cmd + q(ro / "new.db"), as);
     INFO(cmd << "new store: " << r.output);
     CHECK(r.exit_code == 2);
@@ -273,7 +281,8 @@ TEST_CASE("a store in a read-only folder: read commands list it - writing ones r
     r = run_usbench(cmd + q(ro / "old.db"), as);
     INFO(cmd << "existing store: " << r.output);
     CHECK(r.exit_code == 2);
-    CHECK_THAT(r.output, Contains("old.db") && Contains("cannot write a usbench store") && Contains("Permission denied"));
+    CHECK_THAT(r.output,
+               Contains("old.db") && Contains("cannot write a usbench store") && Contains("Permission denied"));
   }
   std::vector<std::string> left;
   for (const auto& e : fs::directory_iterator(ro)) left.push_back(e.path().filename().string());

@@ -58,7 +58,8 @@ IngestReport run(const fs::path& src, const TempDir& dir, bool skip_bad = false)
   IngestOptions o;
   o.name = "pocus";
   o.skip_bad = skip_bad;
-  return ingest(test::builtin_registries().datasets.get("pocus"), pocus_config(src), FrameCache((dir / "cache").string()), o);
+  return ingest(test::builtin_registries().datasets.get("pocus"), pocus_config(src),
+                FrameCache((dir / "cache").string()), o);
 }
 
 }  // namespace
@@ -88,7 +89,8 @@ TEST_CASE("ingest reads videos, frame folders and images, samples ~3 fps, and ca
   CHECK(again.decoded == 0);
   CHECK(again.dataset.manifest_hash == r.dataset.manifest_hash);
   // Cached frames are the decoded frames at the stored size.
-  const auto block = FrameCache((dir / "cache").string()).get(nlohmann::json::parse(r.dataset.clips[0].sampling)["cache_key"]);
+  const auto block =
+      FrameCache((dir / "cache").string()).get(nlohmann::json::parse(r.dataset.clips[0].sampling)["cache_key"]);
   CHECK(block.height == 32);
   CHECK(block.width == 32);
 }
@@ -104,7 +106,8 @@ std::string png_header_only(std::uint32_t width, std::uint32_t height) {
     return c ^ 0xFFFFFFFFu;
   };
   auto be = [](std::uint32_t v) {
-    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                       static_cast<char>(v)};
   };
   const std::string ihdr = "IHDR" + be(width) + be(height) + std::string("\x08\x02\x00\x00\x00", 5);
   return std::string("\x89PNG\r\n\x1a\n", 8) + be(13) + ihdr + be(crc(ihdr)) + be(0) + "IEND" + be(crc("IEND"));
@@ -181,7 +184,8 @@ TEST_CASE("each kind of bad input is named with its reason and nothing is produc
   CHECK_THAT(r.bad[0].path, Contains(file));
 }
 
-TEST_CASE("a frame folder that cannot be traversed is a bad clip named with its reason - --skip-bad skips it", "[data]") {
+TEST_CASE("a frame folder that cannot be traversed is a bad clip named with its reason - --skip-bad skips it",
+          "[data]") {
   // Mode 000: nothing can be listed; mode 0444: names can be listed but not one of them opened. Root
   // ignores both, so the ingest runs as nobody when the suite runs as root.
   for (const auto mode : {fs::perms::none, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read}) {
@@ -205,8 +209,8 @@ TEST_CASE("a frame folder that cannot be traversed is a bad clip named with its 
       skipped = run(src, dir, /*skip_bad=*/true);
     }
     fs::permissions(locked, fs::perms::owner_all);
-    CHECK_THAT(error, Contains("Cov_folder") && Contains("frame folder cannot be listed") && Contains("Permission denied") &&
-                          Contains("nothing was recorded"));
+    CHECK_THAT(error, Contains("Cov_folder") && Contains("frame folder cannot be listed") &&
+                          Contains("Permission denied") && Contains("nothing was recorded"));
     CHECK(skipped.dataset.clips.size() == 3);
     REQUIRE(skipped.bad.size() == 1);
     CHECK_THAT(skipped.bad[0].path, Contains("Cov_folder"));
@@ -237,7 +241,8 @@ TEST_CASE("missing and malformed sources are refused", "[data]") {
   const auto cfg = builtin_registries().datasets.get("videos").resolve({{"src", (dir / "clips").string()}}, "t", "d");
   IngestOptions o;
   o.name = "v";
-  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, FrameCache((dir / "c").string()), o), Contains("empty folder"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, FrameCache((dir / "c").string()), o),
+                    Contains("empty folder"));
 }
 
 TEST_CASE("a labelled clip folder takes groups from file names and labels from a CSV", "[data]") {
@@ -248,10 +253,14 @@ TEST_CASE("a labelled clip folder takes groups from file names and labels from a
   write_video(dir / "clips" / "patient_7_L1.avi", 12, 30);
   write_video(dir / "clips" / "patient_9_L1.avi", 12, 40);
   write_bytes(dir / "labels.csv", "patient_id,cov_test\n1,1\n7,0\n");
-  const auto cfg = builtin_registries().datasets.get("videos").resolve(
-      {{"src", (dir / "clips").string()}, {"labels_csv", (dir / "labels.csv").string()}, {"key_column", "patient_id"},
-       {"label_column", "cov_test"}, {"group_regex", "^patient_([0-9]+)_"}, {"every_kth", 4}, {"stored_size", 16}},
-      "t", "d");
+  const auto cfg = builtin_registries().datasets.get("videos").resolve({{"src", (dir / "clips").string()},
+                                                                        {"labels_csv", (dir / "labels.csv").string()},
+                                                                        {"key_column", "patient_id"},
+                                                                        {"label_column", "cov_test"},
+                                                                        {"group_regex", "^patient_([0-9]+)_"},
+                                                                        {"every_kth", 4},
+                                                                        {"stored_size", 16}},
+                                                                       "t", "d");
   IngestOptions o;
   o.name = "v";
   const auto r = ingest(test::builtin_registries().datasets.get("videos"), cfg, FrameCache((dir / "c").string()), o);
@@ -260,38 +269,47 @@ TEST_CASE("a labelled clip folder takes groups from file names and labels from a
   CHECK(r.dataset.clips[0].group == "1");
   CHECK(r.dataset.clips[0].label == "1");
   CHECK(r.dataset.clips[2].label == "0");
-  CHECK(r.dataset.clips[3].label.empty());  // patient 9 is not in the CSV: unlabelled
+  CHECK(r.dataset.clips[3].label.empty());                              // patient 9 is not in the CSV: unlabelled
   CHECK(r.unlabelled == std::vector<std::string>{"patient_9_L1.avi"});  // and reported
-  CHECK(r.dataset.clips[0].n_frames == 3);  // 12 frames, every 4th
+  CHECK(r.dataset.clips[0].n_frames == 3);                              // 12 frames, every 4th
   auto bad_col = cfg;
   bad_col["label_column"] = "covtest";
-  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), bad_col, FrameCache((dir / "c").string()), o),
-                    Contains("labels.csv") && Contains("did you mean 'cov_test'"));
+  CHECK_THROWS_WITH(
+      ingest(test::builtin_registries().datasets.get("videos"), bad_col, FrameCache((dir / "c").string()), o),
+      Contains("labels.csv") && Contains("did you mean 'cov_test'"));
 }
 
 TEST_CASE("synthetic ingest produces a labelled, cached, reproducible set", "[data]") {
   TempDir dir;
-  const auto cfg = builtin_registries().datasets.get("synthetic").resolve({{"clips_per_class", 3}, {"frames_per_clip", 2}, {"stored_size", 32}}, "t", "d");
+  const auto cfg = builtin_registries()
+                       .datasets.get("synthetic")
+                       .resolve({{"clips_per_class", 3}, {"frames_per_clip", 2}, {"stored_size", 32}}, "t", "d");
   IngestOptions o;
   o.name = "synthetic";
   const auto a = ingest(test::builtin_registries().datasets.get("synthetic"), cfg, FrameCache((dir / "c").string()), o);
   CHECK(a.dataset.clips.size() == 9);
   CHECK(a.per_class.at("covid").frames == 6);
-  const auto b = ingest(test::builtin_registries().datasets.get("synthetic"), cfg, FrameCache((dir / "c2").string()), o);
+  const auto b =
+      ingest(test::builtin_registries().datasets.get("synthetic"), cfg, FrameCache((dir / "c2").string()), o);
   CHECK(a.dataset.manifest_hash == b.dataset.manifest_hash);
   const auto k = nlohmann::json::parse(a.dataset.clips[0].sampling)["cache_key"].get<std::string>();
-  CHECK(read_bytes(FrameCache((dir / "c").string()).path_of(k)) == read_bytes(FrameCache((dir / "c2").string()).path_of(k)));
+  CHECK(read_bytes(FrameCache((dir / "c").string()).path_of(k)) ==
+        read_bytes(FrameCache((dir / "c2").string()).path_of(k)));
 }
 
 TEST_CASE("a bit-flipped or truncated frame cache entry fails its checksum and ingest rebuilds it", "[data]") {
   TempDir dir;
-  const auto cfg = builtin_registries().datasets.get("synthetic").resolve({{"clips_per_class", 2}, {"frames_per_clip", 2}, {"stored_size", 32}}, "t", "d");
+  const auto cfg = builtin_registries()
+                       .datasets.get("synthetic")
+                       .resolve({{"clips_per_class", 2}, {"frames_per_clip", 2}, {"stored_size", 32}}, "t", "d");
   IngestOptions o;
   o.name = "synthetic";
   const FrameCache cache((dir / "c").string());
   const auto first = ingest(test::builtin_registries().datasets.get("synthetic"), cfg, cache, o);
   CHECK(first.rebuilt.empty());
-  const auto key_of = [&](std::size_t i) { return nlohmann::json::parse(first.dataset.clips[i].sampling)["cache_key"].get<std::string>(); };
+  const auto key_of = [&](std::size_t i) {
+    return nlohmann::json::parse(first.dataset.clips[i].sampling)["cache_key"].get<std::string>();
+  };
   const auto flipped = cache.path_of(key_of(0)), torn = cache.path_of(key_of(1));
   const std::string original = read_bytes(flipped);
   std::string bytes = original;
@@ -311,15 +329,20 @@ TEST_CASE("a bit-flipped or truncated frame cache entry fails its checksum and i
   CHECK_NOTHROW(cache.get(key_of(0)));
 }
 
-TEST_CASE("label CSVs from spreadsheets: BOM and padded keys match - header-only or duplicate columns are refused", "[data]") {
+TEST_CASE("label CSVs from spreadsheets: BOM and padded keys match - header-only or duplicate columns are refused",
+          "[data]") {
   TempDir dir;
   fs::create_directories(dir / "clips");
   write_video(dir / "clips" / "patient_3_L1.avi", 8, 10);
   write_video(dir / "clips" / "patient_5_L1.avi", 8, 20);
-  auto cfg = builtin_registries().datasets.get("videos").resolve(
-      {{"src", (dir / "clips").string()}, {"labels_csv", (dir / "labels.csv").string()}, {"key_column", "patient_id"},
-       {"label_column", "cov_test"}, {"group_regex", "^patient_([0-9]+)_"}, {"every_kth", 4}, {"stored_size", 16}},
-      "t", "d");
+  auto cfg = builtin_registries().datasets.get("videos").resolve({{"src", (dir / "clips").string()},
+                                                                  {"labels_csv", (dir / "labels.csv").string()},
+                                                                  {"key_column", "patient_id"},
+                                                                  {"label_column", "cov_test"},
+                                                                  {"group_regex", "^patient_([0-9]+)_"},
+                                                                  {"every_kth", 4},
+                                                                  {"stored_size", 16}},
+                                                                 "t", "d");
   IngestOptions o;
   o.name = "v";
   const FrameCache cache((dir / "c").string());
@@ -331,17 +354,23 @@ TEST_CASE("label CSVs from spreadsheets: BOM and padded keys match - header-only
   CHECK(r.dataset.clips[1].label == "0");
   CHECK(r.unlabelled.empty());
   write_bytes(dir / "labels.csv", "patient_id,cov_test\n");
-  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o), Contains("labels.csv") && Contains("no rows under the header"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o),
+                    Contains("labels.csv") && Contains("no rows under the header"));
   write_bytes(dir / "labels.csv", "patient_id,cov_test,cov_test\n3,1,0\n");
-  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o), Contains("labels.csv") && Contains("'cov_test' appears twice"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o),
+                    Contains("labels.csv") && Contains("'cov_test' appears twice"));
   write_bytes(dir / "labels.csv", "patient_id,cov_test\n77,1\n");
-  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o), Contains("labels.csv") && Contains("no clip got a label"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o),
+                    Contains("labels.csv") && Contains("no clip got a label"));
   fs::remove(dir / "labels.csv");
   fs::create_directories(dir / "labels.csv");
-  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o), Contains("labels.csv") && Contains("a directory") && !Contains("empty CSV"));
+  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o),
+                    Contains("labels.csv") && Contains("a directory") && !Contains("empty CSV"));
 }
 
-TEST_CASE("a FIFO or a link to /dev/zero as a clip and a file name that is not UTF-8 are bad clips named - never a hang", "[data]") {
+TEST_CASE(
+    "a FIFO or a link to /dev/zero as a clip and a file name that is not UTF-8 are bad clips named - never a hang",
+    "[data]") {
   TempDir dir;
   fs::create_directories(dir / "clips");
   write_video(dir / "clips" / "good.avi", 8, 10);
@@ -354,7 +383,8 @@ TEST_CASE("a FIFO or a link to /dev/zero as a clip and a file name that is not U
   o.name = "v";
   const FrameCache cache((dir / "c").string());
   CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o),
-                    Contains("pipe.mp4: not a regular file: this is a FIFO") && Contains("zero.mp4: not a regular file: this is a character device") &&
+                    Contains("pipe.mp4: not a regular file: this is a FIFO") &&
+                        Contains("zero.mp4: not a regular file: this is a character device") &&
                         Contains("not valid UTF-8"));
   o.skip_bad = true;
   const auto r = ingest(test::builtin_registries().datasets.get("videos"), cfg, cache, o);

@@ -8,7 +8,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 nlohmann::json J(const char* s) { return nlohmann::json::parse(s); }
-}
+}  // namespace
 
 TEST_CASE("JsonObject reads typed values and defaults", "[unit]") {
   const auto doc = J(R"({"epochs": 3, "lr": 1, "name": "x", "flag": true, "ints": [1, 2], "whole": 4.0})");
@@ -55,10 +55,14 @@ TEST_CASE("JsonObject insists on objects", "[unit]") {
 
 TEST_CASE("parse_json_document bounds nesting and refuses duplicate keys and overflowing numbers", "[unit]") {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
-  CHECK_THROWS_WITH(parse_json_document(deep, "deep.json"), Contains("deep.json") && Contains("nested more than 64 levels"));
+  CHECK_THROWS_WITH(parse_json_document(deep, "deep.json"),
+                    Contains("deep.json") && Contains("nested more than 64 levels"));
   CHECK_THROWS_WITH(parse_json_document(R"({"a": {"b": 1, "b": 2}})", "dup.json"), Contains("'a.b' appears twice"));
-  CHECK_THROWS_WITH(parse_json_document("{\n  \"lr\": 1e999\n}", "big.json"), Contains("big.json:2:9") && Contains("'lr': number 1e999"));
-  CHECK_THROWS_WITH(parse_json_document("{\"a\": }", "bad.json"), Contains("bad.json:1:") && Contains("not valid JSON"));
-  const auto ok = parse_json_document(std::string(64, '[') + std::string(64, ']'), "ok.json");  // the bound itself is fine
+  CHECK_THROWS_WITH(parse_json_document("{\n  \"lr\": 1e999\n}", "big.json"),
+                    Contains("big.json:2:9") && Contains("'lr': number 1e999"));
+  CHECK_THROWS_WITH(parse_json_document("{\"a\": }", "bad.json"),
+                    Contains("bad.json:1:") && Contains("not valid JSON"));
+  const auto ok =
+      parse_json_document(std::string(64, '[') + std::string(64, ']'), "ok.json");  // the bound itself is fine
   CHECK(ok.is_array());
 }

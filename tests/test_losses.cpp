@@ -15,7 +15,9 @@ TEST_CASE("NT-Xent equals the value computed by hand", "[method][unit]") {
   const double t = 0.5, s = 1 / std::sqrt(2.0);
   // Views v0=(1,0) v1=(0,1) v2=(1,0) v3=(s,s). Cosines: c01=0 c02=1 c03=s c12=0 c13=s c23=s.
   // Positives: 0<->2, 1<->3. Row i: -log(exp(pos/t) / sum_{j != i} exp(c_ij / t)).
-  auto row = [&](double pos, double a, double b) { return -std::log(std::exp(pos / t) / (std::exp(pos / t) + std::exp(a / t) + std::exp(b / t))); };
+  auto row = [&](double pos, double a, double b) {
+    return -std::log(std::exp(pos / t) / (std::exp(pos / t) + std::exp(a / t) + std::exp(b / t)));
+  };
   const double l0 = row(1, 0, s);  // 0: pos c02, others c01, c03
   const double l1 = row(s, 0, 0);  // 1: pos c13, others c10, c12
   const double l2 = row(1, 0, s);  // 2: pos c20, others c21, c23
@@ -27,8 +29,8 @@ TEST_CASE("NT-Xent equals the value computed by hand", "[method][unit]") {
 }
 
 TEST_CASE("the MoCo loss equals the value computed by hand", "[method][unit]") {
-  const auto q = torch::tensor({2.0, 0.0}, torch::kFloat64).reshape({1, 2});       // normalised: (1, 0)
-  const auto k = torch::tensor({1.0, 1.0}, torch::kFloat64).reshape({1, 2});       // normalised: (s, s)
+  const auto q = torch::tensor({2.0, 0.0}, torch::kFloat64).reshape({1, 2});  // normalised: (1, 0)
+  const auto k = torch::tensor({1.0, 1.0}, torch::kFloat64).reshape({1, 2});  // normalised: (s, s)
   const auto queue = torch::tensor({0.0, 1.0, -1.0, 0.0}, torch::kFloat64).reshape({2, 2});
   const double t = 0.2, s = 1 / std::sqrt(2.0);
   // logits = [q.k, q.n1, q.n2] / t = [s, 0, -1] / t; label 0.

@@ -15,7 +15,8 @@ using namespace usbench::datasets;
 using namespace usbench::test;
 using Catch::Matchers::Contains;
 
-TEST_CASE("without OpenCV, decoding is refused naming the build option, while synthetic data still ingests", "[data][unit]") {
+TEST_CASE("without OpenCV, decoding is refused naming the build option, while synthetic data still ingests",
+          "[data][unit]") {
   CHECK_FALSE(media_decoding_available());
   CHECK(opencv_version().empty());
   TempDir dir;
@@ -24,9 +25,11 @@ TEST_CASE("without OpenCV, decoding is refused naming the build option, while sy
   ClipSource clip;
   clip.path = (dir / "Cov_a.mp4").string();
   clip.kind = ClipKind::Video;
-  CHECK_THROWS_WITH(decode_clip(clip, SamplingRule{}, 32), Contains("Cov_a.mp4") && Contains("USBENCH_WITH_OPENCV=OFF"));
+  CHECK_THROWS_WITH(decode_clip(clip, SamplingRule{}, 32),
+                    Contains("Cov_a.mp4") && Contains("USBENCH_WITH_OPENCV=OFF"));
   CHECK_THROWS_AS(decode_clip(clip, SamplingRule{}, 32), UsageError);
-  CHECK_THROWS_WITH(load_image_rgb((dir / "img.png").string(), 32), Contains("img.png") && Contains("USBENCH_WITH_OPENCV=OFF"));
+  CHECK_THROWS_WITH(load_image_rgb((dir / "img.png").string(), 32),
+                    Contains("img.png") && Contains("USBENCH_WITH_OPENCV=OFF"));
   // Bad input that needs no decoder to see is named as in an OpenCV build (a bad clip, not a refusal).
   write_bytes(dir / "empty.mp4", "");
   clip.path = (dir / "empty.mp4").string();
@@ -45,12 +48,18 @@ TEST_CASE("without OpenCV, decoding is refused naming the build option, while sy
   IngestOptions o;
   o.name = "v";
   o.skip_bad = true;
-  const auto videos = builtin_registries().datasets.get("videos").resolve({{"src", (dir / "videos").string()}, {"stored_size", 32}}, "test", "ds");
-  CHECK_THROWS_WITH(ingest(test::builtin_registries().datasets.get("videos"), videos, FrameCache((dir / "cache").string()), o), Contains("USBENCH_WITH_OPENCV=OFF"));
+  const auto videos = builtin_registries().datasets.get("videos").resolve(
+      {{"src", (dir / "videos").string()}, {"stored_size", 32}}, "test", "ds");
+  CHECK_THROWS_WITH(
+      ingest(test::builtin_registries().datasets.get("videos"), videos, FrameCache((dir / "cache").string()), o),
+      Contains("USBENCH_WITH_OPENCV=OFF"));
 
-  const auto synthetic = builtin_registries().datasets.get("synthetic").resolve(
-      {{"clips_per_class", 2}, {"frames_per_clip", 2}, {"stored_size", 16}}, "test", "ds");
+  const auto synthetic =
+      builtin_registries()
+          .datasets.get("synthetic")
+          .resolve({{"clips_per_class", 2}, {"frames_per_clip", 2}, {"stored_size", 16}}, "test", "ds");
   o.name = "s";
-  const auto report = ingest(test::builtin_registries().datasets.get("synthetic"), synthetic, FrameCache((dir / "cache").string()), o);
+  const auto report =
+      ingest(test::builtin_registries().datasets.get("synthetic"), synthetic, FrameCache((dir / "cache").string()), o);
   CHECK(report.dataset.clips.size() == 6);
 }

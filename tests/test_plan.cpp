@@ -41,7 +41,8 @@ TEST_CASE("the grid is methods x protocols x folds x seeds, pretraining once per
     }
     bool found = false;
     for (const auto& p : runs)
-      found = found || (p.record.stage == Stage::Pretrain && p.record.id == r.pretrain_run_id && p.record.seed == r.record.seed);
+      found = found ||
+              (p.record.stage == Stage::Pretrain && p.record.id == r.pretrain_run_id && p.record.seed == r.record.seed);
     CHECK(found);
   }
 }

@@ -151,7 +151,8 @@ DatasetInfo stripes_kind() {
 
 }  // namespace
 
-TEST_CASE("a method, a protocol and a data kind defined in one file run end to end and are reported", "[protocol][slow]") {
+TEST_CASE("a method, a protocol and a data kind defined in one file run end to end and are reported",
+          "[protocol][slow]") {
   Registries registries;
   cli::register_builtins(registries);
   registries.methods.add(siamese_method());

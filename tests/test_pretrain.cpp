@@ -22,8 +22,11 @@ struct Synthetic {
   DatasetRecord record;
   datasets::FrameSet set;
   explicit Synthetic(int clips_per_class = 6, int frames = 4, int size = 32) {
-    const auto cfg = builtin_registries().datasets.get("synthetic").resolve(
-        {{"clips_per_class", clips_per_class}, {"frames_per_clip", frames}, {"stored_size", size}}, "t", "d");
+    const auto cfg =
+        builtin_registries()
+            .datasets.get("synthetic")
+            .resolve({{"clips_per_class", clips_per_class}, {"frames_per_clip", frames}, {"stored_size", size}}, "t",
+                     "d");
     datasets::IngestOptions o;
     o.name = "synthetic";
     record = datasets::ingest(test::builtin_registries().datasets.get("synthetic"), cfg, cache, o).dataset;
@@ -49,13 +52,19 @@ TEST_CASE("USCL pairs mix three frames around the anchor, and held-out pairs are
   // Recompute by hand from the same stream: x1 = l * f1 + (1 - l) * f2 for the first item.
   datasets::Rng rng = datasets::Rng(9).split((0ull << 32) + 0 + 0x77);
   std::vector<int> idx = {0, 1, 2, 3};
-  for (int k = 0; k < 3; ++k) std::swap(idx[static_cast<std::size_t>(k)], idx[static_cast<std::size_t>(k) + rng.below(static_cast<std::uint64_t>(4 - k))]);
+  for (int k = 0; k < 3; ++k)
+    std::swap(idx[static_cast<std::size_t>(k)],
+              idx[static_cast<std::size_t>(k) + rng.below(static_cast<std::uint64_t>(4 - k))]);
   std::sort(idx.begin(), idx.begin() + 3);
   const double l = rng.beta(0.5, 0.5);
-  auto frame = [&](int f) { return datasets::normalize(s.set.frames[f].permute({2, 0, 1}).to(torch::kFloat32) / 255.0, 0.5, 0.25); };
+  auto frame = [&](int f) {
+    return datasets::normalize(s.set.frames[f].permute({2, 0, 1}).to(torch::kFloat32) / 255.0, 0.5, 0.25);
+  };
   const int first = s.set.clip_first[0];
-  const auto want1 = static_cast<float>(l) * frame(first + idx[0]) + (1 - static_cast<float>(l)) * frame(first + idx[1]);
-  const auto want2 = static_cast<float>(l) * frame(first + idx[2]) + (1 - static_cast<float>(l)) * frame(first + idx[1]);
+  const auto want1 =
+      static_cast<float>(l) * frame(first + idx[0]) + (1 - static_cast<float>(l)) * frame(first + idx[1]);
+  const auto want2 =
+      static_cast<float>(l) * frame(first + idx[2]) + (1 - static_cast<float>(l)) * frame(first + idx[1]);
   CHECK((b.x1[0] - want1).abs().max().item<double>() < 1e-5);
   CHECK((b.x2[0] - want2).abs().max().item<double>() < 1e-5);
   CHECK(b.lambda[0].item<float>() == Approx(l));
@@ -71,11 +80,13 @@ TEST_CASE("short clips: two frames pair unmixed, one frame pairs two augmentatio
   Synthetic two(2, 2, 24), one(2, 1, 24);
   datasets::AugmentConfig aug;
   aug.out_size = 24;
-  const auto b2 = methods::PairBatches::make(two.set, {0, 1}, 2, false, aug, methods::PairMode::Mix, 0.5, true, 1, 0).batch(0);
+  const auto b2 =
+      methods::PairBatches::make(two.set, {0, 1}, 2, false, aug, methods::PairMode::Mix, 0.5, true, 1, 0).batch(0);
   CHECK(b2.lambda[0].item<float>() == 1.0f);
   CHECK_FALSE(torch::equal(b2.x1[0], b2.x2[0]));  // the two different frames
   aug.random_crop = aug.flip = true;
-  const auto b1 = methods::PairBatches::make(one.set, {0, 1}, 2, false, aug, methods::PairMode::Mix, 0.5, true, 1, 0).batch(0);
+  const auto b1 =
+      methods::PairBatches::make(one.set, {0, 1}, 2, false, aug, methods::PairMode::Mix, 0.5, true, 1, 0).batch(0);
   CHECK_FALSE(torch::equal(b1.x1[0], b1.x2[0]));  // same frame, two augmentations
 }
 
@@ -124,10 +135,12 @@ TEST_CASE("USCL's and SimCLR's held-out loss falls over 20 steps on synthetic cl
   }
 }
 
-TEST_CASE("MoCo's query encoder learns: on a fixed batch and queue its loss falls, the key encoder only follows", "[method][slow]") {
+TEST_CASE("MoCo's query encoder learns: on a fixed batch and queue its loss falls, the key encoder only follows",
+          "[method][slow]") {
   Synthetic s(12, 4, 64);
   const auto cfg = builtin_registries().methods.get("moco").resolve(
-      {{"input_size", 64}, {"batch_size", 12}, {"queue_size", 24}, {"lr", 2.0}}, "t", "m");  // 2.0 x 12/256 = 0.094: 20 steps move it
+      {{"input_size", 64}, {"batch_size", 12}, {"queue_size", 24}, {"lr", 2.0}}, "t",
+      "m");  // 2.0 x 12/256 = 0.094: 20 steps move it
   auto m = methods::make_pretrainer(builtin_registries().methods.get("moco"), cfg, 3, torch::kCPU, 1);
   datasets::AugmentConfig aug;
   aug.out_size = 64;

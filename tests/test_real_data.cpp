@@ -68,11 +68,15 @@ TEST_CASE("COVID-BLUES: 362 clips of 63 patients labelled by cov_test", "[data][
   if (!have("covid-blues")) return;
   TempDir dir;
   const auto root = kData / "covid-blues";
-  const auto cfg = builtin_registries().datasets.get("videos").resolve(
-      {{"src", (root / "lus_videos").string()}, {"labels_csv", (root / "clinical_variables.csv").string()},
-       {"key_column", "patient_id"}, {"label_column", "cov_test"}, {"group_regex", "^patient_([0-9]+)_"},
-       {"every_kth", 10}, {"stored_size", 16}},
-      "t", "d");
+  const auto cfg =
+      builtin_registries().datasets.get("videos").resolve({{"src", (root / "lus_videos").string()},
+                                                           {"labels_csv", (root / "clinical_variables.csv").string()},
+                                                           {"key_column", "patient_id"},
+                                                           {"label_column", "cov_test"},
+                                                           {"group_regex", "^patient_([0-9]+)_"},
+                                                           {"every_kth", 10},
+                                                           {"stored_size", 16}},
+                                                          "t", "d");
   IngestOptions o;
   o.name = "covid-blues";
   const auto r = ingest(test::builtin_registries().datasets.get("videos"), cfg, FrameCache((dir / "c").string()), o);

@@ -22,7 +22,8 @@ const std::filesystem::path kFix = std::filesystem::path(USBENCH_SOURCE_DIR) / "
 torch::Tensor pattern(const std::string& name, torch::IntArrayRef shape) {
   const std::int64_t two32 = 4294967296, golden = 2654435761;
   std::int64_t c = 0;
-  for (std::size_t j = 0; j < name.size(); ++j) c = (c + static_cast<std::int64_t>(j + 1) * static_cast<unsigned char>(name[j])) % two32;
+  for (std::size_t j = 0; j < name.size(); ++j)
+    c = (c + static_cast<std::int64_t>(j + 1) * static_cast<unsigned char>(name[j])) % two32;
   std::int64_t n = 1;
   for (auto d : shape) n *= d;
   const auto i = torch::arange(n, torch::kInt64);
@@ -32,10 +33,14 @@ torch::Tensor pattern(const std::string& name, torch::IntArrayRef shape) {
 // make_fixtures.py's fixed_value().
 torch::Tensor fixed_value(const std::string& name, torch::IntArrayRef shape) {
   auto v = pattern(name, shape);
-  if (shape.size() == 4) v = v * std::sqrt(24.0 / static_cast<double>(v.numel() / shape[0]));
-  else if (shape.size() == 2) v = v * std::sqrt(12.0 / static_cast<double>(shape[1]));
-  else if (name.size() >= 7 && name.compare(name.size() - 7, 7, ".weight") == 0) v = 1.0 + 0.2 * v;
-  else v = 0.2 * v;
+  if (shape.size() == 4)
+    v = v * std::sqrt(24.0 / static_cast<double>(v.numel() / shape[0]));
+  else if (shape.size() == 2)
+    v = v * std::sqrt(12.0 / static_cast<double>(shape[1]));
+  else if (name.size() >= 7 && name.compare(name.size() - 7, 7, ".weight") == 0)
+    v = 1.0 + 0.2 * v;
+  else
+    v = 0.2 * v;
   return v.to(torch::kFloat32);
 }
 
@@ -48,7 +53,8 @@ double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 
 
 void check_step(const std::string& method, int classes, const std::string& fixture) {
   const auto ref = as_map(read_state_dict((kFix / fixture).string()));
-  const auto config = test::builtin_registries().methods.get(method).resolve({{"input_size", 64}, {"batch_size", 8}}, "test", method);
+  const auto config =
+      test::builtin_registries().methods.get(method).resolve({{"input_size", 64}, {"batch_size", 8}}, "test", method);
   auto m = methods::make_pretrainer(test::builtin_registries().methods.get(method), config, classes, torch::kCPU, 0);
   {
     torch::NoGradGuard g;
@@ -58,7 +64,8 @@ void check_step(const std::string& method, int classes, const std::string& fixtu
       p.value().copy_(fixed_value(name, p.value().sizes()));
       INFO(name);
       REQUIRE(ref.count("weight_sum." + name) == 1);  // the same set of parameters as the reference
-      CHECK(p.value().to(torch::kFloat64).sum().item<double>() == Approx(ref.at("weight_sum." + name).item<double>()).epsilon(1e-12));
+      CHECK(p.value().to(torch::kFloat64).sum().item<double>() ==
+            Approx(ref.at("weight_sum." + name).item<double>()).epsilon(1e-12));
     }
   }
   const std::vector<std::int64_t> shape{8, 3, 64, 64};
@@ -82,7 +89,8 @@ void check_step(const std::string& method, int classes, const std::string& fixtu
     INFO(name);
     const auto g = p.value().grad().to(torch::kFloat64);
     CHECK(rel(g.norm().item<double>(), ref.at("grad_norm." + name).item<double>()) < 1e-4);
-    CHECK(rel((g * pattern("probe." + name, g.sizes())).sum().item<double>(), ref.at("grad_dot." + name).item<double>()) < 1e-4);
+    CHECK(rel((g * pattern("probe." + name, g.sizes())).sum().item<double>(),
+              ref.at("grad_dot." + name).item<double>()) < 1e-4);
     if (ref.count("grad." + name)) {
       const auto want = ref.at("grad." + name).to(torch::kFloat64);
       CHECK(((g - want).norm() / want.norm()).item<double>() < 1e-4);

@@ -38,7 +38,8 @@ TEST_CASE("the built-ins cover the five methods and checkpoint, three data sets 
   CHECK(r.protocols.get("linear-probe").stage == Stage::Probe);
   // Each resolver fills its defaults from an empty config and is idempotent on its own output.
   // checkpoint has no default file: its `weights` is required.
-  CHECK_THROWS_WITH(r.methods.get("checkpoint").resolve(nlohmann::json::object(), "t", "m"), Contains("weights") && Contains("missing required key"));
+  CHECK_THROWS_WITH(r.methods.get("checkpoint").resolve(nlohmann::json::object(), "t", "m"),
+                    Contains("weights") && Contains("missing required key"));
   CHECK_THROWS_WITH(r.methods.get("checkpoint").resolve({{"weights", ""}}, "t", "m"), Contains("weights"));
   for (const auto& name : r.methods.names()) {
     INFO(name);

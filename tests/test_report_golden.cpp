@@ -39,8 +39,9 @@ void fill(Store& store) {
   d.config_json = "{}";
   d.manifest_hash = std::string(64, 'a');
   const char* labels[] = {"covid", "pneumonia", "regular"};
-  for (int c = 0; c < 8; ++c) d.clips.push_back({"clip" + std::to_string(c), "/data/clip" + std::to_string(c), labels[c % 3],
-                                                 "clip" + std::to_string(c), 2, 0, std::string(64, 'b'), "{}"});
+  for (int c = 0; c < 8; ++c)
+    d.clips.push_back({"clip" + std::to_string(c), "/data/clip" + std::to_string(c), labels[c % 3],
+                       "clip" + std::to_string(c), 2, 0, std::string(64, 'b'), "{}"});
   store.put_dataset(d);
   for (const std::string method : {"uscl", "random"}) {
     for (int fold = 0; fold < 2; ++fold) {
@@ -82,7 +83,8 @@ void fill(Store& store) {
   store.finish_run(p.id, RunStatus::Done);
   for (int epoch = 0; epoch < 3; ++epoch) {
     store.put_metrics(p.id, epoch, "train", {{"loss", 4.0 - epoch}});
-    store.put_metrics(p.id, epoch, "heldout", {{"contrastive", 3.5 - 0.5 * epoch}, {"knn_accuracy", 0.5 + 0.125 * epoch}});
+    store.put_metrics(p.id, epoch, "heldout",
+                      {{"contrastive", 3.5 - 0.5 * epoch}, {"knn_accuracy", 0.5 + 0.125 * epoch}});
   }
 }
 
@@ -107,9 +109,11 @@ std::string xml_problem(const std::string& doc) {
       if (doc[i] == '&') {
         const auto semi = doc.find(';', i);
         const std::string ent = semi == std::string::npos ? "" : doc.substr(i, semi - i + 1);
-        if (ent != "&lt;" && ent != "&gt;" && ent != "&amp;" && ent != "&quot;" && ent != "&apos;") return "bad entity at " + std::to_string(i);
+        if (ent != "&lt;" && ent != "&gt;" && ent != "&amp;" && ent != "&quot;" && ent != "&apos;")
+          return "bad entity at " + std::to_string(i);
       }
-      if (open.empty() && !std::isspace(static_cast<unsigned char>(doc[i]))) return "text outside the root at " + std::to_string(i);
+      if (open.empty() && !std::isspace(static_cast<unsigned char>(doc[i])))
+        return "text outside the root at " + std::to_string(i);
       ++i;
       continue;
     }
@@ -119,11 +123,13 @@ std::string xml_problem(const std::string& doc) {
     i = end + 1;
     if (tag.empty()) return "empty tag";
     if (tag[0] == '/') {
-      if (open.empty() || open.back() != tag.substr(1)) return "</" + tag.substr(1) + "> closes " + (open.empty() ? "nothing" : open.back());
+      if (open.empty() || open.back() != tag.substr(1))
+        return "</" + tag.substr(1) + "> closes " + (open.empty() ? "nothing" : open.back());
       open.pop_back();
       continue;
     }
-    static const std::regex kTag(R"(^([A-Za-z][A-Za-z0-9:_-]*)((\s+[A-Za-z:_][A-Za-z0-9:_.-]*="[^"<&]*(&(lt|gt|amp|quot|apos);[^"<&]*)*")*)\s*(/?)$)");
+    static const std::regex kTag(
+        R"(^([A-Za-z][A-Za-z0-9:_-]*)((\s+[A-Za-z:_][A-Za-z0-9:_.-]*="[^"<&]*(&(lt|gt|amp|quot|apos);[^"<&]*)*")*)\s*(/?)$)");
     std::smatch m;
     if (!std::regex_match(tag, m, kTag)) return "malformed tag <" + tag.substr(0, 60) + ">";
     if (open.empty() && root_seen) return "a second root element <" + m[1].str() + ">";
@@ -143,7 +149,8 @@ std::size_t count(const std::string& s, const std::string& what) {
 }  // namespace
 
 TEST_CASE("the XML check used on the figures rejects what is not well-formed", "[unit][report]") {
-  CHECK(xml_problem("<?xml version=\"1.0\"?>\n<svg a=\"1\"><g><text>a &amp; b</text></g><rect x=\"1\"/></svg>\n").empty());
+  CHECK(xml_problem("<?xml version=\"1.0\"?>\n<svg a=\"1\"><g><text>a &amp; b</text></g><rect x=\"1\"/></svg>\n")
+            .empty());
   CHECK_FALSE(xml_problem("<svg><g></svg></g>").empty());
   CHECK_FALSE(xml_problem("<svg><text>a & b</text></svg>").empty());
   CHECK_FALSE(xml_problem("<svg a=1></svg>").empty());
@@ -162,7 +169,8 @@ TEST_CASE("report figures: well-formed SVG documents whose marks are the table's
     names.push_back(f.file_name);
     INFO(f.file_name);
     CHECK(xml_problem(f.svg).empty());
-    CHECK_THAT(f.svg, Catch::Matchers::Contains("xmlns=\"http://www.w3.org/2000/svg\"") && Catch::Matchers::Contains("in\" height=\""));
+    CHECK_THAT(f.svg, Catch::Matchers::Contains("xmlns=\"http://www.w3.org/2000/svg\"") &&
+                          Catch::Matchers::Contains("in\" height=\""));
     CHECK_FALSE(f.caption.empty());
   }
   REQUIRE(names.size() >= 4);
@@ -170,7 +178,8 @@ TEST_CASE("report figures: well-formed SVG documents whose marks are the table's
   CHECK(names[1] == "per_fold.svg");
   CHECK(std::find(names.begin(), names.end(), "confusion.svg") != names.end());
   // This store records the training loss by epoch (two folds each: a mean line and a +-1 SD band), no test curve.
-  const auto loss = std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.file_name == "train_loss_uscl-paper.svg"; });
+  const auto loss = std::find_if(figures.begin(), figures.end(),
+                                 [](const auto& f) { return f.file_name == "train_loss_uscl-paper.svg"; });
   REQUIRE(loss != figures.end());
   CHECK(count(loss->svg, "<polygon") == 2);   // a band per row
   CHECK(count(loss->svg, "<polyline") == 2);  // uscl and random
@@ -178,21 +187,25 @@ TEST_CASE("report figures: well-formed SVG documents whose marks are the table's
   // Two rows with results x three selections: a point each, titled with its value and interval.
   CHECK(count(forest, "<circle") == 6);
   const auto& bt = t.rows[0].by.at("best_test");
-  CHECK_THAT(forest, Catch::Matchers::Contains(fmt::format("{:.2f}% [{:.2f}, {:.2f}]", 100 * bt.pooled, 100 * bt.ci.lo, 100 * bt.ci.hi)));
+  CHECK_THAT(forest, Catch::Matchers::Contains(
+                         fmt::format("{:.2f}% [{:.2f}, {:.2f}]", 100 * bt.pooled, 100 * bt.ci.lo, 100 * bt.ci.hi)));
   CHECK(count(forest, "<path") == 2);  // the paper's figure for USCL, and its legend mark
   // One bar per (row, fold), labelled with its value.
   const auto& bars = figures[1].svg;
   CHECK(count(bars, "<rect") == 1 + 2 + 2 * 2);  // background, 2 legend swatches, 2 rows x 2 folds
   for (const auto* r : {&t.rows[0], &t.rows[1]})
     for (std::size_t i = 0; i < r->by.at("best_val").per_fold.size(); ++i)
-      CHECK_THAT(bars, Catch::Matchers::Contains(fmt::format(">{:.1f}</text>", 100 * r->by.at("best_val").per_fold[i])));
+      CHECK_THAT(bars,
+                 Catch::Matchers::Contains(fmt::format(">{:.1f}</text>", 100 * r->by.at("best_val").per_fold[i])));
   CHECK_THAT(bars, Catch::Matchers::Contains(">fold 0</text>") && Catch::Matchers::Contains(">fold 1</text>"));
   // The confusion matrices print every count.
-  const auto& conf = std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.file_name == "confusion.svg"; })->svg;
+  const auto& conf =
+      std::find_if(figures.begin(), figures.end(), [](const auto& f) { return f.file_name == "confusion.svg"; })->svg;
   const auto& cm = t.rows[0].by.at("best_val").confusion;
   for (int a = 0; a < cm.k; ++a)
     for (int b = 0; b < cm.k; ++b)
-      CHECK_THAT(conf, Catch::Matchers::Contains(fmt::format("true {}, predicted {}: {} (", t.classes[static_cast<std::size_t>(a)],
+      CHECK_THAT(conf, Catch::Matchers::Contains(fmt::format("true {}, predicted {}: {} (",
+                                                             t.classes[static_cast<std::size_t>(a)],
                                                              t.classes[static_cast<std::size_t>(b)], cm.at(a, b))));
 }
 
@@ -295,7 +308,8 @@ TEST_CASE("runs of an earlier method version or a redone cell are not counted tw
   CHECK_THAT(reports::to_markdown(after), Catch::Contains("1 superseded runs"));
 }
 
-TEST_CASE("report --format svg needs a folder: without --out or with a file there it exits 2 and writes nothing", "[cli][report]") {
+TEST_CASE("report --format svg needs a folder: without --out or with a file there it exits 2 and writes nothing",
+          "[cli][report]") {
   TempDir dir;
   {
     auto store = Store::open((dir / "g.db").string(), Store::Access::Create);

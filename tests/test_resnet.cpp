@@ -97,8 +97,9 @@ TEST_CASE("USCL's released layout loads into the backbone, dropping its heads", 
 TEST_CASE("weights that do not fit are refused with the keys listed", "[method]") {
   const auto weights = read_state_dict((kFix / "tiny_basic.pth").string());
   ResNet big(ResNetSpec::resnet18());
-  CHECK_THROWS_WITH(load_weights(*big, weights, "tiny.pth", true), Contains("tiny.pth") && Contains("shape mismatches:") &&
-                                                                      Contains("conv1.weight (file [4, 3, 7, 7], model [64, 3, 7, 7])"));
+  CHECK_THROWS_WITH(load_weights(*big, weights, "tiny.pth", true),
+                    Contains("tiny.pth") && Contains("shape mismatches:") &&
+                        Contains("conv1.weight (file [4, 3, 7, 7], model [64, 3, 7, 7])"));
   auto dropped = weights;
   dropped.erase(dropped.begin() + 1);  // bn1.weight
   ResNet m(tiny(false));
@@ -122,7 +123,8 @@ TEST_CASE("exported weights round-trip and bad files are named", "[method]") {
     CHECK(torch::equal(back[i].second, orig[i].second));
   }
   write_bytes(dir / "notes.pth", "not a checkpoint");
-  CHECK_THROWS_WITH(read_state_dict((dir / "notes.pth").string()), Contains("notes.pth") && Contains("not a PyTorch checkpoint"));
+  CHECK_THROWS_WITH(read_state_dict((dir / "notes.pth").string()),
+                    Contains("notes.pth") && Contains("not a PyTorch checkpoint"));
   CHECK_THROWS_WITH(read_state_dict((dir / "none.pth").string()), Contains("none.pth") && Contains("not found"));
   const auto bytes = read_bytes(out);
   write_bytes(dir / "cut.pth", bytes.substr(0, bytes.size() / 2));

@@ -35,7 +35,6 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-
 nlohmann::json tiny_experiment(int pretrain_epochs = 2) {
   return nlohmann::json::parse(R"({
     "schema_version": 1, "name": "tiny", "version": 1,
@@ -44,7 +43,9 @@ nlohmann::json tiny_experiment(int pretrain_epochs = 2) {
     "folds": {"k": 2, "seed": 0},
     "seeds": [0],
     "protocols": [{"name": "uscl-paper", "config": {"epochs": 2, "input_size": 32, "batch_size": 8}}],
-    "methods": [{"name": "uscl", "config": {"epochs": )" + std::to_string(pretrain_epochs) + R"(, "batch_size": 4, "input_size": 32, "constant_epochs": 1}},
+    "methods": [{"name": "uscl", "config": {"epochs": )" +
+                               std::to_string(pretrain_epochs) +
+                               R"(, "batch_size": 4, "input_size": 32, "constant_epochs": 1}},
                 "imagenet", "random"],
     "threads": 1
   })");
@@ -62,7 +63,8 @@ struct Workspace {
 // Starts `usbench run` on `db` in the background and SIGKILLs it as soon as a file named `checkpoint`
 // appears in its work folder (polling for up to 30 s). Returns whether the file appeared before the kill.
 // `extra` is appended to the command line (e.g. "--device cuda").
-bool kill_at_checkpoint(const Workspace& w, const std::string& db, const std::string& checkpoint, const std::string& extra = "") {
+bool kill_at_checkpoint(const Workspace& w, const std::string& db, const std::string& checkpoint,
+                        const std::string& extra = "") {
   const auto pidfile = w.dir / "pid";
   const std::string cmd = "cd '" USBENCH_SOURCE_DIR "' && ('" USBENCH_BIN "' run " + w.args(db) + " " + extra +
                           " >/dev/null 2>&1 & echo $! > " + q(pidfile) + ")";
@@ -74,7 +76,8 @@ bool kill_at_checkpoint(const Workspace& w, const std::string& db, const std::st
   for (int i = 0; i < 1200 && !checkpointed; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
     if (fs::exists(work))
-      for (const auto& e : fs::recursive_directory_iterator(work)) checkpointed = checkpointed || e.path().filename() == checkpoint;
+      for (const auto& e : fs::recursive_directory_iterator(work))
+        checkpointed = checkpointed || e.path().filename() == checkpoint;
   }
   ::kill(pid, SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -122,7 +125,11 @@ TEST_CASE("run executes the grid once, prints the table, and a second run does n
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.output, Contains("5 runs planned, 5 executed, 0 already done, 0 failed"));
-  CHECK_THAT(r.output, Contains("| imagenet | uscl-paper | not run: weights not supplied (none in /nonexistent/usbench-tests/torch-home/hub/checkpoints; get them with `usbench weights fetch resnet18`"));
+  CHECK_THAT(
+      r.output,
+      Contains(
+          "| imagenet | uscl-paper | not run: weights not supplied (none in "
+          "/nonexistent/usbench-tests/torch-home/hub/checkpoints; get them with `usbench weights fetch resnet18`"));
   CHECK_THAT(r.output, Contains("best epoch on test (optimistic, as in the paper)") && Contains("SYNTHETIC"));
   r = run_usbench("run " + w.args("a.db"));
   CHECK(r.exit_code == 0);
@@ -150,7 +157,8 @@ TEST_CASE("run executes the grid once, prints the table, and a second run does n
     CHECK_THAT(bad.output, Contains("No space left on device") || Contains("is a directory"));
   }
   CHECK(fs::is_character_file("/dev/full"));
-  for (const auto& e : fs::directory_iterator(w.dir.path())) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+  for (const auto& e : fs::directory_iterator(w.dir.path()))
+    CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 
   // Two fresh runs of the same experiment give identical metrics.
   const auto b = run_usbench("run " + w.args("b.db"));
@@ -171,20 +179,24 @@ TEST_CASE("run executes the grid once, prints the table, and a second run does n
   {
     auto store = Store::open((w.dir / "b.db").string(), Store::Access::Existing);
     // Every stored prediction of USCL's runs becomes wrong.
-    store.db().exec("UPDATE predictions SET predicted = (label + 1) % 3 WHERE run_id IN "
-                    "(SELECT id FROM runs WHERE method = 'uscl')");
+    store.db().exec(
+        "UPDATE predictions SET predicted = (label + 1) % 3 WHERE run_id IN "
+        "(SELECT id FROM runs WHERE method = 'uscl')");
   }
   c = run_usbench("check --expected " + q(expected) + " --db " + q(w.dir / "b.db"));
   CHECK(c.exit_code == 1);
-  CHECK_THAT(c.output, Contains("uscl uscl-paper seed 0 fold 0") && Contains("FAIL (run") && Contains("best_val predictions differ"));
+  CHECK_THAT(c.output, Contains("uscl uscl-paper seed 0 fold 0") && Contains("FAIL (run") &&
+                           Contains("best_val predictions differ"));
   CHECK_THAT(c.output, Contains("random uscl-paper seed 0 fold 0      ok"));
   // The fail-fast gate stops the grid at the first run that does not reproduce its record.
   c = run_usbench("run " + w.args("b.db") + " --expected " + q(expected));
   CHECK(c.exit_code == 1);
-  CHECK_THAT(c.output, Contains("regression gate (fail-fast): uscl uscl-paper seed 0 fold 0") && Contains("does not reproduce"));
+  CHECK_THAT(c.output,
+             Contains("regression gate (fail-fast): uscl uscl-paper seed 0 fold 0") && Contains("does not reproduce"));
 }
 
-TEST_CASE("imagenet takes torchvision's file from torch's hub cache without a flag - a damaged one is refused", "[protocol][cli][slow]") {
+TEST_CASE("imagenet takes torchvision's file from torch's hub cache without a flag - a damaged one is refused",
+          "[protocol][cli][slow]") {
   // The fixture carries its own hash prefix (no fixture can carry torchvision's); USBENCH_HUB_FILES
   // registers its name as resnet18's expected file. The weights: a seeded ResNet-18 in torchvision layout.
   auto spec = tiny_experiment();
@@ -235,7 +247,8 @@ TEST_CASE("imagenet takes torchvision's file from torch's hub cache without a fl
   CHECK_FALSE(fs::exists(w.dir / "hub2.db"));
 }
 
-TEST_CASE("checkpoint: the USCL authors' layout and torchvision's layout of one backbone give the same rows", "[protocol][cli][slow]") {
+TEST_CASE("checkpoint: the USCL authors' layout and torchvision's layout of one backbone give the same rows",
+          "[protocol][cli][slow]") {
   // One seeded ResNet-18 written twice: as the USCL code saves best_model.pth (features.0/1/4..7, with its
   // projection heads l1/l2) and in torchvision layout. Fine-tuned under the same seeds, the two rows must be
   // identical to the last frame; the files differ, so their run ids do too.
@@ -243,8 +256,9 @@ TEST_CASE("checkpoint: the USCL authors' layout and torchvision's layout of one 
   ResNet model(ResNetSpec::by_name("resnet18"));
   const auto tv = state_dict(*model);
   StateDict uscl;
-  const std::map<std::string, std::string> prefix = {{"conv1.", "features.0."}, {"bn1.", "features.1."}, {"layer1.", "features.4."},
-                                                     {"layer2.", "features.5."}, {"layer3.", "features.6."}, {"layer4.", "features.7."}};
+  const std::map<std::string, std::string> prefix = {{"conv1.", "features.0."},  {"bn1.", "features.1."},
+                                                     {"layer1.", "features.4."}, {"layer2.", "features.5."},
+                                                     {"layer3.", "features.6."}, {"layer4.", "features.7."}};
   for (const auto& [key, tensor] : tv)
     for (const auto& [from, to] : prefix)
       if (key.rfind(from, 0) == 0) uscl.emplace_back(to + key.substr(from.size()), tensor);
@@ -254,9 +268,12 @@ TEST_CASE("checkpoint: the USCL authors' layout and torchvision's layout of one 
   TempDir files;
   save_state_dict(uscl, (files / "best_model.pth").string());
   save_state_dict(tv, (files / "resnet18-export.pth").string());
-  spec["methods"] = nlohmann::json::array(
-      {{{"name", "checkpoint"}, {"label", "uscl-released"}, {"config", {{"weights", (files / "best_model.pth").string()}}}},
-       {{"name", "checkpoint"}, {"label", "same-torchvision"}, {"config", {{"weights", (files / "resnet18-export.pth").string()}}}}});
+  spec["methods"] = nlohmann::json::array({{{"name", "checkpoint"},
+                                            {"label", "uscl-released"},
+                                            {"config", {{"weights", (files / "best_model.pth").string()}}}},
+                                           {{"name", "checkpoint"},
+                                            {"label", "same-torchvision"},
+                                            {"config", {{"weights", (files / "resnet18-export.pth").string()}}}}});
   Workspace w(spec);
   auto r = run_usbench("run " + w.args("ck.db"));
   INFO(r.output);
@@ -281,7 +298,8 @@ TEST_CASE("checkpoint: the USCL authors' layout and torchvision's layout of one 
   CHECK_THAT(r.output, Contains("weights") && Contains("missing required key"));
 }
 
-TEST_CASE("a pretraining killed with SIGKILL resumes from its checkpoint and ends bit-identical", "[protocol][cli][slow]") {
+TEST_CASE("a pretraining killed with SIGKILL resumes from its checkpoint and ends bit-identical",
+          "[protocol][cli][slow]") {
   Workspace w(tiny_experiment(/*pretrain_epochs=*/5));
   REQUIRE(run_usbench("run " + w.args("full.db")).exit_code == 0);
 
@@ -290,7 +308,8 @@ TEST_CASE("a pretraining killed with SIGKILL resumes from its checkpoint and end
   {
     auto store = Store::open((w.dir / "killed.db").string(), Store::Access::Existing);
     bool interrupted = false;
-    for (const auto& r : store.runs("tiny")) interrupted = interrupted || (r.stage == Stage::Pretrain && r.status == RunStatus::Running);
+    for (const auto& r : store.runs("tiny"))
+      interrupted = interrupted || (r.stage == Stage::Pretrain && r.status == RunStatus::Running);
     CHECK(interrupted);  // left as running; its heartbeat goes stale
   }
   const auto resumed = run_usbench("run " + w.args("killed.db"));
@@ -313,7 +332,8 @@ TEST_CASE("a pretraining killed with SIGKILL resumes from its checkpoint and end
   CHECK(methods_of(ja) == methods_of(jb));
 }
 
-TEST_CASE("a downstream run killed mid-fold resumes after its last epoch and ends bit-identical", "[protocol][cli][slow]") {
+TEST_CASE("a downstream run killed mid-fold resumes after its last epoch and ends bit-identical",
+          "[protocol][cli][slow]") {
   auto spec = tiny_experiment();
   spec["methods"] = nlohmann::json::array({"random"});
   spec.erase("pretrain_data");
@@ -344,8 +364,9 @@ TEST_CASE("a downstream run killed mid-fold resumes after its last epoch and end
       CHECK(ma[i].value == mb[i].value);
     }
     auto predictions = [](Store& s, const std::string& id) {
-      sql::Stmt q(s.db(), "SELECT epoch || ':' || clip_id || ':' || frame_index || ':' || predicted || ':' || scores_json "
-                          "FROM predictions WHERE run_id = ? ORDER BY epoch, clip_id, frame_index");
+      sql::Stmt q(s.db(),
+                  "SELECT epoch || ':' || clip_id || ':' || frame_index || ':' || predicted || ':' || scores_json "
+                  "FROM predictions WHERE run_id = ? ORDER BY epoch, clip_id, frame_index");
       q.bind(1, id);
       std::vector<std::string> rows;
       while (q.step()) rows.push_back(q.text(0));
@@ -414,7 +435,8 @@ std::string id_of_fold(const fs::path& db, int fold) {
   return "";
 }
 
-TEST_CASE("a checkpoint this store did not record is not resumed: the run starts again and records every epoch", "[protocol][cli][slow]") {
+TEST_CASE("a checkpoint this store did not record is not resumed: the run starts again and records every epoch",
+          "[protocol][cli][slow]") {
   Workspace w(random_only(4));
   REQUIRE(run_usbench("run " + w.args("a.db")).exit_code == 0);
   // b.db shares a.db's work folder and finds a checkpoint there that it never wrote: first garbage, then a
@@ -428,7 +450,8 @@ TEST_CASE("a checkpoint this store did not record is not resumed: the run starts
                              " --work-dir " + q(w.dir / "work-a.db"));
   INFO(r.output);
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("not resuming " + id.substr(0, 12) + " from " + ckpt.string()) && Contains("has no record of it"));
+  CHECK_THAT(r.output, Contains("not resuming " + id.substr(0, 12) + " from " + ckpt.string()) &&
+                           Contains("has no record of it"));
   CHECK_THAT(r.output, !Contains("resuming " + id.substr(0, 12) + " from its checkpoint"));
   check_same_metrics(w.dir / "a.db", w.dir / "b.db");  // every epoch's metrics, none missing
 
@@ -442,7 +465,8 @@ TEST_CASE("a checkpoint this store did not record is not resumed: the run starts
   check_same_metrics(w.dir / "a.db", w.dir / "d.db");
 }
 
-TEST_CASE("a bit-flipped resume checkpoint is detected by its recorded SHA-256 and the run restarts", "[protocol][cli][slow]") {
+TEST_CASE("a bit-flipped resume checkpoint is detected by its recorded SHA-256 and the run restarts",
+          "[protocol][cli][slow]") {
   Workspace w(random_only(6));
   REQUIRE(run_usbench("run " + w.args("full.db")).exit_code == 0);
   REQUIRE(kill_at_checkpoint(w, "killed.db", "downstream.pt"));
@@ -461,7 +485,8 @@ TEST_CASE("a bit-flipped resume checkpoint is detected by its recorded SHA-256 a
   check_same_metrics(w.dir / "full.db", w.dir / "killed.db");
 }
 
-TEST_CASE("SIGTERM and SIGINT mark the current run interrupted and exit 143 and 130 - the next run resumes it", "[protocol][cli][slow]") {
+TEST_CASE("SIGTERM and SIGINT mark the current run interrupted and exit 143 and 130 - the next run resumes it",
+          "[protocol][cli][slow]") {
   Workspace w(random_only(10));
   REQUIRE(run_usbench("run " + w.args("full.db")).exit_code == 0);
   for (const int sig : {SIGTERM, SIGINT}) {
@@ -497,8 +522,8 @@ TEST_CASE("SIGTERM and SIGINT mark the current run interrupted and exit 143 and 
 TEST_CASE("four processes running one spec on one store execute every run exactly once", "[protocol][cli][slow]") {
   Workspace w(tiny_experiment(/*pretrain_epochs=*/3));
   REQUIRE(run_usbench("run " + w.args("single.db")).exit_code == 0);
-  const std::string args = q(w.spec) + " --db " + q(w.dir / "shared.db") + " --cache " + q(w.dir / "cache") + " --work-dir " +
-                           q(w.dir / "work-shared");
+  const std::string args = q(w.spec) + " --db " + q(w.dir / "shared.db") + " --cache " + q(w.dir / "cache") +
+                           " --work-dir " + q(w.dir / "work-shared");
   std::vector<pid_t> pids;
   for (int i = 0; i < 4; ++i) pids.push_back(spawn_usbench("run " + args, w.dir / ("p" + std::to_string(i) + ".log")));
   int executed = 0;
@@ -534,7 +559,9 @@ TEST_CASE("four processes running one spec on one store execute every run exactl
 
 TEST_CASE("a NaN loss fails the run with its epoch named and exit code 1", "[protocol][cli][slow]") {
   auto spec = tiny_experiment();
-  spec["methods"] = nlohmann::json::array({{{"name", "uscl"}, {"config", {{"epochs", 2}, {"batch_size", 4}, {"input_size", 32}, {"temperature", 1e-300}}}}});
+  spec["methods"] = nlohmann::json::array(
+      {{{"name", "uscl"},
+        {"config", {{"epochs", 2}, {"batch_size", 4}, {"input_size", 32}, {"temperature", 1e-300}}}}});
   Workspace w(spec);
   const auto r = run_usbench("run " + w.args("nan.db"));
   CHECK(r.exit_code == 1);
@@ -556,7 +583,8 @@ TEST_CASE("two shards merged give the same table as one unsharded run", "[protoc
   INFO(s1.output << s2.output);
   REQUIRE(s1.exit_code == 0);
   REQUIRE(s2.exit_code == 0);
-  const auto m = run_usbench("merge " + q(w.dir / "s1.db") + " " + q(w.dir / "s2.db") + " --out " + q(w.dir / "merged.db"));
+  const auto m =
+      run_usbench("merge " + q(w.dir / "s1.db") + " " + q(w.dir / "s2.db") + " --out " + q(w.dir / "merged.db"));
   INFO(m.output);
   REQUIRE(m.exit_code == 0);
   CHECK_THAT(m.output, Contains("merged 2 stores"));
@@ -574,7 +602,8 @@ TEST_CASE("two shards merged give the same table as one unsharded run", "[protoc
   CHECK_THAT(again.output, Contains("0 executed, 5 already done"));
 }
 
-TEST_CASE("a run checkpointed on CUDA resumes on the CPU, and one checkpointed on the CPU resumes on CUDA", "[protocol][cli][gpu]") {
+TEST_CASE("a run checkpointed on CUDA resumes on the CPU, and one checkpointed on the CPU resumes on CUDA",
+          "[protocol][cli][gpu]") {
   if (!torch::cuda::is_available()) {
     WARN("SKIPPED: no CUDA device (this test runs in .ci/gpu-check on a GPU machine)");
     return;
@@ -618,7 +647,8 @@ std::map<std::string, std::vector<double>> read_features(const fs::path& csv) {
 }
 }  // namespace
 
-TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing, weights round trip, bad input refused", "[cli][slow]") {
+TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing, weights round trip, bad input refused",
+          "[cli][slow]") {
   TempDir dir;
   const auto images = dir / "imgs";
   fs::create_directories(images);
@@ -629,7 +659,8 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
     cv::imwrite((images / ("img" + std::to_string(i) + ".png")).string(), img);
   }
   write_bytes(images / "notes.txt", "not an image, not listed");
-  auto r = run_usbench("embed --init random --seed 3 --size 64 --images " + q(images) + " --out " + q(dir / "random.csv"));
+  auto r =
+      run_usbench("embed --init random --seed 3 --size 64 --images " + q(images) + " --out " + q(dir / "random.csv"));
   INFO(r.output);
   REQUIRE(r.exit_code == 0);
   const auto ours = read_features(dir / "random.csv");
@@ -645,7 +676,10 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
     cv::Mat img = cv::imread((images / name).string(), cv::IMREAD_COLOR), rgb, small;
     cv::cvtColor(img, rgb, cv::COLOR_BGR2RGB);
     cv::resize(rgb, small, cv::Size(64, 64), 0, 0, cv::INTER_LINEAR);
-    const auto x = (torch::from_blob(small.data, {64, 64, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32) / 255.0 - 0.5) / 0.25;
+    const auto x =
+        (torch::from_blob(small.data, {64, 64, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32) / 255.0 -
+         0.5) /
+        0.25;
     const auto want = model->features(x.unsqueeze(0))[0];
     REQUIRE(ours.at(name).size() == 512);
     const auto got = torch::tensor(ours.at(name), torch::kFloat64).to(torch::kFloat32);
@@ -654,7 +688,8 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
 
   // The same weights exported in torchvision layout and read back give the same features.
   save_state_dict(state_dict(*model), (dir / "r18.pth").string());
-  r = run_usbench("embed --init checkpoint --weights " + q(dir / "r18.pth") + " --size 64 --images " + q(images) + " --out " + q(dir / "ckpt.csv"));
+  r = run_usbench("embed --init checkpoint --weights " + q(dir / "r18.pth") + " --size 64 --images " + q(images) +
+                  " --out " + q(dir / "ckpt.csv"));
   REQUIRE(r.exit_code == 0);
   const auto ckpt = read_features(dir / "ckpt.csv");
   for (const auto& [name, row] : ours)
@@ -673,7 +708,8 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
   CHECK_FALSE(fs::exists(dir / "y.csv.tmp"));
   fs::remove(images / "img9.png");
   for (const auto* size : {"0", "-5", "100000"}) {
-    r = run_usbench(std::string("embed --init random --size ") + size + " --images " + q(images) + " --out " + q(dir / "z.csv"));
+    r = run_usbench(std::string("embed --init random --size ") + size + " --images " + q(images) + " --out " +
+                    q(dir / "z.csv"));
     INFO(size << ": " << r.output);
     CHECK(r.exit_code == 2);
     CHECK_THAT(r.output, Contains("--size"));
@@ -688,7 +724,10 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
 }
 #endif  // USBENCH_WITH_OPENCV
 
-TEST_CASE("label_noise relabels the stated share of one class's training frames, and an unknown class is refused before any run", "[unit][protocol]") {
+TEST_CASE(
+    "label_noise relabels the stated share of one class's training frames, and an unknown class is refused before any "
+    "run",
+    "[unit][protocol]") {
   datasets::FrameSet set;
   set.classes = {"covid", "pneumonia", "regular"};
   for (int f = 0; f < 60; ++f) set.label_of.push_back(f % 3);
@@ -712,19 +751,23 @@ TEST_CASE("label_noise relabels the stated share of one class's training frames,
     CHECK(f < 45);                // only training frames
     CHECK((noisy[f] == 1 || noisy[f] == 2));
   }
-  CHECK(changed == 3);  // round(0.2 x 15 covid training frames)
+  CHECK(changed == 3);                                             // round(0.2 x 15 covid training frames)
   CHECK(training_labels(set, fit, noise("covid"), ctx) == noisy);  // seeded
   CHECK_THROWS_WITH(training_labels(set, fit, noise("covdi"), ctx), Contains("label_noise.class"));
 
   Workspace w;
-  const auto r = run_usbench("run " + w.args("a.db") + R"( --set 'protocols.uscl-paper.config.label_noise={"class":"covdi","fraction":0.2}')");
+  const auto r = run_usbench("run " + w.args("a.db") +
+                             R"( --set 'protocols.uscl-paper.config.label_noise={"class":"covdi","fraction":0.2}')");
   CHECK(r.exit_code == 2);
-  CHECK_THAT(r.output, Contains("protocols.uscl-paper.config.label_noise.class: 'covdi' is not a class of") && Contains("covid, pneumonia, regular"));
+  CHECK_THAT(r.output, Contains("protocols.uscl-paper.config.label_noise.class: 'covdi' is not a class of") &&
+                           Contains("covid, pneumonia, regular"));
   auto store = Store::open((w.dir / "a.db").string(), Store::Access::ReadOnly);
   CHECK(store.runs().empty());
 }
 
-TEST_CASE("the CPU kernel set is applied and recorded: pinned runs repeat bit for bit, and on AVX-512 native ones differ", "[protocol][cli]") {
+TEST_CASE(
+    "the CPU kernel set is applied and recorded: pinned runs repeat bit for bit, and on AVX-512 native ones differ",
+    "[protocol][cli]") {
   auto spec = tiny_experiment();
   spec["methods"] = nlohmann::json::array({"random"});
   Workspace w(spec);
@@ -757,8 +800,9 @@ TEST_CASE("the CPU kernel set is applied and recorded: pinned runs repeat bit fo
   }
   const std::string native_onednn = native_kernels["onednn"];
   if (native_onednn.rfind("avx512", 0) != 0) {
-    WARN("this CPU's oneDNN runs " << native_onednn << " natively (no AVX-512): pinned and native compute alike here; "
-                                                       "the difference is shown on an AVX-512 machine");
+    WARN("this CPU's oneDNN runs " << native_onednn
+                                   << " natively (no AVX-512): pinned and native compute alike here; "
+                                      "the difference is shown on an AVX-512 machine");
     return;
   }
   CHECK(native != pinned);  // the same program, other kernels, other bits: why the pin exists

@@ -19,13 +19,13 @@ TEST_CASE("a valid spec resolves every default from the component that owns it",
   CHECK(spec.seeds == std::vector<std::int64_t>{0, 1});
   REQUIRE(spec.methods.size() == 2);
   CHECK(spec.methods[0].config.at("epochs") == 1);
-  CHECK(spec.methods[0].config.at("temperature") == 0.5);   // USCL reference recipe
+  CHECK(spec.methods[0].config.at("temperature") == 0.5);  // USCL reference recipe
   CHECK(spec.methods[0].config.at("ce_weight") == 0.2);
   CHECK(spec.methods[0].config.at("lr") == 3e-4);
   CHECK(spec.methods[0].config.at("constant_epochs") == 1);  // min(10, epochs): a 1-epoch run is all constant
   CHECK(spec.methods[1].name == "random");
   CHECK(spec.methods[1].label == "random");
-  CHECK(spec.protocols[0].config.at("lr") == 0.01);           // paper's downstream Adam rate
+  CHECK(spec.protocols[0].config.at("lr") == 0.01);  // paper's downstream Adam rate
   CHECK(spec.protocols[0].config.at("epochs") == 2);
   CHECK(spec.device == "cpu");
 }
@@ -33,8 +33,9 @@ TEST_CASE("a valid spec resolves every default from the component that owns it",
 TEST_CASE("a misspelt key is named with a suggestion", "[unit]") {
   auto doc = minimal_spec();
   doc["protocols"][0]["config"]["epohcs"] = 3;
-  CHECK_THROWS_WITH(parse_spec(doc, "tiny.json", builtin_registries()),
-                    Contains("tiny.json") && Contains("protocols.0.config.epohcs") && Contains("did you mean 'epochs'?"));
+  CHECK_THROWS_WITH(parse_spec(doc, "tiny.json", builtin_registries()), Contains("tiny.json") &&
+                                                                            Contains("protocols.0.config.epohcs") &&
+                                                                            Contains("did you mean 'epochs'?"));
   auto top = minimal_spec();
   top["seedz"] = {1};
   CHECK_THROWS_WITH(parse_spec(top, "tiny.json", builtin_registries()),
@@ -58,7 +59,8 @@ TEST_CASE("schema_version, unknown components, bad values and duplicates are rej
   CHECK_THROWS_WITH(parse_spec(m, "x.json", reg), Contains("methods.1.name") && Contains("did you mean 'simclr'"));
   auto bad = minimal_spec();
   bad["protocols"][0]["config"]["epochs"] = 0;
-  CHECK_THROWS_WITH(parse_spec(bad, "x.json", reg), Contains("protocols.0.config.epochs: must be between 1 and 100000"));
+  CHECK_THROWS_WITH(parse_spec(bad, "x.json", reg),
+                    Contains("protocols.0.config.epochs: must be between 1 and 100000"));
   auto dup = minimal_spec();
   dup["methods"][1] = "uscl";
   CHECK_THROWS_WITH(parse_spec(dup, "x.json", reg), Contains("appears twice"));
@@ -70,17 +72,22 @@ TEST_CASE("schema_version, unknown components, bad values and duplicates are rej
   CHECK_THROWS_WITH(parse_spec(moco, "x.json", reg), Contains("queue_size") && Contains("multiple of batch_size"));
 }
 
-TEST_CASE("downstream ablation keys: validated by name, and absent from the resolved config at their defaults", "[unit]") {
+TEST_CASE("downstream ablation keys: validated by name, and absent from the resolved config at their defaults",
+          "[unit]") {
   const auto& reg = builtin_registries();
   const auto base = parse_spec(minimal_spec(), "x.json", reg);
   // At their defaults the keys are not written: run identities recorded before they existed still hold.
-  CHECK(base.protocols[0].config == nlohmann::json::parse(
-                                        R"({"epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0001, "input_size": 64, "val_fraction": 0.2})"));
+  CHECK(
+      base.protocols[0].config ==
+      nlohmann::json::parse(
+          R"({"epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0001, "input_size": 64, "val_fraction": 0.2})"));
   auto explicit_defaults = minimal_spec();
-  explicit_defaults["protocols"][0]["config"].update({{"train_augment", true}, {"input_mean", 0.5}, {"input_std", 0.25}});
+  explicit_defaults["protocols"][0]["config"].update(
+      {{"train_augment", true}, {"input_mean", 0.5}, {"input_std", 0.25}});
   CHECK(parse_spec(explicit_defaults, "x.json", reg).protocols[0].config == base.protocols[0].config);
   auto changed = minimal_spec();
-  changed["protocols"][0]["config"] = {{"train_augment", false}, {"input_mean", 0.485}, {"label_noise", {{"class", "covid"}, {"fraction", 0.2}}}};
+  changed["protocols"][0]["config"] = {
+      {"train_augment", false}, {"input_mean", 0.485}, {"label_noise", {{"class", "covid"}, {"fraction", 0.2}}}};
   const auto c = parse_spec(changed, "x.json", reg).protocols[0].config;
   CHECK(c.at("train_augment") == false);
   CHECK(c.at("input_mean") == 0.485);
@@ -90,8 +97,10 @@ TEST_CASE("downstream ablation keys: validated by name, and absent from the reso
       {{{"train_augment", "no"}}, "protocols.0.config.train_augment"},
       {{{"input_std", 0}}, "protocols.0.config.input_std: must be in (0, 10]"},
       {{{"label_noise", {{"fraction", 0.2}}}}, "protocols.0.config.label_noise.class: missing required key"},
-      {{{"label_noise", {{"class", "covid"}, {"fraction", 0}}}}, "protocols.0.config.label_noise.fraction: must be in (0, 1]"},
-      {{{"label_noise", {{"class", "covid"}, {"fraction", 0.2}, {"seed", 1}}}}, "unknown key 'protocols.0.config.label_noise.seed'"}};
+      {{{"label_noise", {{"class", "covid"}, {"fraction", 0}}}},
+       "protocols.0.config.label_noise.fraction: must be in (0, 1]"},
+      {{{"label_noise", {{"class", "covid"}, {"fraction", 0.2}, {"seed", 1}}}},
+       "unknown key 'protocols.0.config.label_noise.seed'"}};
   for (const auto& [config, message] : bad) {
     auto doc = minimal_spec();
     doc["protocols"][0]["config"] = config;
@@ -102,7 +111,8 @@ TEST_CASE("downstream ablation keys: validated by name, and absent from the reso
   zero["methods"][0] = {{"name", "uscl"}, {"config", {{"epochs", 0}, {"constant_epochs", 0}}}};
   CHECK(parse_spec(zero, "x.json", reg).methods[0].config.at("epochs") == 0);
   zero["methods"][0]["config"]["epochs"] = -1;
-  CHECK_THROWS_WITH(parse_spec(zero, "x.json", reg), Contains("methods.0.config.epochs: must be between 0 (no pretraining) and 100000"));
+  CHECK_THROWS_WITH(parse_spec(zero, "x.json", reg),
+                    Contains("methods.0.config.epochs: must be between 0 (no pretraining) and 100000"));
 }
 
 TEST_CASE("spec overrides (--set) reach any field, by index or by label", "[unit]") {
@@ -129,8 +139,8 @@ TEST_CASE("spec overrides (--set) reach any field, by index or by label", "[unit
 TEST_CASE("the resolved spec serialises canonically, independent of key order and number spelling", "[unit]") {
   const auto a = parse_spec(minimal_spec(), "a.json", builtin_registries());
   auto doc = minimal_spec();
-  doc["protocols"][0]["config"]["epochs"] = 2.0;                 // same value, different spelling
-  doc["methods"][0]["config"]["lr"] = 0.0003;                    // the default, written out
+  doc["protocols"][0]["config"]["epochs"] = 2.0;  // same value, different spelling
+  doc["methods"][0]["config"]["lr"] = 0.0003;     // the default, written out
   const auto b = parse_spec(doc, "b.json", builtin_registries());
   CHECK(canonical_json(to_json(a)) == canonical_json(to_json(b)));
   doc["methods"][0]["config"]["lr"] = 0.001;

@@ -62,8 +62,12 @@ TEST_CASE("a new store is created by the migrations and stamped with our id and 
     auto store = Store::open(path.string(), Store::Access::Create);
     CHECK(count(store, "PRAGMA application_id") == Store::kApplicationId);
     CHECK(count(store, "PRAGMA user_version") == Store::schema_version());
-    CHECK(count(store, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
-                       "('experiments','datasets','clips','splits','folds','runs','seeds','metrics','predictions','artifacts')") == 10);
+    CHECK(
+        count(
+            store,
+            "SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+            "('experiments','datasets','clips','splits','folds','runs','seeds','metrics','predictions','artifacts')") ==
+        10);
     CHECK(store.db().scalar_int("SELECT count(*) FROM pragma_journal_mode WHERE journal_mode='wal'") == 1);
   }
   // Reopening applies nothing twice and keeps data.
@@ -280,7 +284,8 @@ TEST_CASE("merge refuses a shard whose data set differs and writes nothing of it
   b.put_dataset(one_clip_dataset("pocus", "m2"));
   b.create_run(sample_run("r9"), {{"init", 1}});
   b.finish_run("r9", RunStatus::Done);
-  CHECK_THROWS_WITH(a.merge_from((dir / "b.db").string()), Contains("b.db") && Contains("pocus") && Contains("Nothing was merged"));
+  CHECK_THROWS_WITH(a.merge_from((dir / "b.db").string()),
+                    Contains("b.db") && Contains("pocus") && Contains("Nothing was merged"));
   CHECK(count(a, "SELECT COUNT(*) FROM runs") == 0);
   CHECK(a.dataset("pocus")->manifest_hash == "m1");
   // A new data set under another name is added with its clips.
@@ -290,7 +295,8 @@ TEST_CASE("merge refuses a shard whose data set differs and writes nothing of it
   CHECK(a.dataset("other")->clips.size() == 1);
 }
 
-TEST_CASE("claims: one process holds a run - a live holder is respected and a stale or dead one is taken over", "[store]") {
+TEST_CASE("claims: one process holds a run - a live holder is respected and a stale or dead one is taken over",
+          "[store]") {
   TempDir dir;
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
   store.create_run(sample_run("r1"), {});
@@ -359,7 +365,8 @@ TEST_CASE("a RunLease renews its claim's heartbeat and notices when the claim is
   CHECK(store.find_run("r1")->owner_pid == b.pid);
 }
 
-TEST_CASE("re-recording a data set with other clips says what changed and which runs belong to the old manifest", "[store]") {
+TEST_CASE("re-recording a data set with other clips says what changed and which runs belong to the old manifest",
+          "[store]") {
   TempDir dir;
   auto store = Store::open((dir / "s.db").string(), Store::Access::Create);
   DatasetRecord d;

@@ -123,15 +123,16 @@ class TestServer {
         send_all(c, "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
       }
-      head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes " + std::to_string(from) + "-" + std::to_string(body.size() - 1) +
-             "/" + std::to_string(body.size()) + "\r\n";
+      head = "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes " + std::to_string(from) + "-" +
+             std::to_string(body.size() - 1) + "/" + std::to_string(body.size()) + "\r\n";
     } else {
       from = 0;
       head = "HTTP/1.1 200 OK\r\n";
     }
     head += "Content-Length: " + std::to_string(body.size() - from) + "\r\nConnection: close\r\n\r\n";
     if (!send_all(c, head)) return;
-    const std::size_t end = std::min(body.size(), route.send_limit == std::string::npos ? body.size() : route.send_limit);
+    const std::size_t end =
+        std::min(body.size(), route.send_limit == std::string::npos ? body.size() : route.send_limit);
     for (std::size_t at = from; at < end && !stop_;) {
       const std::size_t piece = route.trickle_ms > 0 ? 64 : end - at;
       if (!send_all(c, body.substr(at, std::min(piece, end - at)))) return;
@@ -163,7 +164,6 @@ std::string random_bytes(std::size_t n, unsigned seed) {
   for (auto& ch : s) ch = static_cast<char>(rng() & 0xff);
   return s;
 }
-
 
 }  // namespace
 

@@ -28,10 +28,19 @@ TEST_CASE("the weights reader survives 300 damaged copies of real checkpoints", 
       std::string bytes = original;
       const auto at = static_cast<std::size_t>(rng.uniform() * static_cast<double>(bytes.size() - 1));
       switch (i % 4) {
-        case 0: bytes[at] = static_cast<char>(bytes[at] ^ (1 << (i % 8))); break;       // one bit
-        case 1: bytes.resize(at); break;                                                  // truncated
-        case 2: std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.begin() + static_cast<std::ptrdiff_t>(std::min(bytes.size(), at + 64)), '\0'); break;
-        default: bytes[at] = static_cast<char>(rng.uniform() * 256); break;             // one byte
+        case 0:
+          bytes[at] = static_cast<char>(bytes[at] ^ (1 << (i % 8)));
+          break;  // one bit
+        case 1:
+          bytes.resize(at);
+          break;  // truncated
+        case 2:
+          std::fill(bytes.begin() + static_cast<std::ptrdiff_t>(at),
+                    bytes.begin() + static_cast<std::ptrdiff_t>(std::min(bytes.size(), at + 64)), '\0');
+          break;
+        default:
+          bytes[at] = static_cast<char>(rng.uniform() * 256);
+          break;  // one byte
       }
       const auto path = dir / "damaged.pth";
       write_bytes(path, bytes);
@@ -102,8 +111,11 @@ std::string zip_of(const std::vector<Member>& members, bool zip64 = false) {
   for (const auto& m : members) {
     std::uint32_t crc = 0;
     std::string payload = m.data;
-    if (m.deflate || m.zeros) payload = raw_deflate(m, crc);
-    else crc = static_cast<std::uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(m.data.data()), static_cast<uInt>(m.data.size())));
+    if (m.deflate || m.zeros)
+      payload = raw_deflate(m, crc);
+    else
+      crc = static_cast<std::uint32_t>(
+          crc32(0, reinterpret_cast<const Bytef*>(m.data.data()), static_cast<uInt>(m.data.size())));
     const std::uint64_t usize = m.declared ? m.declared : m.zeros ? m.zeros : m.data.size();
     const std::uint16_t method = m.deflate || m.zeros ? 8 : 0;
     std::string extra;
@@ -115,24 +127,62 @@ std::string zip_of(const std::vector<Member>& members, bool zip64 = false) {
     }
     const std::uint64_t size32 = zip64 ? 0xFFFFFFFFull : payload.size(), usize32 = zip64 ? 0xFFFFFFFFull : usize;
     const auto offset = out.size();
-    put(out, 0x04034b50, 4); put(out, zip64 ? 45 : 20, 2); put(out, 0, 2); put(out, method, 2); put(out, 0, 4);
-    put(out, crc, 4); put(out, size32, 4); put(out, usize32, 4); put(out, m.name.size(), 2); put(out, extra.size(), 2);
+    put(out, 0x04034b50, 4);
+    put(out, zip64 ? 45 : 20, 2);
+    put(out, 0, 2);
+    put(out, method, 2);
+    put(out, 0, 4);
+    put(out, crc, 4);
+    put(out, size32, 4);
+    put(out, usize32, 4);
+    put(out, m.name.size(), 2);
+    put(out, extra.size(), 2);
     out += m.name + extra + payload;
-    put(cd, 0x02014b50, 4); put(cd, 45, 2); put(cd, zip64 ? 45 : 20, 2); put(cd, 0, 2); put(cd, method, 2); put(cd, 0, 4);
-    put(cd, crc, 4); put(cd, size32, 4); put(cd, usize32, 4); put(cd, m.name.size(), 2); put(cd, extra.size(), 2);
-    put(cd, 0, 2); put(cd, 0, 2); put(cd, 0, 2); put(cd, 0, 4); put(cd, offset, 4);
+    put(cd, 0x02014b50, 4);
+    put(cd, 45, 2);
+    put(cd, zip64 ? 45 : 20, 2);
+    put(cd, 0, 2);
+    put(cd, method, 2);
+    put(cd, 0, 4);
+    put(cd, crc, 4);
+    put(cd, size32, 4);
+    put(cd, usize32, 4);
+    put(cd, m.name.size(), 2);
+    put(cd, extra.size(), 2);
+    put(cd, 0, 2);
+    put(cd, 0, 2);
+    put(cd, 0, 2);
+    put(cd, 0, 4);
+    put(cd, offset, 4);
     cd += m.name + extra;
   }
   const auto cd_offset = out.size();
   out += cd;
   if (zip64) {
     const auto record = out.size();
-    put(out, 0x06064b50, 4); put(out, 44, 8); put(out, 45, 2); put(out, 45, 2); put(out, 0, 4); put(out, 0, 4);
-    put(out, members.size(), 8); put(out, members.size(), 8); put(out, cd.size(), 8); put(out, cd_offset, 8);
-    put(out, 0x07064b50, 4); put(out, 0, 4); put(out, record, 8); put(out, 1, 4);
+    put(out, 0x06064b50, 4);
+    put(out, 44, 8);
+    put(out, 45, 2);
+    put(out, 45, 2);
+    put(out, 0, 4);
+    put(out, 0, 4);
+    put(out, members.size(), 8);
+    put(out, members.size(), 8);
+    put(out, cd.size(), 8);
+    put(out, cd_offset, 8);
+    put(out, 0x07064b50, 4);
+    put(out, 0, 4);
+    put(out, record, 8);
+    put(out, 1, 4);
   }
-  put(out, 0x06054b50, 4); put(out, 0, 2); put(out, 0, 2); put(out, members.size(), 2); put(out, members.size(), 2);
-  put(out, cd.size(), 4); put(out, cd_offset, 4); put(out, 0, 2);
+  put(out, 0x06054b50, 4);
+  put(out, 0, 2);
+  put(out, 0, 2);
+  put(out, members.size(), 2);
+  put(out, members.size(), 2);
+  put(out, cd.size(), 4);
+  put(out, cd_offset, 4);
+  put(out, 0, 2);
   return out;
 }
 
@@ -193,7 +243,8 @@ TEST_CASE("a checkpoint rebuilt member by member - stored or deflated - reads to
   require_same(read_state_dict((dir / "deflated.pth").string()), original);
 }
 
-TEST_CASE("a zip bomb - a tensor record inflating to far more than the file - is refused before it is inflated", "[unit]") {
+TEST_CASE("a zip bomb - a tensor record inflating to far more than the file - is refused before it is inflated",
+          "[unit]") {
   TempDir dir;
   auto members = tiny_basic_members();
   const auto i = first_tensor_record(members);
@@ -225,7 +276,8 @@ TEST_CASE("many members that together inflate to more than twice the file are re
   auto members = tiny_basic_members();
   const auto file_size = zip_of(members).size();
   // Each extra member inflates to just under the file's size: none alone is too big, together they are.
-  for (int k = 0; k < 4; ++k) members.push_back({"archive/padding" + std::to_string(k), "", false, file_size * 9 / 10, 0});
+  for (int k = 0; k < 4; ++k)
+    members.push_back({"archive/padding" + std::to_string(k), "", false, file_size * 9 / 10, 0});
   write_bytes(dir / "many.pth", zip_of(members));
   CHECK_THAT(refusal(dir / "many.pth"), Catch::Contains("in all") && Catch::Contains("compression bomb"));
 }
@@ -237,20 +289,21 @@ TEST_CASE("a tensor record larger than the storage its pickle declares is refuse
   const auto want = members[i].data.size();
   members[i].data += std::string(100, '\x7f');
   write_bytes(dir / "long.pth", zip_of(members));
-  CHECK_THAT(refusal(dir / "long.pth"),
-             Catch::Contains(members[i].name.substr(8)) && Catch::Contains("declares " + std::to_string(want + 100) + " bytes") &&
-                 Catch::Contains("needs " + std::to_string(want)));
+  CHECK_THAT(refusal(dir / "long.pth"), Catch::Contains(members[i].name.substr(8)) &&
+                                            Catch::Contains("declares " + std::to_string(want + 100) + " bytes") &&
+                                            Catch::Contains("needs " + std::to_string(want)));
 }
 
 TEST_CASE("tensor views outside their storage are refused by the reader - torch.load refuses them too", "[unit]") {
   // make_fixtures.py --hostile-views: 'weight' is a view of a 16-element storage with the offset, sizes
   // and strides named in the file name.
-  for (const char* name : {"negative_offset", "huge_offset", "stride_out_of_bounds", "negative_size", "end_past_storage"}) {
+  for (const char* name :
+       {"negative_offset", "huge_offset", "stride_out_of_bounds", "negative_size", "end_past_storage"}) {
     INFO(name);
     const auto path = kFixtures / (std::string("hostile_view_") + name + ".pth");
     REQUIRE(fs::exists(path));
     const auto message = refusal(path);
-    CHECK_THAT(message, Catch::Contains(path.string()) &&
-                            (Catch::Contains("outside its storage") || Catch::Contains("negative or huge size or stride")));
+    CHECK_THAT(message, Catch::Contains(path.string()) && (Catch::Contains("outside its storage") ||
+                                                           Catch::Contains("negative or huge size or stride")));
   }
 }

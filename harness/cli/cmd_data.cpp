@@ -50,8 +50,8 @@ void print_ingest(const DatasetInfo& kind, const datasets::IngestReport& r, doub
     for (const auto& s : r.skipped) fmt::print("    {}: {}\n", s.path, s.reason);
   }
   if (!r.unlabelled.empty()) {
-    fmt::print("  labelled {} of {} clips; no row in the label file for ({}):\n", d.clips.size() - r.unlabelled.size(), d.clips.size(),
-               r.unlabelled.size());
+    fmt::print("  labelled {} of {} clips; no row in the label file for ({}):\n", d.clips.size() - r.unlabelled.size(),
+               d.clips.size(), r.unlabelled.size());
     for (std::size_t i = 0; i < r.unlabelled.size() && i < 20; ++i) fmt::print("    {}\n", r.unlabelled[i]);
     if (r.unlabelled.size() > 20) fmt::print("    ... and {} more\n", r.unlabelled.size() - 20);
   }
@@ -72,16 +72,19 @@ void add_ingest_command(CLI::App& app, const Registries& registries) {
   auto a = std::make_shared<IngestArgs>();
   auto* cmd = app.add_subcommand("ingest", "Decode clips once into the frame cache and record their manifest");
   cmd->add_option("--dataset", a->kind, "Data set kind")->required()->check(CLI::IsMember(registries.datasets.names()));
-  cmd->add_option("--src", a->src, "Source folder (pocus: the folder holding pocus_videos/; videos: a folder of clips)");
+  cmd->add_option("--src", a->src,
+                  "Source folder (pocus: the folder holding pocus_videos/; videos: a folder of clips)");
   cmd->add_option("--labels", a->labels, "videos: CSV with labels");
   cmd->add_option("--key-column", a->key_column, "videos: CSV column matched against each clip's group key");
   cmd->add_option("--label-column", a->label_column, "videos: CSV column holding the label");
-  cmd->add_option("--group-regex", a->group_regex, "videos: regex on the file name; capture group 1 = group (e.g. patient)");
+  cmd->add_option("--group-regex", a->group_regex,
+                  "videos: regex on the file name; capture group 1 = group (e.g. patient)");
   cmd->add_option("--probe", a->probe, "pocus: convex (default), linear or both");
   cmd->add_option("--set", a->sets, "Any other data set config field: key=value (e.g. stored_size=64)");
   cmd->add_option("--name", a->name, "Name in the store (default: the kind)");
   cmd->add_option("--db", a->db, "Store file")->capture_default_str();
-  cmd->add_option("--cache", a->cache, "Frame cache folder (default: usbench-cache beside the store, or $USBENCH_CACHE)");
+  cmd->add_option("--cache", a->cache,
+                  "Frame cache folder (default: usbench-cache beside the store, or $USBENCH_CACHE)");
   cmd->add_option("--threads", a->threads, "Decode threads (0 = one per core)");
   cmd->add_flag("--skip-bad", a->skip_bad, "Leave bad clips out (listed) instead of failing");
   cmd->callback([a, &registries] {
@@ -115,7 +118,8 @@ void add_ingest_command(CLI::App& app, const Registries& registries) {
     const auto change = store.put_dataset(report.dataset);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     print_ingest(kind, report, secs);
-    if (!change.previous_manifest.empty()) fmt::print("  {}\n", change.describe(report.dataset.name, report.dataset.manifest_hash));
+    if (!change.previous_manifest.empty())
+      fmt::print("  {}\n", change.describe(report.dataset.name, report.dataset.manifest_hash));
   });
 }
 
@@ -139,7 +143,8 @@ void print_split(const DatasetRecord& d, const SplitRecord& s) {
     v.second += c.n_frames;
   }
   fmt::print("split '{}' of '{}': {} folds, {} ({}), assignment sha256 {}\n", s.name, d.name, s.k,
-             s.seed ? fmt::format("seed {}", *s.seed) : std::string("imported"), s.source, s.assignment_hash.substr(0, 16));
+             s.seed ? fmt::format("seed {}", *s.seed) : std::string("imported"), s.source,
+             s.assignment_hash.substr(0, 16));
   std::string head = fmt::format("  {:<5}", "fold");
   std::vector<std::size_t> width;
   for (const auto& l : labels) {
@@ -179,8 +184,8 @@ void add_splits_command(CLI::App& app) {
     if (!d) {
       std::string known;
       for (const auto& n : store.dataset_names()) known += (known.empty() ? "" : ", ") + n;
-      throw UsageError("no data set '" + a->dataset + "' in " + a->db + " (ingested: " + (known.empty() ? "none" : known) +
-                       "); run usbench ingest first");
+      throw UsageError("no data set '" + a->dataset + "' in " + a->db +
+                       " (ingested: " + (known.empty() ? "none" : known) + "); run usbench ingest first");
     }
     SplitRecord s;
     s.dataset = d->name;
@@ -203,8 +208,12 @@ void add_splits_command(CLI::App& app) {
     s.assignment_hash = datasets::assignment_hash(s.fold_of);
     store.put_split(s);
     if (a->json) {
-      nlohmann::json out = {{"dataset", d->name}, {"split", s.name}, {"k", s.k}, {"assignment_hash", s.assignment_hash},
-                            {"manifest_hash", d->manifest_hash}, {"folds", s.fold_of}};
+      nlohmann::json out = {{"dataset", d->name},
+                            {"split", s.name},
+                            {"k", s.k},
+                            {"assignment_hash", s.assignment_hash},
+                            {"manifest_hash", d->manifest_hash},
+                            {"folds", s.fold_of}};
       if (s.seed) out["seed"] = *s.seed;
       std::cout << out.dump(2) << "\n";
     } else {

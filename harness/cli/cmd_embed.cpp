@@ -45,7 +45,7 @@ struct Normalisation {
 };
 const std::map<std::string, Normalisation>& normalisations() {
   static const std::map<std::string, Normalisation> n = {
-      {"protocol", {{0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}}},          // usbench's protocols and the USCL reference
+      {"protocol", {{0.5f, 0.5f, 0.5f}, {0.25f, 0.25f, 0.25f}}},  // usbench's protocols and the USCL reference
       {"imagenet", {{0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}}}};  // torchvision's ImageNet models
   return n;
 }
@@ -61,14 +61,22 @@ std::vector<std::string> initialisations(const Registries& registries) {
 
 void add_embed_command(CLI::App& app, const Registries& registries) {
   auto a = std::make_shared<EmbedArgs>();
-  auto* cmd = app.add_subcommand("embed", "Write backbone features (after global average pooling) of every image in a folder to CSV");
-  cmd->add_option("--init", a->init, "Backbone initialisation")->required()->check(CLI::IsMember(initialisations(registries)));
-  cmd->add_option("--weights", a->weights, "torchvision .pth, a USCL checkpoint or a usbench export (imagenet, checkpoint)");
+  auto* cmd = app.add_subcommand(
+      "embed", "Write backbone features (after global average pooling) of every image in a folder to CSV");
+  cmd->add_option("--init", a->init, "Backbone initialisation")
+      ->required()
+      ->check(CLI::IsMember(initialisations(registries)));
+  cmd->add_option("--weights", a->weights,
+                  "torchvision .pth, a USCL checkpoint or a usbench export (imagenet, checkpoint)");
   cmd->add_option("--images", a->images, "Folder of images (png, jpg, ...)")->required();
   cmd->add_option("--out", a->out, "Output CSV: file name, then one column per feature")->required();
-  cmd->add_option("--normalize", a->normalize, "protocol (mean 0.5, std 0.25) or imagenet")->check(CLI::IsMember(std::vector<std::string>{"protocol", "imagenet"}))->capture_default_str();
+  cmd->add_option("--normalize", a->normalize, "protocol (mean 0.5, std 0.25) or imagenet")
+      ->check(CLI::IsMember(std::vector<std::string>{"protocol", "imagenet"}))
+      ->capture_default_str();
   cmd->add_option("--backbone", a->backbone, "resnet18 or resnet50")->capture_default_str();
-  cmd->add_option("--size", a->size, "Input size in pixels (32 to 1024)")->capture_default_str()->check(CLI::Range(32, 1024));
+  cmd->add_option("--size", a->size, "Input size in pixels (32 to 1024)")
+      ->capture_default_str()
+      ->check(CLI::Range(32, 1024));
   cmd->add_option("--seed", a->seed, "Init seed for --init random")->capture_default_str();
   cmd->callback([a, &registries] {
     const WeightsSource source = registries.methods.get(a->init).weights;
@@ -78,10 +86,11 @@ void add_embed_command(CLI::App& app, const Registries& registries) {
       a->weights = resolve_imagenet_weights(a->weights, env ? env : "", a->backbone);
     }
     if (source != WeightsSource::Initialisation && a->weights.empty())
-      throw UsageError("usbench embed --init " + a->init + " needs --weights FILE" +
-                       (source == WeightsSource::ImagenetFile
-                            ? " (none in " + hub_checkpoint_dir() + "; usbench weights fetch " + a->backbone + " puts it there)"
-                            : ""));
+      throw UsageError(
+          "usbench embed --init " + a->init + " needs --weights FILE" +
+          (source == WeightsSource::ImagenetFile
+               ? " (none in " + hub_checkpoint_dir() + "; usbench weights fetch " + a->backbone + " puts it there)"
+               : ""));
     std::error_code ec;
     if (!fs::is_directory(a->images, ec)) throw UsageError(a->images + ": no such folder");
     std::vector<fs::path> files;
@@ -96,7 +105,8 @@ void add_embed_command(CLI::App& app, const Registries& registries) {
 
     torch::manual_seed(static_cast<std::uint64_t>(a->seed));
     ResNet model(ResNetSpec::by_name(a->backbone));
-    if (source != WeightsSource::Initialisation) load_weights(*model, read_state_dict(a->weights), a->weights, /*with_fc=*/false);
+    if (source != WeightsSource::Initialisation)
+      load_weights(*model, read_state_dict(a->weights), a->weights, /*with_fc=*/false);
     model->eval();
     torch::InferenceMode guard;
     const auto& [mean, std] = normalisations().at(a->normalize);
@@ -110,7 +120,10 @@ void add_embed_command(CLI::App& app, const Registries& registries) {
       } catch (const UsageError& e) {
         throw UsageError(std::string(e.what()) + "; nothing was written");
       }
-      auto x = torch::from_blob(rgb.data(), {a->size, a->size, 3}, torch::kUInt8).permute({2, 0, 1}).to(torch::kFloat32).div(255.0);
+      auto x = torch::from_blob(rgb.data(), {a->size, a->size, 3}, torch::kUInt8)
+                   .permute({2, 0, 1})
+                   .to(torch::kFloat32)
+                   .div(255.0);
       for (int c = 0; c < 3; ++c) x[c].sub_(mean[static_cast<std::size_t>(c)]).div_(std[static_cast<std::size_t>(c)]);
       const auto feat = model->features(x.unsqueeze(0))[0].contiguous();
       out << csv_field(f.filename().string());

@@ -25,21 +25,26 @@ void add_env_command(CLI::App& app) {
       std::cout << env.dump(2) << "\n";
       return;
     }
-    auto str = [&](const char* k) { return env[k].is_null() ? std::string("-") : env[k].is_string() ? env[k].get<std::string>() : env[k].dump(); };
+    auto str = [&](const char* k) {
+      return env[k].is_null() ? std::string("-") : env[k].is_string() ? env[k].get<std::string>() : env[k].dump();
+    };
     fmt::print("usbench        {}\n", str("usbench_version"));
-    fmt::print("git            {}{}\n", str("git_commit"), env["git_dirty"].is_boolean() && env["git_dirty"].get<bool>() ? " (dirty)" : "");
+    fmt::print("git            {}{}\n", str("git_commit"),
+               env["git_dirty"].is_boolean() && env["git_dirty"].get<bool>() ? " (dirty)" : "");
     fmt::print("host           {} ({}, {} logical CPUs)\n", str("hostname"), str("cpu"), str("logical_cpus"));
     fmt::print("compiler       {}\n", str("compiler"));
     fmt::print("LibTorch       {}   threads {} (interop {})   oneDNN {}\n", str("torch_version"), str("threads"),
                str("interop_threads"), env["mkldnn_available"].get<bool>() ? "yes" : "no");
     const auto& k = env["kernels"];
-    fmt::print("CPU kernels    {} requested: oneDNN {}, ATen {}, BLAS {}{}\n", k.value("requested", "?"), k.value("onednn", "?"),
-               k.value("aten", "?"), k.value("blas", "?"), k.value("cpu_avx512", false) ? " (this CPU has AVX-512)" : "");
+    fmt::print("CPU kernels    {} requested: oneDNN {}, ATen {}, BLAS {}{}\n", k.value("requested", "?"),
+               k.value("onednn", "?"), k.value("aten", "?"), k.value("blas", "?"),
+               k.value("cpu_avx512", false) ? " (this CPU has AVX-512)" : "");
     fmt::print("OpenCV         {}\nSQLite         {}\nfmt            {}\nnlohmann_json  {}\n", str("opencv_version"),
                str("sqlite_version"), str("fmt_version"), str("nlohmann_json_version"));
     fmt::print("CUDA           {}", env["cuda_available"].get<bool>() ? "available" : "not available");
     if (env["cuda_available"].get<bool>())
-      fmt::print(" (runtime {}, cuDNN {}, {} device(s))", str("cuda_version"), str("cudnn_version"), str("cuda_device_count"));
+      fmt::print(" (runtime {}, cuDNN {}, {} device(s))", str("cuda_version"), str("cudnn_version"),
+                 str("cuda_device_count"));
     fmt::print("\n");
     for (const auto& d : env["cuda_devices"])
       fmt::print("  cuda:{}       {} ({:.1f} GiB, sm {})\n", d["index"].get<int>(), d["name"].get<std::string>(),

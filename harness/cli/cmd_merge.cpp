@@ -33,14 +33,15 @@ void add_merge_command(CLI::App& app) {
     int added = 0, replaced = 0, present = 0;
     for (const auto& in : *inputs) {
       const auto c = store.merge_from(in);
-      fmt::print("{}: {} runs added, {} replaced (unfinished here, done there), {} already present; {} data sets added\n", in,
-                 c.runs_added, c.runs_replaced, c.runs_present, c.datasets_added);
+      fmt::print(
+          "{}: {} runs added, {} replaced (unfinished here, done there), {} already present; {} data sets added\n", in,
+          c.runs_added, c.runs_replaced, c.runs_present, c.datasets_added);
       added += c.runs_added;
       replaced += c.runs_replaced;
       present += c.runs_present;
     }
-    fmt::print("merged {} stores into {}: {} runs added, {} replaced, {} already present\n", inputs->size(), *out, added, replaced,
-               present);
+    fmt::print("merged {} stores into {}: {} runs added, {} replaced, {} already present\n", inputs->size(), *out,
+               added, replaced, present);
   });
 }
 

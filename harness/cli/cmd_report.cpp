@@ -76,7 +76,8 @@ void add_report_command(CLI::App& app, const Registries& registries) {
   cmd->add_option("--format", a->format, "md, csv, tex, html, json, or svg (figures, one file each, into --out DIR)")
       ->check(CLI::IsMember({"md", "csv", "tex", "html", "json", "svg"}))
       ->capture_default_str();
-  cmd->add_option("--out", a->out, "Output file (default: standard output); with --format svg, the folder for the figures");
+  cmd->add_option("--out", a->out,
+                  "Output file (default: standard output); with --format svg, the folder for the figures");
   cmd->add_option("--db", a->db, "Store file")->capture_default_str();
   cmd->callback([a, &registries] {
     auto store = Store::open(a->db, Store::Access::ReadOnly);
@@ -88,20 +89,28 @@ void add_report_command(CLI::App& app, const Registries& registries) {
       return;
     }
     std::string text;
-    if (a->format == "md") text = reports::to_markdown(table);
-    else if (a->format == "csv") text = reports::to_csv(table);
-    else if (a->format == "tex") text = reports::to_latex(table);
-    else if (a->format == "html") text = reports::to_html(table);
-    else text = reports::to_json(table).dump(2) + "\n";
+    if (a->format == "md")
+      text = reports::to_markdown(table);
+    else if (a->format == "csv")
+      text = reports::to_csv(table);
+    else if (a->format == "tex")
+      text = reports::to_latex(table);
+    else if (a->format == "html")
+      text = reports::to_html(table);
+    else
+      text = reports::to_json(table).dump(2) + "\n";
     write_out(text, a->out);
   });
 }
 
 void add_check_command(CLI::App& app) {
   auto a = std::make_shared<CheckArgs>();
-  auto* cmd = app.add_subcommand("check", "Regression gate: compare the recorded runs with an expected-results file (exact tier on its platform, paired tier elsewhere)");
+  auto* cmd = app.add_subcommand("check",
+                                 "Regression gate: compare the recorded runs with an expected-results file (exact tier "
+                                 "on its platform, paired tier elsewhere)");
   auto* expected = cmd->add_option("--expected", a->expected, "Expected results (experiments/expected/*.json)");
-  auto* write = cmd->add_option("--write", a->write, "Record the experiment's runs as expected results in this file instead");
+  auto* write =
+      cmd->add_option("--write", a->write, "Record the experiment's runs as expected results in this file instead");
   expected->excludes(write);
   cmd->add_option("--experiment", a->experiment, "Experiment name (default: the expected file's, or the only one)");
   cmd->add_option("--db", a->db, "Store file")->capture_default_str();
@@ -112,20 +121,25 @@ void add_check_command(CLI::App& app) {
       ->check(CLI::Range(1e-6, 0.5))
       ->capture_default_str();
   cmd->callback([a] {
-    if (a->expected.empty() && a->write.empty()) throw UsageError("usbench check: give --expected FILE (or --write FILE)");
+    if (a->expected.empty() && a->write.empty())
+      throw UsageError("usbench check: give --expected FILE (or --write FILE)");
     auto store = Store::open(a->db, Store::Access::ReadOnly);
     if (!a->write.empty()) {
       const auto record = reports::record_expected(store, pick_experiment(store, a->experiment));
       write_out(reports::dump_expected(record), a->write);
-      std::cout << fmt::format("wrote the exact record of {} gated runs ({} rows x 2 selections) to {}, platform: {}\n", record.runs.size(),
-                               record.metrics.size() / 2, a->write, reports::describe_platform(record.platform));
+      std::cout << fmt::format("wrote the exact record of {} gated runs ({} rows x 2 selections) to {}, platform: {}\n",
+                               record.runs.size(), record.metrics.size() / 2, a->write,
+                               reports::describe_platform(record.platform));
       return;
     }
     const auto record = reports::load_expected(a->expected);
     if (!a->experiment.empty() && a->experiment != record.experiment)
-      throw UsageError(fmt::format("{} records experiment '{}', not '{}'", a->expected, record.experiment, a->experiment));
+      throw UsageError(
+          fmt::format("{} records experiment '{}', not '{}'", a->expected, record.experiment, a->experiment));
     reports::GateOptions options;
-    options.tier = a->tier == "exact" ? reports::Tier::Exact : a->tier == "paired" ? reports::Tier::Paired : reports::Tier::Auto;
+    options.tier = a->tier == "exact"    ? reports::Tier::Exact
+                   : a->tier == "paired" ? reports::Tier::Paired
+                                         : reports::Tier::Auto;
     options.alpha = a->alpha;
     const auto result = reports::check_expected(store, record, options);
     std::cout << result.text;

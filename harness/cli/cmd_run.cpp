@@ -37,12 +37,18 @@ struct RunOptions {
 void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs, bool json) {
   const nlohmann::json resolved = to_json(spec);
   if (json) {
-    nlohmann::json out = {{"experiment", spec.name}, {"version", spec.version},
-                          {"spec_hash", content_hash(resolved)}, {"spec", resolved}, {"runs", nlohmann::json::array()}};
+    nlohmann::json out = {{"experiment", spec.name},
+                          {"version", spec.version},
+                          {"spec_hash", content_hash(resolved)},
+                          {"spec", resolved},
+                          {"runs", nlohmann::json::array()}};
     for (const auto& r : runs)
-      out["runs"].push_back({{"stage", to_string(r.record.stage)}, {"method", r.record.method}, {"protocol", r.record.protocol},
+      out["runs"].push_back({{"stage", to_string(r.record.stage)},
+                             {"method", r.record.method},
+                             {"protocol", r.record.protocol},
                              {"fold", r.record.fold ? nlohmann::json(*r.record.fold) : nlohmann::json(nullptr)},
-                             {"seed", r.record.seed}, {"config_hash", r.record.config_hash},
+                             {"seed", r.record.seed},
+                             {"config_hash", r.record.config_hash},
                              {"id", r.record.id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.record.id)},
                              {"seeds", r.seeds}});
     std::cout << out.dump(2) << "\n";
@@ -50,7 +56,8 @@ void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs,
   }
   int pretrain = 0;
   for (const auto& r : runs) pretrain += r.record.stage == Stage::Pretrain;
-  fmt::print("experiment {} v{} (resolved spec sha256 {})\n", spec.name, spec.version, content_hash(resolved).substr(0, 16));
+  fmt::print("experiment {} v{} (resolved spec sha256 {})\n", spec.name, spec.version,
+             content_hash(resolved).substr(0, 16));
   fmt::print("{} methods x {} protocols x {} folds x {} seeds: {} pretraining runs, {} downstream runs\n",
              spec.methods.size(), spec.protocols.size(), spec.folds.k, spec.seeds.size(), pretrain,
              runs.size() - static_cast<std::size_t>(pretrain));
@@ -58,14 +65,15 @@ void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs,
              "run id");
   for (const auto& r : runs)
     fmt::print("{:<9} {:<12} {:<14} {:>4} {:>6}  {:<16} {}\n", to_string(r.record.stage), r.record.method,
-               r.record.protocol.empty() ? "-" : r.record.protocol, r.record.fold ? std::to_string(*r.record.fold) : "-",
-               r.record.seed, r.record.config_hash.substr(0, 16),
+               r.record.protocol.empty() ? "-" : r.record.protocol,
+               r.record.fold ? std::to_string(*r.record.fold) : "-", r.record.seed, r.record.config_hash.substr(0, 16),
                r.record.id.empty() ? "(fixed once the data are ingested)" : r.record.id.substr(0, 16));
 }
 // `run --expected`: each finished gated run is compared with its record as soon as it is done, on the
 // record's platform only (a run from another platform differs by rounding; check's paired tier judges it).
 std::function<void(const RunRecord&, const std::string&)> fail_fast_gate(const reports::ExpectedRecord& expected,
-                                                                        const std::string& db, const std::string& file) {
+                                                                         const std::string& db,
+                                                                         const std::string& file) {
   auto said_off = std::make_shared<bool>(false);
   return [expected, db, file, said_off](const RunRecord& rec, const std::string& pretrain_run_id) {
     auto store = Store::open(db, Store::Access::ReadOnly);
@@ -78,22 +86,28 @@ std::function<void(const RunRecord&, const std::string&)> fail_fast_gate(const r
       const auto platform = reports::platform_of(nlohmann::json::parse(env));
       if (platform != expected.platform) {
         if (!*said_off)
-          std::cerr << fmt::format("--expected: these runs are on {}, {} was recorded on {}: no fail-fast; usbench check will use the paired tier\n",
-                                   reports::describe_platform(platform), file, reports::describe_platform(expected.platform));
+          std::cerr << fmt::format(
+              "--expected: these runs are on {}, {} was recorded on {}: no fail-fast; usbench check will use the "
+              "paired tier\n",
+              reports::describe_platform(platform), file, reports::describe_platform(expected.platform));
         *said_off = true;
         return;
       }
     }
     const auto observed = reports::gate_run(store, *run);
     for (const auto& e : expected.runs) {
-      if (e.method != observed.method || e.protocol != observed.protocol || e.seed != observed.seed || e.fold != observed.fold) continue;
+      if (e.method != observed.method || e.protocol != observed.protocol || e.seed != observed.seed ||
+          e.fold != observed.fold)
+        continue;
       if (const auto diff = reports::exact_difference(e, observed); !diff.empty())
-        throw RunFailure(fmt::format("regression gate (fail-fast): {} {} seed {} fold {} (run {}) does not reproduce {}: {}", observed.method,
-                                     observed.protocol, observed.seed, observed.fold, run->id.substr(0, 12), file, diff));
+        throw RunFailure(fmt::format(
+            "regression gate (fail-fast): {} {} seed {} fold {} (run {}) does not reproduce {}: {}", observed.method,
+            observed.protocol, observed.seed, observed.fold, run->id.substr(0, 12), file, diff));
       return;
     }
-    throw RunFailure(fmt::format("regression gate (fail-fast): {} {} seed {} fold {} (run {}) is not in {}", observed.method,
-                                 observed.protocol, observed.seed, observed.fold, run->id.substr(0, 12), file));
+    throw RunFailure(fmt::format("regression gate (fail-fast): {} {} seed {} fold {} (run {}) is not in {}",
+                                 observed.method, observed.protocol, observed.seed, observed.fold,
+                                 run->id.substr(0, 12), file));
   };
 }
 }  // namespace
@@ -104,19 +118,25 @@ void add_run_command(CLI::App& app, const Registries& registries) {
   cmd->add_option("EXPERIMENT", opt->spec_path, "Experiment spec (JSON), e.g. experiments/quickstart.json")->required();
   cmd->add_option("--db", opt->db, "Store file")->capture_default_str();
   cmd->add_option("--device", opt->device, "Override the spec's device")->check(CLI::IsMember({"cpu", "cuda"}));
-  cmd->add_option("--cpu-isa", opt->cpu_isa,
-                  "Override the spec's CPU kernel set: avx2 (default; the same bits on every x86-64 machine with AVX2) or "
-                  "native (the libraries choose by processor; pinned training ran at 0.53-0.77x of native on a 2-core AMD EPYC "
-                  "with AVX-512, the same speed where there is no AVX-512; results then depend on the processor; README \"Performance\")")
+  cmd->add_option(
+         "--cpu-isa", opt->cpu_isa,
+         "Override the spec's CPU kernel set: avx2 (default; the same bits on every x86-64 machine with AVX2) or "
+         "native (the libraries choose by processor; pinned training ran at 0.53-0.77x of native on a 2-core AMD EPYC "
+         "with AVX-512, the same speed where there is no AVX-512; results then depend on the processor; README "
+         "\"Performance\")")
       ->check(CLI::IsMember({"avx2", "native"}));
   cmd->add_option("--set", opt->overrides, "Override a spec field: key.path=value (repeatable)");
   cmd->add_option("--shard", opt->shard, "Run the I-th of N deterministic shares of the grid: I/N (0-based)");
-  cmd->add_option("--cache", opt->cache, "Frame cache folder (default: usbench-cache beside the store, or $USBENCH_CACHE)");
-  cmd->add_option("--work-dir", opt->work_dir, "Checkpoints and exported weights (default: usbench-runs beside the store)");
-  cmd->add_option("--weights", opt->weights, "ImageNet weights for the imagenet method (else $USBENCH_IMAGENET_WEIGHTS)");
-  cmd->add_option("--expected", opt->expected,
-                  "Regression gate, fail-fast: stop at the first gated run that does not reproduce this expected-results "
-                  "file exactly (on the file's platform; elsewhere usbench check's paired tier decides)");
+  cmd->add_option("--cache", opt->cache,
+                  "Frame cache folder (default: usbench-cache beside the store, or $USBENCH_CACHE)");
+  cmd->add_option("--work-dir", opt->work_dir,
+                  "Checkpoints and exported weights (default: usbench-runs beside the store)");
+  cmd->add_option("--weights", opt->weights,
+                  "ImageNet weights for the imagenet method (else $USBENCH_IMAGENET_WEIGHTS)");
+  cmd->add_option(
+      "--expected", opt->expected,
+      "Regression gate, fail-fast: stop at the first gated run that does not reproduce this expected-results "
+      "file exactly (on the file's platform; elsewhere usbench check's paired tier decides)");
   cmd->add_flag("--plan", opt->plan, "Validate the spec and print the run grid; write nothing");
   cmd->add_flag("--json", opt->json, "With --plan: print the resolved spec and grid as JSON");
   cmd->callback([opt, &registries] {
@@ -138,7 +158,8 @@ void add_run_command(CLI::App& app, const Registries& registries) {
     if (!opt->expected.empty()) {
       expected = reports::load_expected(opt->expected);
       if (expected->experiment != spec.name)
-        throw UsageError(fmt::format("{} records experiment '{}', the spec is '{}'", opt->expected, expected->experiment, spec.name));
+        throw UsageError(fmt::format("{} records experiment '{}', the spec is '{}'", opt->expected,
+                                     expected->experiment, spec.name));
     }
     if (opt->plan) {
       print_plan(spec, runs, opt->json);
@@ -148,7 +169,8 @@ void add_run_command(CLI::App& app, const Registries& registries) {
     ro.db = opt->db;
     const fs::path parent = fs::path(opt->db).parent_path();
     ro.cache_dir = opt->cache.empty() ? default_cache_dir(opt->db) : opt->cache;
-    ro.work_dir = opt->work_dir.empty() ? (parent.empty() ? fs::path("usbench-runs") : parent / "usbench-runs").string() : opt->work_dir;
+    ro.work_dir = opt->work_dir.empty() ? (parent.empty() ? fs::path("usbench-runs") : parent / "usbench-runs").string()
+                                        : opt->work_dir;
     if (!opt->shard.empty()) std::tie(ro.shard_index, ro.shard_count) = parse_shard(opt->shard);
     ro.imagenet_weights = opt->weights;
     if (ro.imagenet_weights.empty())
@@ -170,13 +192,15 @@ void add_run_command(CLI::App& app, const Registries& registries) {
     ro.interrupted = [] { return stop_signal(); };
     if (expected) ro.finished = fail_fast_gate(*expected, opt->db, opt->expected);
     const auto summary = run_experiment(spec, registries, ro);
-    std::cerr << fmt::format("{}: {} runs planned{}, {} executed, {} already done, {} failed{}\n", spec.name, summary.planned,
-                             ro.shard_count > 1 ? fmt::format(" in shard {}/{}", ro.shard_index, ro.shard_count) : "",
-                             summary.executed, summary.skipped_done, summary.failed,
-                             summary.held_elsewhere ? fmt::format(", {} left to other processes running them", summary.held_elsewhere) : "");
+    std::cerr << fmt::format(
+        "{}: {} runs planned{}, {} executed, {} already done, {} failed{}\n", spec.name, summary.planned,
+        ro.shard_count > 1 ? fmt::format(" in shard {}/{}", ro.shard_index, ro.shard_count) : "", summary.executed,
+        summary.skipped_done, summary.failed,
+        summary.held_elsewhere ? fmt::format(", {} left to other processes running them", summary.held_elsewhere) : "");
     auto store = Store::open(opt->db, Store::Access::Existing);
     std::cout << reports::to_markdown(reports::build_comparison(store, spec.name, registries));
-    if (summary.failed > 0) throw RunFailure(fmt::format("{} run(s) failed; see usbench runs list --db {}", summary.failed, opt->db));
+    if (summary.failed > 0)
+      throw RunFailure(fmt::format("{} run(s) failed; see usbench runs list --db {}", summary.failed, opt->db));
   });
 }
 

@@ -16,7 +16,9 @@ void add_runs_command(CLI::App& app) {
   auto experiment = std::make_shared<std::string>();
   auto run_id = std::make_shared<std::string>();
 
-  auto* list = runs->add_subcommand("list", "List runs: id, experiment, method, protocol, stage, fold, seed, status, started, duration, headline metric");
+  auto* list = runs->add_subcommand(
+      "list",
+      "List runs: id, experiment, method, protocol, stage, fold, seed, status, started, duration, headline metric");
   list->add_option("--db", *db, "Store file")->capture_default_str();
   list->add_option("--experiment", *experiment, "Only runs of this experiment");
   list->add_flag("--json", *json, "Print a JSON array (for scripts)");

@@ -42,8 +42,9 @@ void print_where() {
       }
     }
     fmt::print("  {:<9} {}\n", b,
-               found.empty() ? "missing (usbench weights fetch " + std::string(b) + " downloads " + files.front().file_name + ")"
-                             : "found: " + found);
+               found.empty()
+                   ? "missing (usbench weights fetch " + std::string(b) + " downloads " + files.front().file_name + ")"
+                   : "found: " + found);
   }
 }
 
@@ -51,7 +52,8 @@ void print_where() {
 void fetch(const FetchArgs& a) {
   std::string url = a.url;
   if (url.empty()) {
-    if (a.backbone.empty()) throw UsageError("usbench weights fetch: name a backbone (resnet18, resnet50) or pass --url");
+    if (a.backbone.empty())
+      throw UsageError("usbench weights fetch: name a backbone (resnet18, resnet50) or pass --url");
     for (const auto& f : torchvision_files(a.backbone))
       if (!f.url.empty()) {
         url = f.url;
@@ -71,7 +73,8 @@ void fetch(const FetchArgs& a) {
       const auto t = std::chrono::steady_clock::now();
       if (t - *last < std::chrono::milliseconds(200) && now != total) return;
       *last = t;
-      std::cerr << fmt::format("\r\033[K  {:.1f} / {} MB{}", now * mb, total > 0 ? fmt::format("{:.1f}", total * mb) : "?",
+      std::cerr << fmt::format("\r\033[K  {:.1f} / {} MB{}", now * mb,
+                               total > 0 ? fmt::format("{:.1f}", total * mb) : "?",
                                pct >= 0 ? fmt::format("  {}%", pct) : "")
                 << std::flush;
     } else if (pct >= 0 && pct / 25 != *last_quarter) {  // a log file: 0, 25, 50, 75, 100%
@@ -90,23 +93,29 @@ void fetch(const FetchArgs& a) {
 }
 #else
 void fetch(const FetchArgs&) {
-  throw UsageError("this usbench was built without libcurl (libcurl4-openssl-dev), so it cannot download; fetch the file "
-                   "by hand into " + hub_checkpoint_dir());
+  throw UsageError(
+      "this usbench was built without libcurl (libcurl4-openssl-dev), so it cannot download; fetch the file "
+      "by hand into " +
+      hub_checkpoint_dir());
 }
 #endif
 }  // namespace
 
 void add_weights_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("weights", "ImageNet weights: where usbench looks (torch's hub cache) and fetching them");
+  auto* cmd =
+      app.add_subcommand("weights", "ImageNet weights: where usbench looks (torch's hub cache) and fetching them");
   cmd->require_subcommand(1);
   auto* where = cmd->add_subcommand("where", "Print the hub cache folder and which backbones' files are in it");
   where->callback(print_where);
   auto a = std::make_shared<FetchArgs>();
-  auto* f = cmd->add_subcommand("fetch", "Download torchvision's ImageNet file for a backbone into the hub cache (resumable, hash-checked)");
+  auto* f = cmd->add_subcommand(
+      "fetch", "Download torchvision's ImageNet file for a backbone into the hub cache (resumable, hash-checked)");
   f->add_option("BACKBONE", a->backbone, "resnet18 or resnet50");
-  f->add_option("--url", a->url, "Download this URL instead (its file name must carry the hash prefix, NAME-<hex>.pth)");
+  f->add_option("--url", a->url,
+                "Download this URL instead (its file name must carry the hash prefix, NAME-<hex>.pth)");
   f->add_option("--dir", a->dir, "Destination folder (default: torch's hub cache, $TORCH_HOME/hub/checkpoints)");
-  f->add_option("--stall-timeout", a->stall_seconds, "Give up after this many seconds under 1 KiB/s (the partial file is kept)")
+  f->add_option("--stall-timeout", a->stall_seconds,
+                "Give up after this many seconds under 1 KiB/s (the partial file is kept)")
       ->capture_default_str()
       ->check(CLI::Range(1L, 3600L));
   f->callback([a] { fetch(*a); });

@@ -18,8 +18,9 @@ int main(int argc, char** argv) {
   Registries registries;
   cli::register_builtins(registries);
 
-  CLI::App app{"usbench — reproducible ultrasound pretraining benchmarks (USCL, SimCLR, MoCo v2, ImageNet-init, "
-               "random-init under one 5-fold protocol)"};
+  CLI::App app{
+      "usbench — reproducible ultrasound pretraining benchmarks (USCL, SimCLR, MoCo v2, ImageNet-init, "
+      "random-init under one 5-fold protocol)"};
   app.require_subcommand(1);
   cli::add_ingest_command(app, registries);
   cli::add_splits_command(app);

@@ -18,8 +18,13 @@ AutocastGuard::~AutocastGuard() {
   compat::set_cuda_autocast(previous_, at::kHalf);
 }
 
-GradScaler::GradScaler(bool enabled, double init_scale, double growth_factor, double backoff_factor, int growth_interval)
-    : enabled_(enabled), scale_(init_scale), growth_(growth_factor), backoff_(backoff_factor), interval_(growth_interval) {}
+GradScaler::GradScaler(bool enabled, double init_scale, double growth_factor, double backoff_factor,
+                       int growth_interval)
+    : enabled_(enabled),
+      scale_(init_scale),
+      growth_(growth_factor),
+      backoff_(backoff_factor),
+      interval_(growth_interval) {}
 
 bool GradScaler::step(torch::optim::Optimizer& optimizer) {
   if (!enabled_) {
@@ -59,7 +64,8 @@ void GradScaler::save(torch::serialize::OutputArchive& archive) const {
 
 void GradScaler::load(torch::serialize::InputArchive& archive) {
   torch::Tensor s, t;
-  if (!archive.try_read("amp_scale", s) || !archive.try_read("amp_growth_tracker", t)) return;  // a checkpoint without AMP
+  if (!archive.try_read("amp_scale", s) || !archive.try_read("amp_growth_tracker", t))
+    return;  // a checkpoint without AMP
   scale_ = s.item<double>();
   tracker_ = static_cast<int>(t.item<std::int64_t>());
 }

@@ -24,8 +24,8 @@ class AutocastGuard {
 // after `growth_interval` consecutive finite steps. Disabled, it is the identity and always steps.
 class GradScaler {
  public:
-  explicit GradScaler(bool enabled, double init_scale = 65536.0, double growth_factor = 2.0, double backoff_factor = 0.5,
-                      int growth_interval = 2000);
+  explicit GradScaler(bool enabled, double init_scale = 65536.0, double growth_factor = 2.0,
+                      double backoff_factor = 0.5, int growth_interval = 2000);
   bool enabled() const { return enabled_; }
   torch::Tensor scale(const torch::Tensor& loss) const { return enabled_ ? loss * scale_ : loss; }
   // Unscales every gradient of the optimiser's parameters, steps unless one is inf/NaN, updates the

@@ -91,7 +91,8 @@ Outcome transfer(const std::string& url, const std::string& partial, const Fetch
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   const bool closed = std::fclose(sink.file) == 0;
   if (sink.write_errno != 0 || !closed)
-    throw UsageError(fmt::format("{}: write error ({})", partial, std::strerror(sink.write_errno ? sink.write_errno : errno)));
+    throw UsageError(
+        fmt::format("{}: write error ({})", partial, std::strerror(sink.write_errno ? sink.write_errno : errno)));
 
   // A server that ignores the range (200 instead of 206), or a partial that is already whole (416):
   // start again from the first byte.
@@ -113,7 +114,8 @@ Outcome transfer(const std::string& url, const std::string& partial, const Fetch
 FetchResult fetch_weights(const std::string& url, const std::string& dir, const FetchOptions& options) {
   const std::string name = file_name_of(url);
   if (name.empty() || name == "." || name == "..")
-    throw UsageError(url + ": the URL names no file (torch.hub names the cached file after the URL's last path component)");
+    throw UsageError(url +
+                     ": the URL names no file (torch.hub names the cached file after the URL's last path component)");
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) throw UsageError(fmt::format("{}: cannot create the weights folder ({})", dir, ec.message()));
@@ -141,9 +143,10 @@ FetchResult fetch_weights(const std::string& url, const std::string& dir, const 
   const std::string prefix = hash_prefix(name);
   if (digest.compare(0, prefix.size(), prefix) != 0) {
     fs::remove(partial, ec);
-    throw UsageError(fmt::format("{}: the downloaded file's SHA-256 begins {}, its name says {}: not the released file "
-                                 "(nothing kept)",
-                                 url, digest.substr(0, prefix.size()), prefix));
+    throw UsageError(
+        fmt::format("{}: the downloaded file's SHA-256 begins {}, its name says {}: not the released file "
+                    "(nothing kept)",
+                    url, digest.substr(0, prefix.size()), prefix));
   }
   fs::rename(partial, result.path, ec);
   if (ec) throw UsageError(fmt::format("{}: cannot move the download into place ({})", result.path, ec.message()));

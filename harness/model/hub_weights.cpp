@@ -72,14 +72,16 @@ std::string check_hash_prefix(const std::string& path) {
   const std::string digest = sha256_file(path);
   const std::string prefix = hash_prefix(fs::path(path).filename().string());
   if (digest.compare(0, prefix.size(), prefix) != 0)
-    throw UsageError(fmt::format("{}: its SHA-256 begins {}, but its name says {} (torch.hub's hash-prefix check): the "
-                                 "file is damaged or not the released one; delete it and fetch it again "
-                                 "(usbench weights fetch)",
-                                 path, digest.substr(0, prefix.size()), prefix));
+    throw UsageError(
+        fmt::format("{}: its SHA-256 begins {}, but its name says {} (torch.hub's hash-prefix check): the "
+                    "file is damaged or not the released one; delete it and fetch it again "
+                    "(usbench weights fetch)",
+                    path, digest.substr(0, prefix.size()), prefix));
   return digest;
 }
 
-std::string resolve_imagenet_weights(const std::string& configured, const std::string& caller, const std::string& backbone) {
+std::string resolve_imagenet_weights(const std::string& configured, const std::string& caller,
+                                     const std::string& backbone) {
   if (!configured.empty()) return configured;
   if (!caller.empty()) return caller;
   const fs::path dir = hub_checkpoint_dir();
@@ -96,8 +98,9 @@ std::string resolve_imagenet_weights(const std::string& configured, const std::s
 }
 
 std::string missing_weights_note(const std::string& backbone) {
-  return fmt::format("not run: weights not supplied (none in {}; get them with `usbench weights fetch {}`, or pass --weights FILE)",
-                     hub_checkpoint_dir(), backbone);
+  return fmt::format(
+      "not run: weights not supplied (none in {}; get them with `usbench weights fetch {}`, or pass --weights FILE)",
+      hub_checkpoint_dir(), backbone);
 }
 
 }  // namespace usbench

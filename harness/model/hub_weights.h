@@ -39,7 +39,8 @@ std::string check_hash_prefix(const std::string& path);
 // `weights`), `caller` (--weights, else USBENCH_IMAGENET_WEIGHTS), then hub_checkpoint_dir() under the
 // backbone's torchvision_files() names. Returns the path, or "" when there is none. A file found in the
 // hub cache is checked with check_hash_prefix (UsageError on a mismatch); an explicit file is taken as given.
-std::string resolve_imagenet_weights(const std::string& configured, const std::string& caller, const std::string& backbone);
+std::string resolve_imagenet_weights(const std::string& configured, const std::string& caller,
+                                     const std::string& backbone);
 
 // The table's note for an imagenet row without weights: where usbench looked and how to get them.
 std::string missing_weights_note(const std::string& backbone);

@@ -27,7 +27,8 @@ class BasicBlockImpl : public nn::Module {
     conv2 = register_module("conv2", conv(planes, planes, 3, 1, 1));
     bn2 = register_module("bn2", nn::BatchNorm2d(planes));
     if (downsample)
-      down = register_module("downsample", nn::Sequential(conv(inplanes, planes, 1, stride, 0), nn::BatchNorm2d(planes)));
+      down =
+          register_module("downsample", nn::Sequential(conv(inplanes, planes, 1, stride, 0), nn::BatchNorm2d(planes)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto out = torch::relu(bn1(conv1(x)));
@@ -51,7 +52,8 @@ class BottleneckImpl : public nn::Module {
     conv3 = register_module("conv3", conv(planes, planes * 4, 1, 1, 0));
     bn3 = register_module("bn3", nn::BatchNorm2d(planes * 4));
     if (downsample)
-      down = register_module("downsample", nn::Sequential(conv(inplanes, planes * 4, 1, stride, 0), nn::BatchNorm2d(planes * 4)));
+      down = register_module("downsample",
+                             nn::Sequential(conv(inplanes, planes * 4, 1, stride, 0), nn::BatchNorm2d(planes * 4)));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto out = torch::relu(bn1(conv1(x)));

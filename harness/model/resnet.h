@@ -10,9 +10,9 @@
 namespace usbench {
 
 struct ResNetSpec {
-  bool bottleneck = false;           // BasicBlock (18/34) or Bottleneck (50/101)
+  bool bottleneck = false;  // BasicBlock (18/34) or Bottleneck (50/101)
   std::vector<int> layers{2, 2, 2, 2};
-  int base_width = 64;               // channels of conv1 / layer1 (torchvision: 64; smaller for test fixtures)
+  int base_width = 64;  // channels of conv1 / layer1 (torchvision: 64; smaller for test fixtures)
   int num_classes = 1000;
 
   static ResNetSpec resnet18() { return {}; }

@@ -31,9 +31,9 @@ struct PVal {
   bool b = false;
   std::int64_t i = 0;
   double f = 0;
-  std::string s;  // Str, or "module.name" for Global
-  std::vector<PPtr> items;                       // Tuple, List
-  std::vector<std::pair<PPtr, PPtr>> entries;    // Dict (insertion order)
+  std::string s;                               // Str, or "module.name" for Global
+  std::vector<PPtr> items;                     // Tuple, List
+  std::vector<std::pair<PPtr, PPtr>> entries;  // Dict (insertion order)
   torch::Tensor t;
 };
 
@@ -55,10 +55,11 @@ class StateDictObjects {
 
   static c10::ScalarType dtype_of(const std::string& storage_type, bool& ok) {
     static const std::map<std::string, c10::ScalarType> kTypes = {
-        {"torch.FloatStorage", c10::kFloat}, {"torch.DoubleStorage", c10::kDouble}, {"torch.HalfStorage", c10::kHalf},
-        {"torch.BFloat16Storage", c10::kBFloat16}, {"torch.LongStorage", c10::kLong}, {"torch.IntStorage", c10::kInt},
-        {"torch.ShortStorage", c10::kShort}, {"torch.CharStorage", c10::kChar}, {"torch.ByteStorage", c10::kByte},
-        {"torch.BoolStorage", c10::kBool}};
+        {"torch.FloatStorage", c10::kFloat}, {"torch.DoubleStorage", c10::kDouble},
+        {"torch.HalfStorage", c10::kHalf},   {"torch.BFloat16Storage", c10::kBFloat16},
+        {"torch.LongStorage", c10::kLong},   {"torch.IntStorage", c10::kInt},
+        {"torch.ShortStorage", c10::kShort}, {"torch.CharStorage", c10::kChar},
+        {"torch.ByteStorage", c10::kByte},   {"torch.BoolStorage", c10::kBool}};
     auto it = kTypes.find(storage_type);
     ok = it != kTypes.end();
     return ok ? it->second : c10::kFloat;
@@ -94,10 +95,13 @@ class StateDictObjects {
       std::int64_t last = offset;
       bool empty = false;
       for (std::size_t d = 0; d < sizes.size(); ++d) {
-        if (sizes[d] < 0 || strides[d] < 0 || sizes[d] > (std::int64_t{1} << 40) || strides[d] > (std::int64_t{1} << 40))
+        if (sizes[d] < 0 || strides[d] < 0 || sizes[d] > (std::int64_t{1} << 40) ||
+            strides[d] > (std::int64_t{1} << 40))
           fail("tensor record with a negative or huge size or stride");
-        if (sizes[d] == 0) empty = true;
-        else last += (sizes[d] - 1) * strides[d];
+        if (sizes[d] == 0)
+          empty = true;
+        else
+          last += (sizes[d] - 1) * strides[d];
       }
       if (offset < 0 || (!empty && (offset >= storage || last >= storage)))
         fail("tensor record reaches outside its storage (offset " + std::to_string(offset) + ", storage of " +
@@ -112,7 +116,6 @@ class StateDictObjects {
     if (fn->s == "torch.jit._pickle.restore_type_tag") return args->items.at(0);
     fail("unsupported object " + fn->s + " (only state dicts of tensors are read)");
   }
-
 
  private:
   [[noreturn]] void fail(const std::string& why) const { throw UsageError(origin_ + ": cannot read weights: " + why); }
@@ -137,16 +140,34 @@ class Unpickler {
     for (;;) {
       const auto op = static_cast<unsigned char>(byte());
       switch (op) {
-        case 0x80: byte(); break;                            // PROTO
-        case 0x95: take(8); break;                           // FRAME
-        case '(': push(make(PVal::Mark)); break;             // MARK
-        case 'N': push(make(PVal::None)); break;
-        case 0x88: push_bool(true); break;                   // NEWTRUE
-        case 0x89: push_bool(false); break;                  // NEWFALSE
-        case 'K': push_int(static_cast<unsigned char>(byte())); break;  // BININT1
-        case 'M': push_int(le<std::uint16_t>()); break;                 // BININT2
-        case 'J': push_int(le<std::int32_t>()); break;                  // BININT
-        case 0x8a: {                                                    // LONG1
+        case 0x80:
+          byte();
+          break;  // PROTO
+        case 0x95:
+          take(8);
+          break;  // FRAME
+        case '(':
+          push(make(PVal::Mark));
+          break;  // MARK
+        case 'N':
+          push(make(PVal::None));
+          break;
+        case 0x88:
+          push_bool(true);
+          break;  // NEWTRUE
+        case 0x89:
+          push_bool(false);
+          break;  // NEWFALSE
+        case 'K':
+          push_int(static_cast<unsigned char>(byte()));
+          break;  // BININT1
+        case 'M':
+          push_int(le<std::uint16_t>());
+          break;  // BININT2
+        case 'J':
+          push_int(le<std::int32_t>());
+          break;      // BININT
+        case 0x8a: {  // LONG1
           const int n = static_cast<unsigned char>(byte());
           std::int64_t v = 0;
           const char* d = take(static_cast<std::size_t>(n));
@@ -164,9 +185,13 @@ class Unpickler {
           push(v);
           break;
         }
-        case 'X': push_str(le<std::uint32_t>()); break;     // BINUNICODE
-        case 0x8c: push_str(static_cast<unsigned char>(byte())); break;  // SHORT_BINUNICODE
-        case 'c': {                                          // GLOBAL "module\nname\n"
+        case 'X':
+          push_str(le<std::uint32_t>());
+          break;  // BINUNICODE
+        case 0x8c:
+          push_str(static_cast<unsigned char>(byte()));
+          break;     // SHORT_BINUNICODE
+        case 'c': {  // GLOBAL "module\nname\n"
           const std::string mod = line(), name = line();
           auto g = make(PVal::Global);
           g->s = mod + "." + name;
@@ -180,52 +205,79 @@ class Unpickler {
           push(g);
           break;
         }
-        case ')': push(make(PVal::Tuple)); break;            // EMPTY_TUPLE
-        case 0x85: tuple_of(1); break;
-        case 0x86: tuple_of(2); break;
-        case 0x87: tuple_of(3); break;
+        case ')':
+          push(make(PVal::Tuple));
+          break;  // EMPTY_TUPLE
+        case 0x85:
+          tuple_of(1);
+          break;
+        case 0x86:
+          tuple_of(2);
+          break;
+        case 0x87:
+          tuple_of(3);
+          break;
         case 't': {  // TUPLE
           auto t = make(PVal::Tuple);
           t->items = pop_to_mark();
           push(t);
           break;
         }
-        case ']': push(make(PVal::List)); break;             // EMPTY_LIST
-        case '}': push(make(PVal::Dict)); break;             // EMPTY_DICT
-        case 'a': {                                          // APPEND
+        case ']':
+          push(make(PVal::List));
+          break;  // EMPTY_LIST
+        case '}':
+          push(make(PVal::Dict));
+          break;     // EMPTY_DICT
+        case 'a': {  // APPEND
           auto v = pop();
           top()->items.push_back(v);
           break;
         }
-        case 'e': {                                          // APPENDS
+        case 'e': {  // APPENDS
           auto vs = pop_to_mark();
           auto& l = top()->items;
           l.insert(l.end(), vs.begin(), vs.end());
           break;
         }
-        case 's': {                                          // SETITEM
+        case 's': {  // SETITEM
           auto v = pop(), k = pop();
           top()->entries.emplace_back(k, v);
           break;
         }
-        case 'u': {                                          // SETITEMS
+        case 'u': {  // SETITEMS
           auto vs = pop_to_mark();
           for (std::size_t k = 0; k + 1 < vs.size(); k += 2) top()->entries.emplace_back(vs[k], vs[k + 1]);
           break;
         }
-        case 'q': memo_[static_cast<unsigned char>(byte())] = top(); break;  // BINPUT
-        case 'r': memo_[le<std::uint32_t>()] = top(); break;                   // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;                         // MEMOIZE
-        case 'h': push(memo(static_cast<unsigned char>(byte()))); break;     // BINGET
-        case 'j': push(memo(le<std::uint32_t>())); break;                      // LONG_BINGET
-        case 'Q': push(objects_.persistent(pop())); break;                              // BINPERSID
-        case 'R': {                                                            // REDUCE
+        case 'q':
+          memo_[static_cast<unsigned char>(byte())] = top();
+          break;  // BINPUT
+        case 'r':
+          memo_[le<std::uint32_t>()] = top();
+          break;  // LONG_BINPUT
+        case 0x94:
+          memo_[memo_.size()] = top();
+          break;  // MEMOIZE
+        case 'h':
+          push(memo(static_cast<unsigned char>(byte())));
+          break;  // BINGET
+        case 'j':
+          push(memo(le<std::uint32_t>()));
+          break;  // LONG_BINGET
+        case 'Q':
+          push(objects_.persistent(pop()));
+          break;     // BINPERSID
+        case 'R': {  // REDUCE
           auto args = pop(), fn = pop();
           push(objects_.reduce(fn, args));
           break;
         }
-        case 'b': pop(); break;  // BUILD: the only state in a state dict is OrderedDict's `_metadata`; dropped
-        case '.': return pop();  // STOP
+        case 'b':
+          pop();
+          break;  // BUILD: the only state in a state dict is OrderedDict's `_metadata`; dropped
+        case '.':
+          return pop();  // STOP
         default:
           fail("unsupported pickle opcode 0x" + hex(op) + " (not a plain state dict?)");
       }
@@ -320,7 +372,8 @@ std::string list(const std::vector<std::string>& v, std::size_t max = 12) {
 
 // The pickle that opens every legacy (pre-1.6, or _use_new_zipfile_serialization=False) torch.save file:
 // protocol 2, LONG1 of torch.serialization's MAGIC_NUMBER 0x1950a86a20f9469cfc6c, STOP.
-const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
+const unsigned char kLegacyMagic[] = {0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46,
+                                      0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19, '.'};
 
 bool is_legacy(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -348,20 +401,27 @@ PPtr read_legacy(const std::string& path) {
   Unpickler version_u(path, p, static_cast<std::size_t>(end - p), none);
   const auto version = next(version_u);
   if (version->kind != PVal::Int || version->i != 1001)
-    throw UsageError(path + ": legacy torch.save file with protocol version " + std::to_string(version->i) + " (only 1001 is known)");
+    throw UsageError(path + ": legacy torch.save file with protocol version " + std::to_string(version->i) +
+                     " (only 1001 is known)");
   Unpickler info_u(path, p, static_cast<std::size_t>(end - p), none);
   const auto info = next(info_u);
   for (const auto& [k, v] : info->entries)
-    if (k->s == "little_endian" && v->kind == PVal::Bool && !v->b) throw UsageError(path + ": big-endian legacy checkpoint");
+    if (k->s == "little_endian" && v->kind == PVal::Bool && !v->b)
+      throw UsageError(path + ": big-endian legacy checkpoint");
   std::map<std::string, torch::Tensor> storages;
-  Unpickler main_u(path, p, static_cast<std::size_t>(end - p), [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
-    auto it = storages.find(key);
-    // Every storage's bytes follow in this file: a size beyond what is left of it is refused before allocating.
-    if (it == storages.end() && static_cast<std::uint64_t>(numel) * c10::elementSize(dtype) > static_cast<std::uint64_t>(end - p))
-      throw UsageError(path + ": storage '" + key + "' declares " + std::to_string(numel) + " elements, more than the file holds");
-    if (it == storages.end()) it = storages.emplace(key, torch::empty({numel}, torch::TensorOptions().dtype(dtype))).first;
-    return it->second;
-  });
+  Unpickler main_u(path, p, static_cast<std::size_t>(end - p),
+                   [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
+                     auto it = storages.find(key);
+                     // Every storage's bytes follow in this file: a size beyond what is left of it is refused before
+                     // allocating.
+                     if (it == storages.end() && static_cast<std::uint64_t>(numel) * c10::elementSize(dtype) >
+                                                     static_cast<std::uint64_t>(end - p))
+                       throw UsageError(path + ": storage '" + key + "' declares " + std::to_string(numel) +
+                                        " elements, more than the file holds");
+                     if (it == storages.end())
+                       it = storages.emplace(key, torch::empty({numel}, torch::TensorOptions().dtype(dtype))).first;
+                     return it->second;
+                   });
   main_u.defer_clone();
   const auto root = next(main_u);
   Unpickler keys_u(path, p, static_cast<std::size_t>(end - p), none);
@@ -417,7 +477,8 @@ StateDict read_state_dict(const std::string& path) {
     } catch (const c10::Error&) {
       throw UsageError(path + ": not a PyTorch checkpoint (neither torch.save's zip format nor its legacy format)");
     }
-    if (!reader->hasRecord("data.pkl")) throw UsageError(path + ": PyTorch archive without data.pkl (a TorchScript module?)");
+    if (!reader->hasRecord("data.pkl"))
+      throw UsageError(path + ": PyTorch archive without data.pkl (a TorchScript module?)");
     auto [data, size] = reader->getRecord("data.pkl");
     Unpickler u(path, static_cast<const char*>(data.get()), size,
                 [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
@@ -433,14 +494,16 @@ StateDict read_state_dict(const std::string& path) {
                   if (declared != record_bytes.end() && declared->second < want)
                     throw UsageError(path + ": tensor record " + rec + " is short");
                   auto [bytes, n] = reader->getRecord(rec);
-                  if (n < static_cast<std::size_t>(numel) * elem) throw UsageError(path + ": tensor record " + rec + " is short");
+                  if (n < static_cast<std::size_t>(numel) * elem)
+                    throw UsageError(path + ": tensor record " + rec + " is short");
                   auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
                   std::memcpy(t.data_ptr(), bytes.get(), static_cast<std::size_t>(numel) * elem);
                   return t;
                 });
     root = u.run();
   }
-  if (root->kind != PVal::Dict) throw UsageError(path + ": the checkpoint is not a state dict (top level is not a dict)");
+  if (root->kind != PVal::Dict)
+    throw UsageError(path + ": the checkpoint is not a state dict (top level is not a dict)");
   StateDict out;
   for (const auto& [k, v] : root->entries) {
     if (k->kind != PVal::Str) throw UsageError(path + ": state dict key is not a string");
@@ -460,8 +523,8 @@ LoadReport load_weights(ResNetImpl& model, const StateDict& weights, const std::
   bool uscl = false;
   for (const auto& [k, t] : weights) uscl = uscl || k.rfind("features.", 0) == 0 || k.rfind("module.features.", 0) == 0;
   report.layout = uscl ? WeightLayout::Uscl : WeightLayout::Torchvision;
-  static const std::map<std::string, std::string> kUsclMap = {
-      {"0", "conv1"}, {"1", "bn1"}, {"4", "layer1"}, {"5", "layer2"}, {"6", "layer3"}, {"7", "layer4"}};
+  static const std::map<std::string, std::string> kUsclMap = {{"0", "conv1"},  {"1", "bn1"},    {"4", "layer1"},
+                                                              {"5", "layer2"}, {"6", "layer3"}, {"7", "layer4"}};
   std::map<std::string, torch::Tensor> mapped;
   std::vector<std::string> unexpected;
   for (const auto& [key, t] : weights) {
@@ -497,13 +560,15 @@ LoadReport load_weights(ResNetImpl& model, const StateDict& weights, const std::
     if (it == mapped.end()) {
       missing.push_back(name);
     } else if (it->second.sizes() != target.sizes()) {
-      mismatched.push_back(name + " (file " + c10::str(it->second.sizes()) + ", model " + c10::str(target.sizes()) + ")");
+      mismatched.push_back(name + " (file " + c10::str(it->second.sizes()) + ", model " + c10::str(target.sizes()) +
+                           ")");
     }
   }
   for (const auto& [name, t] : mapped)
     if (!targets.count(name) || (!need_fc && name.rfind("fc.", 0) == 0)) unexpected.push_back(name);
   if (!missing.empty() || !unexpected.empty() || !mismatched.empty()) {
-    std::string msg = origin + ": weights do not fit a " + std::to_string(model.spec().feature_dim()) + "-feature ResNet";
+    std::string msg =
+        origin + ": weights do not fit a " + std::to_string(model.spec().feature_dim()) + "-feature ResNet";
     if (!missing.empty()) msg += "\n  missing keys: " + list(missing);
     if (!unexpected.empty()) msg += "\n  unexpected keys: " + list(unexpected);
     if (!mismatched.empty()) msg += "\n  shape mismatches: " + list(mismatched);
@@ -515,7 +580,8 @@ LoadReport load_weights(ResNetImpl& model, const StateDict& weights, const std::
     auto it = mapped.find(name);
     if (it == mapped.end() || !target.is_floating_point()) continue;  // e.g. num_batches_tracked is an integer
     if (!it->second.is_floating_point())
-      bad_values.push_back(name + " (dtype " + std::string(c10::toString(it->second.scalar_type())) + ", expected floating point)");
+      bad_values.push_back(name + " (dtype " + std::string(c10::toString(it->second.scalar_type())) +
+                           ", expected floating point)");
     else if (it->second.numel() > 0 && !torch::isfinite(it->second).all().item<bool>())
       bad_values.push_back(name + " (NaN or infinite values)");
   }
@@ -538,7 +604,8 @@ StateDict state_dict(ResNetImpl& model) {
   auto buffers = model.named_buffers(true);
   for (const auto& m : model.named_modules()) {
     const std::string prefix = m.key().empty() ? "" : m.key() + ".";
-    for (const auto& p : m.value()->named_parameters(false)) out.emplace_back(prefix + p.key(), p.value().detach().cpu());
+    for (const auto& p : m.value()->named_parameters(false))
+      out.emplace_back(prefix + p.key(), p.value().detach().cpu());
     for (const auto& b : m.value()->named_buffers(false)) out.emplace_back(prefix + b.key(), b.value().detach().cpu());
   }
   return out;

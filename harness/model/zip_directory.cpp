@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <fstream>
 
-
 namespace usbench {
 
 namespace {
@@ -24,7 +23,8 @@ class File {
   std::uint64_t size() const { return size_; }
   // Exactly `n` bytes at `offset`, or UsageError naming what was being read.
   std::string read(std::uint64_t offset, std::uint64_t n, const std::string& what) {
-    if (offset > size_ || n > size_ - offset) throw UsageError(path_ + ": damaged ZIP archive (" + what + " runs past the end of the file)");
+    if (offset > size_ || n > size_ - offset)
+      throw UsageError(path_ + ": damaged ZIP archive (" + what + " runs past the end of the file)");
     std::string b(static_cast<std::size_t>(n), '\0');
     in_.seekg(static_cast<std::streamoff>(offset));
     in_.read(b.data(), static_cast<std::streamsize>(n));
@@ -60,7 +60,8 @@ std::vector<ZipMember> read_zip_directory(const std::string& path) {
     const std::string loc = f.read(eocd_pos - 20, 20, "the ZIP64 locator");
     if (le(loc, 0, 4) == 0x07064b50) {
       const std::string z = f.read(le(loc, 8, 8), 56, "the ZIP64 end-of-central-directory record");
-      if (le(z, 0, 4) != 0x06064b50) throw UsageError(path + ": damaged ZIP archive (bad ZIP64 end-of-central-directory record)");
+      if (le(z, 0, 4) != 0x06064b50)
+        throw UsageError(path + ": damaged ZIP archive (bad ZIP64 end-of-central-directory record)");
       entries = le(z, 32, 8);
       cd_size = le(z, 40, 8);
       cd_offset = le(z, 48, 8);
@@ -78,7 +79,8 @@ std::vector<ZipMember> read_zip_directory(const std::string& path) {
     m.uncompressed = le(cd, p + 24, 4);
     const std::size_t name_len = le(cd, p + 28, 2), extra_len = le(cd, p + 30, 2), comment_len = le(cd, p + 32, 2);
     if (p + 46 + name_len + extra_len + comment_len > cd.size())
-      throw UsageError(path + ": damaged ZIP archive (central directory entry " + std::to_string(e) + " runs past the directory)");
+      throw UsageError(path + ": damaged ZIP archive (central directory entry " + std::to_string(e) +
+                       " runs past the directory)");
     m.name = cd.substr(p + 46, name_len);
     // ZIP64 extended information (id 1): 64-bit values for the 32-bit fields that read 0xFFFFFFFF, in order.
     for (std::size_t x = p + 46 + name_len, end = x + extra_len; x + 4 <= end;) {
@@ -88,7 +90,8 @@ std::vector<ZipMember> read_zip_directory(const std::string& path) {
         std::size_t q = x + 4;
         auto take = [&](std::uint64_t& field) {
           if (field != 0xFFFFFFFFull) return;
-          if (q + 8 > x + 4 + len) throw UsageError(path + ": damaged ZIP archive (short ZIP64 field of '" + m.name + "')");
+          if (q + 8 > x + 4 + len)
+            throw UsageError(path + ": damaged ZIP archive (short ZIP64 field of '" + m.name + "')");
           field = le(cd, q, 8);
           q += 8;
         };
@@ -109,14 +112,16 @@ std::vector<ZipMember> checked_zip_directory(const std::string& path) {
   std::uint64_t total = 0;
   for (const auto& m : members) {
     if (m.uncompressed > file_size)
-      throw UsageError(path + ": ZIP member '" + m.name + "' declares " + std::to_string(m.uncompressed) + " bytes uncompressed from " +
-                       std::to_string(m.compressed) + " stored, more than the whole file (" + std::to_string(file_size) +
+      throw UsageError(path + ": ZIP member '" + m.name + "' declares " + std::to_string(m.uncompressed) +
+                       " bytes uncompressed from " + std::to_string(m.compressed) +
+                       " stored, more than the whole file (" + std::to_string(file_size) +
                        " bytes); torch.save stores members uncompressed: refusing a possible compression bomb");
     total += m.uncompressed;
   }
   if (total > 2 * file_size)
-    throw UsageError(path + ": its ZIP members declare " + std::to_string(total) + " bytes uncompressed in all, more than twice the file (" +
-                     std::to_string(file_size) + " bytes); torch.save stores members uncompressed: refusing a possible compression bomb");
+    throw UsageError(path + ": its ZIP members declare " + std::to_string(total) +
+                     " bytes uncompressed in all, more than twice the file (" + std::to_string(file_size) +
+                     " bytes); torch.save stores members uncompressed: refusing a possible compression bomb");
   return members;
 }
 

@@ -11,7 +11,8 @@
 namespace usbench {
 
 // Serialises `archive` to `path` and records it as the run's checkpoint after `epoch`.
-void commit_checkpoint(const RunContext& ctx, torch::serialize::OutputArchive& archive, const std::string& path, int epoch);
+void commit_checkpoint(const RunContext& ctx, torch::serialize::OutputArchive& archive, const std::string& path,
+                       int epoch);
 
 // True when `path` exists and is the checkpoint the store records for ctx.run. When the file exists but
 // is not, logs why, removes it and returns false.

@@ -51,8 +51,9 @@ struct Eval {
 // buffers), optimiser, loss scaler, and every epoch's accuracies and test predictions so far (the epoch
 // selections at the end need them). Written to a temporary file and renamed, so a kill leaves the
 // previous epoch's checkpoint intact.
-void save_downstream_checkpoint(const RunContext& ctx, const std::string& path, ResNetImpl& model, torch::optim::Optimizer& opt, const GradScaler& scaler,
-                                int epoch, const std::vector<double>& val_acc, const std::vector<double>& test_acc,
+void save_downstream_checkpoint(const RunContext& ctx, const std::string& path, ResNetImpl& model,
+                                torch::optim::Optimizer& opt, const GradScaler& scaler, int epoch,
+                                const std::vector<double>& val_acc, const std::vector<double>& test_acc,
                                 const std::vector<Eval>& test_evals) {
   torch::serialize::OutputArchive a;
   torch::serialize::OutputArchive m, o;
@@ -79,9 +80,9 @@ void save_downstream_checkpoint(const RunContext& ctx, const std::string& path, 
 }
 
 // Restores what save_downstream_checkpoint wrote; returns the last finished epoch.
-int load_downstream_checkpoint(const std::string& path, torch::Device device, ResNetImpl& model, torch::optim::Optimizer& opt,
-                               GradScaler& scaler, std::vector<double>& val_acc, std::vector<double>& test_acc,
-                               std::vector<Eval>& test_evals, std::size_t test_frames) {
+int load_downstream_checkpoint(const std::string& path, torch::Device device, ResNetImpl& model,
+                               torch::optim::Optimizer& opt, GradScaler& scaler, std::vector<double>& val_acc,
+                               std::vector<double>& test_acc, std::vector<Eval>& test_evals, std::size_t test_frames) {
   torch::serialize::InputArchive a, m, o;
   a.load_from(path, device);
   a.read("model", m);
@@ -135,13 +136,15 @@ std::vector<std::int64_t> training_labels(const datasets::FrameSet& set, const s
     throw UsageError("protocol config label_noise.class: '" + name + "' is not a class of the data set");
   const auto cls = static_cast<std::int64_t>(it - set.classes.begin());
   const auto k = static_cast<std::int64_t>(set.classes.size());
-  if (k < 2) throw UsageError("protocol config label_noise: the data set has one class; there is no other label to give");
+  if (k < 2)
+    throw UsageError("protocol config label_noise: the data set has one class; there is no other label to give");
   std::vector<std::int64_t> of_class;
   for (auto f : fit)
     if (labels[static_cast<std::size_t>(f)] == cls) of_class.push_back(f);
   datasets::Rng rng(static_cast<std::uint64_t>(derive_seed(ctx.seeds.at("root"), "label_noise")));
   rng.shuffle(of_class);
-  const auto n = static_cast<std::size_t>(std::llround(config.label_noise_fraction * static_cast<double>(of_class.size())));
+  const auto n =
+      static_cast<std::size_t>(std::llround(config.label_noise_fraction * static_cast<double>(of_class.size())));
   for (std::size_t i = 0; i < n && i < of_class.size(); ++i) {
     const auto other = static_cast<std::int64_t>(rng.below(static_cast<std::uint64_t>(k - 1)));
     labels[static_cast<std::size_t>(of_class[i])] = other < cls ? other : other + 1;
@@ -176,7 +179,9 @@ class EpochMeter {
     if (batches_done_ > read_at_) read(last_batch_);
   }
   bool read_is_current() const { return read_at_ == batches_done_; }
-  double seconds_since_read() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_read_).count(); }
+  double seconds_since_read() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - last_read_).count();
+  }
   std::int64_t seen() const { return seen_; }
   double total(const char* name) const { return totals_.count(name) ? totals_.at(name) : 0.0; }
 
@@ -195,11 +200,17 @@ class EpochMeter {
 // same order as before it was split into steps, so results are unchanged (the regression gate's exact tier).
 class DownstreamRun {
  public:
-  DownstreamRun(RunContext& ctx, const ProtocolInfo& protocol, const nlohmann::json& config, const std::string& backbone,
-                const BackboneSource& init, const FoldData& data)
-      : ctx_(ctx), protocol_(protocol), config_(resolved_downstream_config(config)), set_(*data.set),
-        n_classes_(static_cast<int>(set_.classes.size())), epochs_(config_.epochs), batch_size_(config_.batch_size),
-        paper_(protocol.trains == TrainedPart::Layer4Block1AndHead), probe_(protocol.cached_features) {
+  DownstreamRun(RunContext& ctx, const ProtocolInfo& protocol, const nlohmann::json& config,
+                const std::string& backbone, const BackboneSource& init, const FoldData& data)
+      : ctx_(ctx),
+        protocol_(protocol),
+        config_(resolved_downstream_config(config)),
+        set_(*data.set),
+        n_classes_(static_cast<int>(set_.classes.size())),
+        epochs_(config_.epochs),
+        batch_size_(config_.batch_size),
+        paper_(protocol.trains == TrainedPart::Layer4Block1AndHead),
+        probe_(protocol.cached_features) {
     if (n_classes_ > 8) throw UsageError("downstream protocols support at most 8 classes");
     carve_parts(data);
     build_model(backbone, init);
@@ -231,7 +242,9 @@ class DownstreamRun {
         train_finetune_epoch(epoch, meter, t0, run_t0, start);
       meter.finish();
       record_epoch(epoch, lr, meter, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-      if (epoch + 1 < epochs_) save_downstream_checkpoint(ctx_, checkpoint_, *model_, *opt_, *scaler_, epoch, val_acc_, test_acc_, test_evals_);
+      if (epoch + 1 < epochs_)
+        save_downstream_checkpoint(ctx_, checkpoint_, *model_, *opt_, *scaler_, epoch, val_acc_, test_acc_,
+                                   test_evals_);
       ctx_.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
     }
     const auto out = record_selections();
@@ -264,7 +277,8 @@ class DownstreamRun {
   void build_model(const std::string& backbone, const BackboneSource& init) {
     torch::manual_seed(ctx_.seed("init"));
     model_ = ResNet(ResNetSpec::by_name(backbone));
-    if (!init.weights_path.empty()) load_weights(*model_, read_state_dict(init.weights_path), init.weights_path, init.with_fc);
+    if (!init.weights_path.empty())
+      load_weights(*model_, read_state_dict(init.weights_path), init.weights_path, init.with_fc);
     model_->fc = model_->replace_module("fc", torch::nn::Linear(model_->spec().feature_dim(), n_classes_));
     model_->to(ctx_.device);
   }
@@ -307,7 +321,8 @@ class DownstreamRun {
       model_->eval();
       std::vector<torch::Tensor> chunks;
       const auto fb = datasets::FrameBatches::make(set_, all, 64, false, test_aug_, 0, 0);
-      for (int b = 0; b < fb.num_batches(); ++b) chunks.push_back(model_->features(datasets::to_device(fb.augmented(b).images, ctx_.device)));
+      for (int b = 0; b < fb.num_batches(); ++b)
+        chunks.push_back(model_->features(datasets::to_device(fb.augmented(b).images, ctx_.device)));
       features = torch::cat(chunks);
     }
     cached_ = features.to(torch::kFloat32).clone();
@@ -333,8 +348,9 @@ class DownstreamRun {
     torch::Tensor loss_sum = torch::zeros({}, torch::TensorOptions().dtype(torch::kFloat64).device(ctx_.device));
     std::vector<std::int64_t> y;
     for (std::size_t begin = 0; begin < frames.size(); begin += 64) {
-      const std::vector<std::int64_t> chunk(frames.begin() + static_cast<std::ptrdiff_t>(begin),
-                                            frames.begin() + static_cast<std::ptrdiff_t>(std::min(frames.size(), begin + 64)));
+      const std::vector<std::int64_t> chunk(
+          frames.begin() + static_cast<std::ptrdiff_t>(begin),
+          frames.begin() + static_cast<std::ptrdiff_t>(std::min(frames.size(), begin + 64)));
       torch::Tensor logits;
       if (probe_) {
         logits = model_->fc(cached_.index_select(0, rows(chunk)));
@@ -346,7 +362,8 @@ class DownstreamRun {
       for (auto f : chunk) chunk_y.push_back(set_.label_of[static_cast<std::size_t>(f)]);
       y.insert(y.end(), chunk_y.begin(), chunk_y.end());
       const auto target = datasets::to_device(torch::tensor(chunk_y, torch::kInt64), ctx_.device);
-      loss_sum += F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kSum)).to(torch::kFloat64);
+      loss_sum +=
+          F::cross_entropy(logits, target, F::CrossEntropyFuncOptions().reduction(torch::kSum)).to(torch::kFloat64);
       probs.push_back(torch::softmax(logits, 1).to(torch::kFloat32));
     }
     const auto prob = torch::cat(probs).cpu().contiguous();
@@ -371,12 +388,15 @@ class DownstreamRun {
     if (!resumable_checkpoint(ctx_, checkpoint_)) return 0;
     int start = 0;
     try {
-      start = load_downstream_checkpoint(checkpoint_, ctx_.device, *model_, *opt_, *scaler_, val_acc_, test_acc_, test_evals_, test_.size()) + 1;
+      start = load_downstream_checkpoint(checkpoint_, ctx_.device, *model_, *opt_, *scaler_, val_acc_, test_acc_,
+                                         test_evals_, test_.size()) +
+              1;
     } catch (const c10::Error& e) {
       throw RunFailure(checkpoint_ + ": unreadable checkpoint (" + std::string(e.what_without_backtrace()) +
                        "); delete it to restart the run from epoch 0");
     }
-    if (ctx_.log) ctx_.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx_.run.id.substr(0, 12), start - 1));
+    if (ctx_.log)
+      ctx_.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx_.run.id.substr(0, 12), start - 1));
     return start;
   }
 
@@ -394,8 +414,9 @@ class DownstreamRun {
     const auto batch = static_cast<std::size_t>(batch_size_);
     for (std::size_t begin = 0; begin < order.size(); begin += batch) {
       ctx_.stop_point();
-      const std::vector<std::int64_t> chunk(order.begin() + static_cast<std::ptrdiff_t>(begin),
-                                            order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), begin + batch)));
+      const std::vector<std::int64_t> chunk(
+          order.begin() + static_cast<std::ptrdiff_t>(begin),
+          order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), begin + batch)));
       std::vector<std::int64_t> y;
       for (auto f : chunk) y.push_back(train_set_.label_of[static_cast<std::size_t>(f)]);
       const auto target = datasets::to_device(torch::tensor(y, torch::kInt64), ctx_.device);
@@ -416,7 +437,8 @@ class DownstreamRun {
     model_->train();  // BatchNorm in training mode everywhere, frozen or not (the reference does so)
     const auto fb = datasets::FrameBatches::make(train_set_, fit_, batch_size_, true, train_aug_,
                                                  ctx_.seed("augmentation") ^ ctx_.seed("data_order"), epoch);
-    datasets::Loader loader(fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, ctx_.loader_threads, 2);
+    datasets::Loader loader(
+        fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, ctx_.loader_threads, 2);
     while (auto batch = loader.next()) {
       ctx_.stop_point();
       const auto x = datasets::to_device(batch->images, ctx_.device);
@@ -441,13 +463,14 @@ class DownstreamRun {
       step(loss);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (ctx_.progress && meter.read_is_current())
-        ctx_.progress(fmt::format("{} | {} {} fold {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
-                                  ctx_.run.experiment, ctx_.run.method, protocol_.name, ctx_.run.fold.value_or(-1), ctx_.run.seed, epoch + 1,
-                                  epochs_, batch->index + 1, fb.num_batches(), meter.total("loss") / meter.seen(),
-                                  meter.seen() / std::max(secs, 1e-9),
-                                  eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
-                                                        epoch - start + static_cast<double>(batch->index + 1) / fb.num_batches(),
-                                                        epochs_ - start))));
+        ctx_.progress(fmt::format(
+            "{} | {} {} fold {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
+            ctx_.run.experiment, ctx_.run.method, protocol_.name, ctx_.run.fold.value_or(-1), ctx_.run.seed, epoch + 1,
+            epochs_, batch->index + 1, fb.num_batches(), meter.total("loss") / meter.seen(),
+            meter.seen() / std::max(secs, 1e-9),
+            eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
+                                  epoch - start + static_cast<double>(batch->index + 1) / fb.num_batches(),
+                                  epochs_ - start))));
     }
   }
 
@@ -459,14 +482,17 @@ class DownstreamRun {
     val_acc_.push_back(v.accuracy);
     test_acc_.push_back(t.accuracy);
     namespace metric = results::metric;
-    ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kTrain,
-                            {{metric::kLoss, meter.total("loss") / seen},
-                             {metric::kAccuracy, static_cast<double>(static_cast<std::int64_t>(meter.total("correct"))) / seen},
-                             {metric::kLr, lr},
-                             {metric::kImagesPerS, meter.seen() / std::max(train_seconds, 1e-9)}});
+    ctx_.store->put_metrics(
+        ctx_.run.id, epoch, results::split::kTrain,
+        {{metric::kLoss, meter.total("loss") / seen},
+         {metric::kAccuracy, static_cast<double>(static_cast<std::int64_t>(meter.total("correct"))) / seen},
+         {metric::kLr, lr},
+         {metric::kImagesPerS, meter.seen() / std::max(train_seconds, 1e-9)}});
     if (!val_.empty())
-      ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kVal, {{metric::kAccuracy, v.accuracy}, {metric::kLoss, v.loss}});
-    ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kTest, {{metric::kAccuracy, t.accuracy}, {metric::kLoss, t.loss}});
+      ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kVal,
+                              {{metric::kAccuracy, v.accuracy}, {metric::kLoss, v.loss}});
+    ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kTest,
+                            {{metric::kAccuracy, t.accuracy}, {metric::kLoss, t.loss}});
     test_evals_.push_back(std::move(t));
   }
 
@@ -475,8 +501,9 @@ class DownstreamRun {
     DownstreamOutcome out;
     out.last_epoch = epochs_ - 1;
     out.best_test_epoch = static_cast<int>(std::max_element(test_acc_.begin(), test_acc_.end()) - test_acc_.begin());
-    out.best_val_epoch = val_.empty() ? out.last_epoch
-                                      : static_cast<int>(std::max_element(val_acc_.begin(), val_acc_.end()) - val_acc_.begin());
+    out.best_val_epoch = val_.empty()
+                             ? out.last_epoch
+                             : static_cast<int>(std::max_element(val_acc_.begin(), val_acc_.end()) - val_acc_.begin());
     out.test_accuracy_last = test_acc_.back();
     out.test_accuracy_best_val = test_acc_[static_cast<std::size_t>(out.best_val_epoch)];
     out.test_accuracy_best_test = test_acc_[static_cast<std::size_t>(out.best_test_epoch)];
@@ -494,7 +521,8 @@ class DownstreamRun {
         frame_index.push_back(set_.frame_in_clip[f]);
         labels.push_back(static_cast<int>(set_.label_of[f]));
         nlohmann::json s = nlohmann::json::array();
-        for (int k = 0; k < n_classes_; ++k) s.push_back(std::round(ev.scores[i][static_cast<std::size_t>(k)] * 1e6) / 1e6);
+        for (int k = 0; k < n_classes_; ++k)
+          s.push_back(std::round(ev.scores[i][static_cast<std::size_t>(k)] * 1e6) / 1e6);
         scores.push_back(s.dump());
       }
       ctx_.store->put_predictions(ctx_.run.id, e, clip_ids, frame_index, labels, ev.predicted, scores);

@@ -4,9 +4,11 @@ namespace usbench {
 
 namespace F = torch::nn::functional;
 
-double knn_accuracy(const torch::Tensor& bank, const std::vector<std::int64_t>& bank_labels, const torch::Tensor& queries,
-                    const std::vector<std::int64_t>& query_labels, int k, double temperature) {
-  TORCH_CHECK(bank.size(0) == static_cast<std::int64_t>(bank_labels.size()) && queries.size(0) == static_cast<std::int64_t>(query_labels.size()),
+double knn_accuracy(const torch::Tensor& bank, const std::vector<std::int64_t>& bank_labels,
+                    const torch::Tensor& queries, const std::vector<std::int64_t>& query_labels, int k,
+                    double temperature) {
+  TORCH_CHECK(bank.size(0) == static_cast<std::int64_t>(bank_labels.size()) &&
+                  queries.size(0) == static_cast<std::int64_t>(query_labels.size()),
               "knn_accuracy: one label per row");
   if (queries.size(0) == 0 || bank.size(0) == 0) return 0.0;
   const auto b = F::normalize(bank.to(torch::kFloat32).cpu(), F::NormalizeFuncOptions().dim(1));
@@ -22,7 +24,8 @@ double knn_accuracy(const torch::Tensor& bank, const std::vector<std::int64_t>& 
   for (std::int64_t i = 0; i < q.size(0); ++i) {
     std::vector<double> votes(static_cast<std::size_t>(classes), 0.0);
     for (std::int64_t j = 0; j < values.size(1); ++j)
-      votes[static_cast<std::size_t>(bank_labels[static_cast<std::size_t>(ia[i][j])])] += std::exp(va[i][j] / temperature);
+      votes[static_cast<std::size_t>(bank_labels[static_cast<std::size_t>(ia[i][j])])] +=
+          std::exp(va[i][j] / temperature);
     const auto best = std::max_element(votes.begin(), votes.end()) - votes.begin();
     correct += best == query_labels[static_cast<std::size_t>(i)];
   }
@@ -51,7 +54,8 @@ std::optional<double> knn_monitor(ResNetImpl& backbone, const datasets::FrameSet
     torch::InferenceMode guard;
     std::vector<torch::Tensor> out;
     const auto fb = datasets::FrameBatches::make(clips, frames, 64, false, test, 0, 0);
-    for (int b = 0; b < fb.num_batches(); ++b) out.push_back(backbone.features(datasets::to_device(fb.augmented(b).images, device)));
+    for (int b = 0; b < fb.num_batches(); ++b)
+      out.push_back(backbone.features(datasets::to_device(fb.augmented(b).images, device)));
     return torch::cat(out);
   };
   const bool was_training = backbone.is_training();

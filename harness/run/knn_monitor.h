@@ -13,8 +13,9 @@ namespace usbench {
 // labels >= 0): cosine similarity, the k most similar bank rows (k capped at the bank's size) vote for
 // their label with weight exp(similarity / temperature); ties go to the lower label. Returns the fraction
 // of queries whose vote is their own label.
-double knn_accuracy(const torch::Tensor& bank, const std::vector<std::int64_t>& bank_labels, const torch::Tensor& queries,
-                    const std::vector<std::int64_t>& query_labels, int k = 20, double temperature = 0.07);
+double knn_accuracy(const torch::Tensor& bank, const std::vector<std::int64_t>& bank_labels,
+                    const torch::Tensor& queries, const std::vector<std::int64_t>& query_labels, int k = 20,
+                    double temperature = 0.07);
 
 // The monitor of one epoch: pooled eval-mode features of each labelled clip's middle frame (resized to
 // `input_size`, the protocol's normalisation), bank = the labelled clips of `train`, queries = those of

@@ -36,8 +36,10 @@ std::vector<int> held_out_positions(const std::vector<std::string>& groups, cons
   for (auto& [label, gs] : strata) {
     rng.shuffle(gs);
     auto n = static_cast<std::size_t>(std::lround(fraction * static_cast<double>(gs.size())));
-    if (gs.size() >= 2) n = std::clamp<std::size_t>(n, 1, gs.size() - 1);
-    else n = 0;
+    if (gs.size() >= 2)
+      n = std::clamp<std::size_t>(n, 1, gs.size() - 1);
+    else
+      n = 0;
     held.insert(gs.begin(), gs.begin() + static_cast<std::ptrdiff_t>(n));
   }
   if (held.empty() && seen.size() >= 2) held.insert(groups.front());
@@ -61,8 +63,8 @@ datasets::AugmentConfig pretrain_augment(const methods::PretrainCommon& c) {
   return a;
 }
 
-void save_checkpoint(const RunContext& ctx, methods::Pretrainer& m, const GradScaler& scaler, const std::string& path, int epoch,
-                     double best, int best_epoch) {
+void save_checkpoint(const RunContext& ctx, methods::Pretrainer& m, const GradScaler& scaler, const std::string& path,
+                     int epoch, double best, int best_epoch) {
   torch::serialize::OutputArchive archive;
   m.state().save(archive);
   if (scaler.enabled()) scaler.save(archive);
@@ -108,10 +110,16 @@ class Pretraining {
  public:
   Pretraining(RunContext& ctx, const MethodInfo& method, const nlohmann::json& config, const datasets::FrameSet& clips,
               const std::vector<std::string>& groups)
-      : ctx_(ctx), method_(method.name), clips_(clips),
+      : ctx_(ctx),
+        method_(method.name),
+        clips_(clips),
         impl_(methods::make_pretrainer(method, config, classes_of(clips), ctx.device, ctx.seed("init"))),
-        common_(impl_->common()), epochs_(common_.epochs), batch_size_(common_.batch_size), aug_(pretrain_augment(common_)),
-        alpha_(impl_->mixup_alpha()), scaler_(ctx.amp) {
+        common_(impl_->common()),
+        epochs_(common_.epochs),
+        batch_size_(common_.batch_size),
+        aug_(pretrain_augment(common_)),
+        alpha_(impl_->mixup_alpha()),
+        scaler_(ctx.amp) {
     split_heldout(groups);
   }
 
@@ -125,7 +133,8 @@ class Pretraining {
     if (start == 0 && ctx_.log) {
       // The monitor's baseline: the untrained backbone (logged, not stored: the first stored epoch is 0).
       const auto knn0 = knn_monitor(*m.backbone(), clips_, train_, heldout_, common_.input_size, ctx_.device);
-      if (knn0) ctx_.log(fmt::format("pretrain {} seed {} | before training | kNN {:.3f}", method_, ctx_.run.seed, *knn0));
+      if (knn0)
+        ctx_.log(fmt::format("pretrain {} seed {} | before training | kNN {:.3f}", method_, ctx_.run.seed, *knn0));
     }
     const auto run_t0 = std::chrono::steady_clock::now();
     for (int epoch = start; epoch < epochs_; ++epoch) {
@@ -133,7 +142,8 @@ class Pretraining {
       for (auto& group : m.optimizer().param_groups()) group.options().set_lr(lr);
       const EpochSums sums = train_epoch(epoch, start, run_t0);
       const double held_loss = heldout_loss(sums.steps ? sums.loss / sums.steps : sums.loss);
-      if (!std::isfinite(held_loss)) throw RunFailure(fmt::format("epoch {}: held-out loss is {}; stopping", epoch, held_loss));
+      if (!std::isfinite(held_loss))
+        throw RunFailure(fmt::format("epoch {}: held-out loss is {}; stopping", epoch, held_loss));
       record_epoch(epoch, lr, sums, held_loss);
       save_checkpoint(ctx_, m, scaler_, last_path_, epoch, best_, best_epoch_);
       ctx_.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
@@ -143,7 +153,9 @@ class Pretraining {
       // No pretraining: the backbone handed on is the method's initialisation (artifact epoch -1: before any).
       const auto digest = save_state_dict(state_dict(*m.backbone()), best_path_);
       ctx_.store->put_artifact(ctx_.run.id, "best_backbone", -1, best_path_, digest.sha256, digest.bytes);
-      if (ctx_.log) ctx_.log(fmt::format("pretrain {} seed {} | 0 epochs: the backbone stays at its initialisation", method_, ctx_.run.seed));
+      if (ctx_.log)
+        ctx_.log(fmt::format("pretrain {} seed {} | 0 epochs: the backbone stays at its initialisation", method_,
+                             ctx_.run.seed));
     }
     if (!fs::exists(best_path_)) throw RunFailure("pretraining produced no checkpoint");
     outcome.backbone_path = best_path_;
@@ -188,7 +200,8 @@ class Pretraining {
     const int start = static_cast<int>(e.item<std::int64_t>()) + 1;
     best_ = b.item<double>();
     best_epoch_ = static_cast<int>(be.item<std::int64_t>());
-    if (ctx_.log) ctx_.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx_.run.id.substr(0, 12), start - 1));
+    if (ctx_.log)
+      ctx_.log(fmt::format("resuming {} from its checkpoint after epoch {}", ctx_.run.id.substr(0, 12), start - 1));
     return start;
   }
 
@@ -199,8 +212,8 @@ class Pretraining {
   EpochSums train_epoch(int epoch, int start, std::chrono::steady_clock::time_point run_t0) {
     methods::Pretrainer& m = *impl_;
     m.state().train();
-    const auto batches = methods::PairBatches::make(clips_, train_, batch_size_, true, aug_, m.pair_mode(), alpha_, true,
-                                                    ctx_.seed("augmentation"), epoch);
+    const auto batches = methods::PairBatches::make(clips_, train_, batch_size_, true, aug_, m.pair_mode(), alpha_,
+                                                    true, ctx_.seed("augmentation"), epoch);
     datasets::OrderedLoader<methods::PairBatch> loader(
         batches.num_batches(), [&batches](int b) { return batches.batch(b); }, ctx_.loader_threads, 2);
     StepSums sums;
@@ -213,10 +226,11 @@ class Pretraining {
       totals = sums.read();
       const double value = totals.at("loss");
       if (!std::isfinite(value))
-        throw RunFailure(first_unread + 1 == steps
-                             ? fmt::format("epoch {}: the {} loss is {} at batch {}; stopping", epoch, method_, value, batch_index)
-                             : fmt::format("epoch {}: the {} loss is {} between batches {} and {}; stopping", epoch, method_, value,
-                                           first_unread, batch_index));
+        throw RunFailure(
+            first_unread + 1 == steps
+                ? fmt::format("epoch {}: the {} loss is {} at batch {}; stopping", epoch, method_, value, batch_index)
+                : fmt::format("epoch {}: the {} loss is {} between batches {} and {}; stopping", epoch, method_, value,
+                              first_unread, batch_index));
       first_unread = steps;
       last_read = std::chrono::steady_clock::now();
     };
@@ -242,11 +256,13 @@ class Pretraining {
       m.after_step(pb);
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (ctx_.progress && first_unread == steps)
-        ctx_.progress(fmt::format("{} | pretrain {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
-                                  ctx_.run.experiment, method_, ctx_.run.seed, epoch + 1, epochs_, steps, batches.num_batches(),
-                                  totals.at("loss") / steps, images / secs,
-                                  eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
-                                                        epoch - start + static_cast<double>(steps) / batches.num_batches(), epochs_ - start))));
+        ctx_.progress(fmt::format(
+            "{} | pretrain {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
+            ctx_.run.experiment, method_, ctx_.run.seed, epoch + 1, epochs_, steps, batches.num_batches(),
+            totals.at("loss") / steps, images / secs,
+            eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
+                                  epoch - start + static_cast<double>(steps) / batches.num_batches(),
+                                  epochs_ - start))));
     }
     if (steps > first_unread) read_sums(batches.num_batches() - 1);
     EpochSums out;
@@ -283,8 +299,10 @@ class Pretraining {
   void record_epoch(int epoch, double lr, const EpochSums& sums, double held_loss) {
     methods::Pretrainer& m = *impl_;
     const int steps = std::max(1, sums.steps);
-    std::map<std::string, double> train_metrics = {{results::metric::kLoss, sums.loss / steps}, {results::metric::kLr, lr},
-                                                   {results::metric::kImagesPerS, sums.images / std::max(sums.seconds, 1e-9)}};
+    std::map<std::string, double> train_metrics = {
+        {results::metric::kLoss, sums.loss / steps},
+        {results::metric::kLr, lr},
+        {results::metric::kImagesPerS, sums.images / std::max(sums.seconds, 1e-9)}};
     for (const auto& [k, v] : sums.parts) train_metrics[k] = v / steps;
     ctx_.store->put_metrics(ctx_.run.id, epoch, results::split::kTrain, train_metrics);
     // The monitor: kNN accuracy of the backbone's features on the pretraining set's own labels (held-out
@@ -301,10 +319,11 @@ class Pretraining {
       ctx_.store->put_artifact(ctx_.run.id, "best_backbone", epoch, best_path_, digest.sha256, digest.bytes);
     }
     if (ctx_.log)
-      ctx_.log(fmt::format("pretrain {} seed {} | epoch {}/{} | loss {:.4f} | held-out {:.4f}{}{} | {:.1f} img/s | ETA {}", method_,
-                           ctx_.run.seed, epoch + 1, epochs_, sums.loss / steps, held_loss, epoch == best_epoch_ ? " (best)" : "",
-                           knn ? fmt::format(" | kNN {:.3f}", *knn) : std::string(),
-                           sums.images / std::max(sums.seconds, 1e-9), eta(sums.seconds * (epochs_ - epoch - 1))));
+      ctx_.log(
+          fmt::format("pretrain {} seed {} | epoch {}/{} | loss {:.4f} | held-out {:.4f}{}{} | {:.1f} img/s | ETA {}",
+                      method_, ctx_.run.seed, epoch + 1, epochs_, sums.loss / steps, held_loss,
+                      epoch == best_epoch_ ? " (best)" : "", knn ? fmt::format(" | kNN {:.3f}", *knn) : std::string(),
+                      sums.images / std::max(sums.seconds, 1e-9), eta(sums.seconds * (epochs_ - epoch - 1))));
   }
 
   // Labels of the pretraining set (USCL's semi-supervised head).

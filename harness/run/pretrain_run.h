@@ -17,7 +17,7 @@ struct PretrainOutcome {
   std::string backbone_path;  // best backbone (torchvision state dict)
   int best_epoch = -1;
   double best_heldout = 0;
-  int epochs_run = 0;         // epochs executed in this call (0 when resumed after the last one)
+  int epochs_run = 0;  // epochs executed in this call (0 when resumed after the last one)
 };
 
 // `clips`: the pretraining FrameSet; the held-out part is drawn from its groups with the run's split

@@ -6,10 +6,11 @@
 namespace usbench {
 
 ProtocolInfo uscl_paper_protocol() {
-  ProtocolInfo p = downstream_protocol(Stage::Finetune,
-                                       "USCL reference evaluation: train layer4.1 + new head, Adam, cosine; best-epoch on test "
-                                       "reported as optimistic, beside last-epoch and validation-selected figures",
-                                       DownstreamConfig{});
+  ProtocolInfo p =
+      downstream_protocol(Stage::Finetune,
+                          "USCL reference evaluation: train layer4.1 + new head, Adam, cosine; best-epoch on test "
+                          "reported as optimistic, beside last-epoch and validation-selected figures",
+                          DownstreamConfig{});
   p.name = "uscl-paper";
   p.trains = TrainedPart::Layer4Block1AndHead;
   // The USCL paper (MICCAI 2021), POCUS late-2020 (2,116 frames), best epoch on the test fold.

@@ -5,8 +5,8 @@
 
 namespace usbench {
 
-DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::string& origin,
-                                         const std::string& path, const DownstreamConfig& d) {
+DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::string& origin, const std::string& path,
+                                         const DownstreamConfig& d) {
   JsonObject o(user, origin, path);
   DownstreamConfig c;
   c.epochs = o.optional<int>("epochs", d.epochs);
@@ -39,8 +39,9 @@ DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::
 }
 
 nlohmann::json to_json(const DownstreamConfig& c) {
-  nlohmann::json j = {{"epochs", c.epochs},         {"batch_size", c.batch_size}, {"lr", c.lr},
-                      {"weight_decay", c.weight_decay}, {"input_size", c.input_size}, {"val_fraction", c.val_fraction}};
+  nlohmann::json j = {
+      {"epochs", c.epochs},         {"batch_size", c.batch_size},    {"lr", c.lr}, {"weight_decay", c.weight_decay},
+      {"input_size", c.input_size}, {"val_fraction", c.val_fraction}};
   const DownstreamConfig d;  // the later keys, only where they change something (see protocols.h)
   if (c.train_augment != d.train_augment) j["train_augment"] = c.train_augment;
   if (c.input_mean != d.input_mean) j["input_mean"] = c.input_mean;

@@ -14,20 +14,20 @@ namespace usbench {
 struct DownstreamConfig {
   int epochs = 100;
   int batch_size = 32;
-  double lr = 0.01;            // Adam
+  double lr = 0.01;  // Adam
   double weight_decay = 1e-4;
   int input_size = 224;
-  double val_fraction = 0.2;   // clips of the training folds held out for honest model selection
+  double val_fraction = 0.2;  // clips of the training folds held out for honest model selection
   // Ablations and the regression gate's injected faults (issue 14). Written into the resolved config only
   // when they differ from these defaults, so the identities of runs recorded before they existed hold.
-  bool train_augment = true;   // false: training frames get the test transform (no crop, no flip)
+  bool train_augment = true;                  // false: training frames get the test transform (no crop, no flip)
   double input_mean = 0.5, input_std = 0.25;  // normalisation of the network's input, every channel
-  std::string label_noise_class;  // "" = none; else this fraction of that class's training frames
-  double label_noise_fraction = 0;  // (chosen by the run's "label_noise" seed) get another class's label
+  std::string label_noise_class;              // "" = none; else this fraction of that class's training frames
+  double label_noise_fraction = 0;            // (chosen by the run's "label_noise" seed) get another class's label
 };
 
-DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::string& origin,
-                                         const std::string& path, const DownstreamConfig& defaults);
+DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::string& origin, const std::string& path,
+                                         const DownstreamConfig& defaults);
 nlohmann::json to_json(const DownstreamConfig& c);
 
 // The typed config of a run, from its resolved (stored) config.

@@ -29,8 +29,11 @@ std::vector<PlannedRun> plan_runs(const ExperimentSpec& spec, const Registries& 
         PlannedRun p;
         nlohmann::json data_id = component_identity(*spec.pretrain_data);
         data_id["manifest_hash"] = data.pretrain_manifest_hash;
-        p.identity = {{"experiment", spec.name}, {"stage", "pretrain"}, {"method", component_identity(method)},
-                      {"data", data_id}, {"seed", seed}};
+        p.identity = {{"experiment", spec.name},
+                      {"stage", "pretrain"},
+                      {"method", component_identity(method)},
+                      {"data", data_id},
+                      {"seed", seed}};
         if (spec.amp()) p.identity["precision"] = "amp-float16";  // fp32 identities predate this key
         const nlohmann::json config = {{"method", method.config}, {"data", spec.pretrain_data->config}};
         p.record.experiment = spec.name;

@@ -41,7 +41,8 @@ std::pair<int, int> parse_shard(const std::string& text) {
   };
   const auto slash = text.find('/');
   int i = 0, n = 0;
-  if (slash != std::string::npos && whole_int(text.substr(0, slash), i) && whole_int(text.substr(slash + 1), n) && n >= 1 && i < n)
+  if (slash != std::string::npos && whole_int(text.substr(0, slash), i) && whole_int(text.substr(slash + 1), n) &&
+      n >= 1 && i < n)
     return {i, n};
   throw UsageError("--shard '" + text + "': expected I/N with 0 <= I < N (e.g. 0/4 for the first of four shards)");
 }
@@ -53,8 +54,8 @@ struct LoadedData {
   std::vector<std::string> classes;
 };
 
-LoadedData ensure_dataset(Store& store, const DatasetInfo& kind, const ComponentRef& ref, const datasets::FrameCache& cache,
-                          const std::function<void(const std::string&)>& log) {
+LoadedData ensure_dataset(Store& store, const DatasetInfo& kind, const ComponentRef& ref,
+                          const datasets::FrameCache& cache, const std::function<void(const std::string&)>& log) {
   datasets::IngestOptions o;
   o.name = ref.label;
   const auto report = datasets::ingest(kind, ref.config, cache, o);
@@ -64,7 +65,8 @@ LoadedData ensure_dataset(Store& store, const DatasetInfo& kind, const Component
     log(fmt::format("'{}': {} of {} clips have no row in the label file (e.g. {})", ref.label, report.unlabelled.size(),
                     report.dataset.clips.size(), report.unlabelled.front()));
   if (log)
-    for (const auto& r : report.rebuilt) log(fmt::format("frame cache entry of clip '{}' rebuilt from its source: {}", r.path, r.reason));
+    for (const auto& r : report.rebuilt)
+      log(fmt::format("frame cache entry of clip '{}' rebuilt from its source: {}", r.path, r.reason));
   if (log && report.decoded > 0)
     log(fmt::format("ingested '{}': {} clips, {} decoded, {} from cache", ref.label, report.dataset.clips.size(),
                     report.decoded, report.cache_hits));
@@ -74,8 +76,9 @@ LoadedData ensure_dataset(Store& store, const DatasetInfo& kind, const Component
   for (const auto& c : d.record.clips)
     if (!c.label.empty()) labels.insert(c.label);
   const auto& pocus = datasets::pocus_classes();
-  const bool is_pocus = std::all_of(labels.begin(), labels.end(),
-                                    [&](const std::string& l) { return std::find(pocus.begin(), pocus.end(), l) != pocus.end(); });
+  const bool is_pocus = std::all_of(labels.begin(), labels.end(), [&](const std::string& l) {
+    return std::find(pocus.begin(), pocus.end(), l) != pocus.end();
+  });
   d.classes = is_pocus ? pocus : std::vector<std::string>(labels.begin(), labels.end());
   return d;
 }
@@ -92,7 +95,8 @@ std::unique_ptr<datasets::FrameSet> place_frames(datasets::FrameSet set, const t
       set.frames = set.frames.to(device);
       if (log) log(fmt::format("    frames on the GPU: {:.2f} GB of {:.2f} GB free", bytes / 1e9, free / 1e9));
     } else if (log) {
-      log(fmt::format("    frames stay in host memory ({:.2f} GB; {:.2f} GB free on the GPU)", bytes / 1e9, free / 1e9));
+      log(fmt::format("    frames stay in host memory ({:.2f} GB; {:.2f} GB free on the GPU)", bytes / 1e9,
+                      free / 1e9));
     }
   }
   return std::make_unique<datasets::FrameSet>(std::move(set));
@@ -106,10 +110,13 @@ int loader_threads_for(const datasets::FrameSet& set, const torch::Device& devic
 // The run's claim was taken over by another process (this one was judged gone): stop without writing.
 struct ClaimLost : std::runtime_error {
   explicit ClaimLost(const std::string& id)
-      : std::runtime_error("run " + id.substr(0, 12) + " was taken over by another process; leaving it to that process") {}
+      : std::runtime_error("run " + id.substr(0, 12) +
+                           " was taken over by another process; leaving it to that process") {}
 };
 
-std::uint64_t shard_of(const std::string& id, int n) { return std::stoull(id.substr(0, 12), nullptr, 16) % static_cast<std::uint64_t>(n); }
+std::uint64_t shard_of(const std::string& id, int n) {
+  return std::stoull(id.substr(0, 12), nullptr, 16) % static_cast<std::uint64_t>(n);
+}
 
 }  // namespace
 
@@ -118,10 +125,13 @@ namespace {
 // initialisation or pretraining), or an ImageNet file that is nowhere to be found (reported as not run).
 std::string weights_file(const MethodInfo& info, const ComponentRef& m, const std::string& imagenet_weights) {
   switch (info.weights) {
-    case WeightsSource::Initialisation: return "";
-    case WeightsSource::GivenFile: return m.config.at("weights").get<std::string>();
+    case WeightsSource::Initialisation:
+      return "";
+    case WeightsSource::GivenFile:
+      return m.config.at("weights").get<std::string>();
     case WeightsSource::ImagenetFile:
-      return resolve_imagenet_weights(m.config.at("weights").get<std::string>(), imagenet_weights, m.config.at("backbone").get<std::string>());
+      return resolve_imagenet_weights(m.config.at("weights").get<std::string>(), imagenet_weights,
+                                      m.config.at("backbone").get<std::string>());
   }
   return "";
 }
@@ -129,7 +139,8 @@ std::string weights_file(const MethodInfo& info, const ComponentRef& m, const st
 
 void check_runnable(const ExperimentSpec& spec, const Registries& registries, const std::string& imagenet_weights) {
   if (spec.device == "cuda" && !torch::cuda::is_available())
-    throw UsageError("the spec asks for device cuda, but CUDA is not available in this build or machine; use --device cpu");
+    throw UsageError(
+        "the spec asks for device cuda, but CUDA is not available in this build or machine; use --device cpu");
   for (const auto& m : spec.methods) {
     const std::string w = weights_file(registries.methods.get(m.name), m, imagenet_weights);
     if (w.empty()) continue;  // its own initialisation, or reported as not run
@@ -153,8 +164,8 @@ namespace {
 // by random weights. The file's SHA-256 joins the run identity (plan_runs leaves the path out of it), the
 // path is recorded beside it in the run's config. Returns the methods that can run.
 struct WeightFiles {
-  std::vector<ComponentRef> runnable;           // with each file's absolute path and SHA-256 in its config
-  std::map<std::string, std::string> not_run;   // label -> why (and how to get the weights)
+  std::vector<ComponentRef> runnable;          // with each file's absolute path and SHA-256 in its config
+  std::map<std::string, std::string> not_run;  // label -> why (and how to get the weights)
 };
 WeightFiles resolve_weight_files(const std::vector<ComponentRef>& methods, const Registries& registries,
                                  const std::string& imagenet_weights) {
@@ -180,10 +191,12 @@ WeightFiles resolve_weight_files(const std::vector<ComponentRef>& methods, const
 // A label_noise class only the data can confirm: refused before any run is recorded.
 void check_label_noise(const ExperimentSpec& spec, const LoadedData& down) {
   for (const auto& p : spec.protocols)
-    if (const auto noise = p.config.find("label_noise"); noise != p.config.end() &&
+    if (const auto noise = p.config.find("label_noise");
+        noise != p.config.end() &&
         std::count(down.classes.begin(), down.classes.end(), noise->at("class").get<std::string>()) == 0)
       throw UsageError(fmt::format("protocols.{}.config.label_noise.class: '{}' is not a class of {} ({})", p.label,
-                                   noise->at("class").get<std::string>(), down.record.name, fmt::join(down.classes, ", ")));
+                                   noise->at("class").get<std::string>(), down.record.name,
+                                   fmt::join(down.classes, ", ")));
 }
 
 // The folds the spec asks for (imported from an upstream file, or stratified by group), recorded.
@@ -193,7 +206,8 @@ SplitRecord make_split(Store& store, const ExperimentSpec& spec, const LoadedDat
   if (!spec.folds.from_json.empty()) {
     const auto imported = datasets::import_cross_val(spec.folds.from_json, down.record.clips);
     if (imported.k != spec.folds.k)
-      throw UsageError(fmt::format("{}: has {} folds, the spec says k = {}", spec.folds.from_json, imported.k, spec.folds.k));
+      throw UsageError(
+          fmt::format("{}: has {} folds, the spec says k = {}", spec.folds.from_json, imported.k, spec.folds.k));
     split.name = "upstream:" + fs::path(spec.folds.from_json).filename().string();
     split.source = spec.folds.from_json;
     split.fold_of = imported.fold_of;
@@ -214,7 +228,8 @@ std::vector<PlannedRun> runs_of_shard(const std::vector<PlannedRun>& plan, int s
   std::set<std::string> needed_pretrain;
   std::vector<PlannedRun> mine;
   for (const auto& r : plan)
-    if (r.record.stage != Stage::Pretrain && shard_of(r.record.id, shard_count) == static_cast<std::uint64_t>(shard_index)) {
+    if (r.record.stage != Stage::Pretrain &&
+        shard_of(r.record.id, shard_count) == static_cast<std::uint64_t>(shard_index)) {
       mine.push_back(r);
       if (!r.pretrain_run_id.empty()) needed_pretrain.insert(r.pretrain_run_id);
     }
@@ -231,10 +246,19 @@ std::vector<PlannedRun> runs_of_shard(const std::vector<PlannedRun>& plan, int s
 class GridExecutor {
  public:
   GridExecutor(const ExperimentSpec& spec, const Registries& registries, const RunnerOptions& opt, Store& store,
-               const datasets::FrameCache& cache, const LoadedData& down, const LoadedData& pre, const SplitRecord& split,
-               torch::Device device)
-      : spec_(spec), registries_(registries), opt_(opt), store_(store), cache_(cache), down_(down), pre_(pre), split_(split), device_(device),
-        me_(RunOwner::this_process()), env_(capture_environment(spec.device).dump()) {  // env: the same for every run here
+               const datasets::FrameCache& cache, const LoadedData& down, const LoadedData& pre,
+               const SplitRecord& split, torch::Device device)
+      : spec_(spec),
+        registries_(registries),
+        opt_(opt),
+        store_(store),
+        cache_(cache),
+        down_(down),
+        pre_(pre),
+        split_(split),
+        device_(device),
+        me_(RunOwner::this_process()),
+        env_(capture_environment(spec.device).dump()) {  // env: the same for every run here
     for (const auto& m : spec_.methods) method_by_label_[m.label] = &m;
     for (const auto& p : spec_.protocols) protocol_by_label_[p.label] = &p;
   }
@@ -249,16 +273,20 @@ class GridExecutor {
       bool rerun = false;
       const auto claim = take(rec, summary, rerun);
       if (claim.result != Store::ClaimResult::Claimed) {
-        if (claim.result == Store::ClaimResult::Done && rec.stage != Stage::Pretrain && opt_.finished) opt_.finished(rec, planned.pretrain_run_id);
+        if (claim.result == Store::ClaimResult::Done && rec.stage != Stage::Pretrain && opt_.finished)
+          opt_.finished(rec, planned.pretrain_run_id);
         continue;
       }
       if (rerun) fs::remove_all(fs::path(opt_.work_dir) / rec.id.substr(0, 16));
       if (claim.took_over && opt_.log)
-        opt_.log(fmt::format("run {} was left running by {}, which is gone; taking it over", rec.id.substr(0, 12), claim.holder));
+        opt_.log(fmt::format("run {} was left running by {}, which is gone; taking it over", rec.id.substr(0, 12),
+                             claim.holder));
       if (opt_.log)
-        opt_.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec_.name, rec.method, to_string(rec.stage),
-                             rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "), rec.seed, rec.id.substr(0, 12)));
-      if (run_claimed(planned, summary) && rec.stage != Stage::Pretrain && opt_.finished) opt_.finished(rec, planned.pretrain_run_id);
+        opt_.log(fmt::format("[{}/{}] {} {} {}{}seed {} ({})", index, ordered.size(), spec_.name, rec.method,
+                             to_string(rec.stage), rec.fold ? fmt::format(" fold {} ", *rec.fold) : std::string(" "),
+                             rec.seed, rec.id.substr(0, 12)));
+      if (run_claimed(planned, summary) && rec.stage != Stage::Pretrain && opt_.finished)
+        opt_.finished(rec, planned.pretrain_run_id);
     }
   }
 
@@ -267,7 +295,10 @@ class GridExecutor {
     if (!opt_.interrupted) return;
     if (const int sig = opt_.interrupted())
       throw Interrupted(sig, fmt::format("interrupted by {}{}; run the same command again to resume",
-                                         sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "signal " + std::to_string(sig), during));
+                                         sig == SIGINT    ? "SIGINT"
+                                         : sig == SIGTERM ? "SIGTERM"
+                                                          : "signal " + std::to_string(sig),
+                                         during));
   }
 
   // Claims the run. A pretraining held by another live process is waited for (its downstream runs need
@@ -278,7 +309,8 @@ class GridExecutor {
     for (;;) {
       const auto claim = store_.claim_run(rec.id, me_, env_, opt_.stale_claim_ms);
       if (claim.result == Store::ClaimResult::Busy && rec.stage == Stage::Pretrain) {
-        if (!waiting && opt_.log) opt_.log(fmt::format("pretraining {} is running in {}; waiting for it", rec.id.substr(0, 12), claim.holder));
+        if (!waiting && opt_.log)
+          opt_.log(fmt::format("pretraining {} is running in {}; waiting for it", rec.id.substr(0, 12), claim.holder));
         waiting = true;
         for (int i = 0; i < 10; ++i) {
           check_signal("");
@@ -288,7 +320,9 @@ class GridExecutor {
       }
       if (claim.result == Store::ClaimResult::Busy) {
         ++summary.held_elsewhere;
-        if (opt_.log) opt_.log(fmt::format("run {} is running in {}; leaving it to that process", rec.id.substr(0, 12), claim.holder));
+        if (opt_.log)
+          opt_.log(
+              fmt::format("run {} is running in {}; leaving it to that process", rec.id.substr(0, 12), claim.holder));
       } else if (claim.result == Store::ClaimResult::Done) {
         if (rec.stage == Stage::Pretrain) {
           const auto art = store_.artifact(rec.id, "best_backbone");
@@ -355,18 +389,21 @@ class GridExecutor {
   }
 
   void pretrain(RunContext& ctx, const ComponentRef& method) {
-    if (!pre_set_) pre_set_ = place_frames(datasets::FrameSet::load(pre_.record, cache_, pre_.classes), device_, opt_.log);
+    if (!pre_set_)
+      pre_set_ = place_frames(datasets::FrameSet::load(pre_.record, cache_, pre_.classes), device_, opt_.log);
     ctx.loader_threads = loader_threads_for(*pre_set_, device_);
     std::vector<std::string> groups;
     for (const auto& c : pre_.record.clips) groups.push_back(c.group);
-    pretrained_[ctx.run.id] = run_pretraining(ctx, registries_.methods.get(method.name), method.config, *pre_set_, groups).backbone_path;
+    pretrained_[ctx.run.id] =
+        run_pretraining(ctx, registries_.methods.get(method.name), method.config, *pre_set_, groups).backbone_path;
   }
 
   void downstream(RunContext& ctx, const PlannedRun& planned, const ComponentRef& method) {
     pre_set_.reset();  // pretraining is over: hold one data set's frames at a time
     if (!planned.pretrain_run_id.empty() && !pretrained_.count(planned.pretrain_run_id))
       throw RunFailure("its pretraining run " + planned.pretrain_run_id.substr(0, 12) + " did not finish");
-    if (!down_set_) down_set_ = place_frames(datasets::FrameSet::load(down_.record, cache_, down_.classes), device_, opt_.log);
+    if (!down_set_)
+      down_set_ = place_frames(datasets::FrameSet::load(down_.record, cache_, down_.classes), device_, opt_.log);
     ctx.loader_threads = loader_threads_for(*down_set_, device_);
     FoldData fd;
     fd.set = down_set_.get();
@@ -380,9 +417,11 @@ class GridExecutor {
     BackboneSource src;
     if (!planned.pretrain_run_id.empty()) src.weights_path = pretrained_.at(planned.pretrain_run_id);
     // A file-initialised method: the path resolve_weight_files recorded in its config.
-    if (registries_.methods.get(method.name).weights != WeightsSource::Initialisation) src.weights_path = method.config.at("weights");
+    if (registries_.methods.get(method.name).weights != WeightsSource::Initialisation)
+      src.weights_path = method.config.at("weights");
     const ComponentRef& protocol = *protocol_by_label_.at(ctx.run.protocol);
-    const auto out = run_downstream(ctx, registries_.protocols.get(protocol.name), protocol.config, method.config.at("backbone"), src, fd);
+    const auto out = run_downstream(ctx, registries_.protocols.get(protocol.name), protocol.config,
+                                    method.config.at("backbone"), src, fd);
     if (opt_.log)
       opt_.log(fmt::format("    test accuracy: last epoch {:.4f}, best on validation {:.4f}, best on test {:.4f}",
                            out.test_accuracy_last, out.test_accuracy_best_val, out.test_accuracy_best_test));
@@ -409,7 +448,8 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   ExperimentSpec spec = spec_in;
   check_runnable(spec, registries, opt.imagenet_weights);
   const torch::Device device = spec.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  at::set_num_threads(spec.threads > 0 ? spec.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  at::set_num_threads(spec.threads > 0 ? spec.threads
+                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
   auto files = resolve_weight_files(spec.methods, registries, opt.imagenet_weights);
   auto& not_run = files.not_run;
   spec.methods = std::move(files.runnable);
@@ -418,17 +458,21 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   auto store = Store::open(opt.db, Store::Access::Create);
   const nlohmann::json resolved = to_json(spec_in);
   store.upsert_experiment(spec.name, spec.version, canonical_json(resolved), content_hash(resolved));
-  for (const auto& m : spec_in.methods) store.set_method_note(spec.name, m.label, not_run.count(m.label) ? not_run[m.label] : "");
+  for (const auto& m : spec_in.methods)
+    store.set_method_note(spec.name, m.label, not_run.count(m.label) ? not_run[m.label] : "");
   const datasets::FrameCache cache(opt.cache_dir);
-  const LoadedData down = ensure_dataset(store, registries.datasets.get(spec.dataset.name), spec.dataset, cache, opt.log);
+  const LoadedData down =
+      ensure_dataset(store, registries.datasets.get(spec.dataset.name), spec.dataset, cache, opt.log);
   check_label_noise(spec, down);
   bool any_pretraining = false;
   for (const auto& m : spec.methods) any_pretraining = any_pretraining || registries.methods.get(m.name).pretrains();
   LoadedData pre;
-  if (any_pretraining) pre = ensure_dataset(store, registries.datasets.get(spec.pretrain_data->name), *spec.pretrain_data, cache, opt.log);
+  if (any_pretraining)
+    pre = ensure_dataset(store, registries.datasets.get(spec.pretrain_data->name), *spec.pretrain_data, cache, opt.log);
   const SplitRecord split = make_split(store, spec, down);
 
-  const DataIdentity ids{down.record.manifest_hash, split.assignment_hash, any_pretraining ? pre.record.manifest_hash : ""};
+  const DataIdentity ids{down.record.manifest_hash, split.assignment_hash,
+                         any_pretraining ? pre.record.manifest_hash : ""};
   const auto ordered = runs_of_shard(plan_runs(spec, registries, ids), opt.shard_index, opt.shard_count);
   RunnerSummary summary;
   summary.planned = static_cast<int>(ordered.size());

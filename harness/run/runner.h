@@ -20,8 +20,8 @@ namespace usbench {
 
 struct RunnerOptions {
   std::string db = "usbench.db";
-  std::string cache_dir;         // frame cache
-  std::string work_dir;          // checkpoints and exported weights, one folder per run id
+  std::string cache_dir;  // frame cache
+  std::string work_dir;   // checkpoints and exported weights, one folder per run id
   int shard_index = 0, shard_count = 1;
   std::string imagenet_weights;  // used when the imagenet method's config names none
   std::function<void(const std::string&)> progress, log;

@@ -18,8 +18,10 @@ class StepSums {
   void add(const std::string& name, const torch::Tensor& value) {
     auto v = value.detach().to(torch::kFloat64);
     auto it = sums_.find(name);
-    if (it == sums_.end()) sums_.emplace(name, v.clone());
-    else it->second.add_(v);
+    if (it == sums_.end())
+      sums_.emplace(name, v.clone());
+    else
+      it->second.add_(v);
   }
   // Every sum, by name (one device-to-host copy; waits for the device's queued work).
   std::map<std::string, double> read() const {

@@ -13,14 +13,22 @@ namespace usbench {
 std::string json_type_name(const nlohmann::json& v) {
   switch (v.type()) {
     case nlohmann::json::value_t::number_integer:
-    case nlohmann::json::value_t::number_unsigned: return "integer";
-    case nlohmann::json::value_t::number_float: return "number";
-    case nlohmann::json::value_t::string: return "string";
-    case nlohmann::json::value_t::boolean: return "boolean";
-    case nlohmann::json::value_t::object: return "object";
-    case nlohmann::json::value_t::array: return "array";
-    case nlohmann::json::value_t::null: return "null";
-    default: return "value";
+    case nlohmann::json::value_t::number_unsigned:
+      return "integer";
+    case nlohmann::json::value_t::number_float:
+      return "number";
+    case nlohmann::json::value_t::string:
+      return "string";
+    case nlohmann::json::value_t::boolean:
+      return "boolean";
+    case nlohmann::json::value_t::object:
+      return "object";
+    case nlohmann::json::value_t::array:
+      return "array";
+    case nlohmann::json::value_t::null:
+      return "null";
+    default:
+      return "value";
   }
 }
 
@@ -65,7 +73,8 @@ nlohmann::json parse_json_document(const std::string& text, const std::string& o
       case Event::object_start:
       case Event::array_start:
         if (static_cast<int>(stack.size()) >= kMaxJsonDepth)
-          throw Refused{"nested more than " + std::to_string(kMaxJsonDepth) + " levels deep at " + key_path() + "; refusing it"};
+          throw Refused{"nested more than " + std::to_string(kMaxJsonDepth) + " levels deep at " + key_path() +
+                        "; refusing it"};
         stack.push_back(Level{event == Event::object_start, {}, {}});
         break;
       case Event::object_end:
@@ -124,8 +133,8 @@ JsonObject::JsonObject(const nlohmann::json& value, std::string origin, std::str
     : value_(value), origin_(std::move(origin)), path_(std::move(path)) {
   if (!value_.is_object()) {
     const std::string where = path_.empty() ? "the document" : "'" + path_ + "'";
-    throw SpecError(path_, origin_ + ": " + where + " must be a JSON object, got " + json_type_name(value_) +
-                               " " + shown(value_));
+    throw SpecError(
+        path_, origin_ + ": " + where + " must be a JSON object, got " + json_type_name(value_) + " " + shown(value_));
   }
 }
 
@@ -155,8 +164,8 @@ void JsonObject::finish() const {
     bool known = false;
     for (const auto& c : claimed_) known = known || c == it.key();
     if (!known) {
-      throw SpecError(key_path(it.key()), origin_ + ": unknown key '" + key_path(it.key()) + "'" +
-                                              did_you_mean(it.key(), claimed_));
+      throw SpecError(key_path(it.key()),
+                      origin_ + ": unknown key '" + key_path(it.key()) + "'" + did_you_mean(it.key(), claimed_));
     }
   }
 }

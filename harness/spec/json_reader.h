@@ -60,17 +60,24 @@ class JsonObject {
 template <class T>
 T json_as(const JsonObject& obj, const std::string& key, const nlohmann::json& v);
 
-template <> std::int64_t json_as<std::int64_t>(const JsonObject&, const std::string&, const nlohmann::json&);
-template <> int json_as<int>(const JsonObject&, const std::string&, const nlohmann::json&);
-template <> double json_as<double>(const JsonObject&, const std::string&, const nlohmann::json&);
-template <> bool json_as<bool>(const JsonObject&, const std::string&, const nlohmann::json&);
-template <> std::string json_as<std::string>(const JsonObject&, const std::string&, const nlohmann::json&);
-template <> std::vector<std::int64_t> json_as<std::vector<std::int64_t>>(const JsonObject&, const std::string&,
-                                                                        const nlohmann::json&);
-template <> std::vector<double> json_as<std::vector<double>>(const JsonObject&, const std::string&,
-                                                            const nlohmann::json&);
-template <> std::vector<std::string> json_as<std::vector<std::string>>(const JsonObject&, const std::string&,
-                                                                      const nlohmann::json&);
+template <>
+std::int64_t json_as<std::int64_t>(const JsonObject&, const std::string&, const nlohmann::json&);
+template <>
+int json_as<int>(const JsonObject&, const std::string&, const nlohmann::json&);
+template <>
+double json_as<double>(const JsonObject&, const std::string&, const nlohmann::json&);
+template <>
+bool json_as<bool>(const JsonObject&, const std::string&, const nlohmann::json&);
+template <>
+std::string json_as<std::string>(const JsonObject&, const std::string&, const nlohmann::json&);
+template <>
+std::vector<std::int64_t> json_as<std::vector<std::int64_t>>(const JsonObject&, const std::string&,
+                                                             const nlohmann::json&);
+template <>
+std::vector<double> json_as<std::vector<double>>(const JsonObject&, const std::string&, const nlohmann::json&);
+template <>
+std::vector<std::string> json_as<std::vector<std::string>>(const JsonObject&, const std::string&,
+                                                           const nlohmann::json&);
 
 template <class T>
 T JsonObject::required(const std::string& key) {

@@ -20,8 +20,8 @@ namespace usbench {
 // Validates a user-supplied config object and returns the fully resolved config: every field present,
 // defaults filled in, types normalised. Throws SpecError naming `path` + key on any problem.
 // `origin` names the document (the spec file) for messages.
-using ConfigResolver =
-    std::function<nlohmann::json(const nlohmann::json& user_config, const std::string& origin, const std::string& path)>;
+using ConfigResolver = std::function<nlohmann::json(const nlohmann::json& user_config, const std::string& origin,
+                                                    const std::string& path)>;
 
 // Behaviour that a registry entry carries is declared here by types of the folders that implement it
 // (methods/, datasets/); only the files that build or call it need their definitions.
@@ -39,7 +39,8 @@ struct ClipSource;
 // Where a method's backbone weights come from before fine-tuning.
 enum class WeightsSource {
   Initialisation,  // torchvision's random initialisation from the run's init stream, or the method's pretraining
-  ImagenetFile,    // torchvision's ImageNet file: the method's "weights", else --weights / the environment / the hub cache
+  ImagenetFile,    // torchvision's ImageNet file: the method's "weights", else --weights / the environment / the hub
+                   // cache
   GivenFile,       // the file the method's "weights" names (required)
 };
 
@@ -75,7 +76,8 @@ struct DatasetInfo {
   // How frames are sampled from a clip's source.
   std::function<datasets::SamplingRule(const nlohmann::json& config)> sampling;
   // Generated data (synthetic): a clip's frames made from the config; empty for data decoded from files.
-  std::function<datasets::FrameBlock(const datasets::ClipSource& clip, const nlohmann::json& config, int stored_size)> generate;
+  std::function<datasets::FrameBlock(const datasets::ClipSource& clip, const nlohmann::json& config, int stored_size)>
+      generate;
   // What tables call data of this kind ("" = the kind's name); `synthetic` marks data that says nothing
   // about ultrasound, which every table states.
   std::string table_name;
@@ -84,9 +86,9 @@ struct DatasetInfo {
 
 // What a downstream protocol trains.
 enum class TrainedPart {
-  Head,                  // a new head on a frozen backbone
-  Layer4Block1AndHead,   // layer4's last block and the head (the USCL authors' evaluation)
-  All,                   // every layer
+  Head,                 // a new head on a frozen backbone
+  Layer4Block1AndHead,  // layer4's last block and the head (the USCL authors' evaluation)
+  All,                  // every layer
 };
 
 struct ProtocolInfo {
@@ -96,7 +98,7 @@ struct ProtocolInfo {
   Stage stage = Stage::Finetune;  // its runs' stage: Finetune, or Probe (a frozen backbone)
   ConfigResolver resolve;
   TrainedPart trains = TrainedPart::All;
-  bool cached_features = false;    // a frozen backbone's features computed once per run
+  bool cached_features = false;  // a frozen backbone's features computed once per run
   // The epoch selections the protocol reports, in table order ("best_test", "last", "best_val"; see
   // harness/store/results_schema.h).
   std::vector<std::string> selections;

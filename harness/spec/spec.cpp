@@ -109,13 +109,16 @@ ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, 
     root.fail("pretrain_data", "is required: methods that pretrain (e.g. uscl, simclr, moco) need a clip set");
 
   spec.device = root.optional<std::string>("device", "cpu");
-  if (spec.device != "cpu" && spec.device != "cuda") root.fail("device", "must be \"cpu\" or \"cuda\", got \"" + spec.device + "\"");
+  if (spec.device != "cpu" && spec.device != "cuda")
+    root.fail("device", "must be \"cpu\" or \"cuda\", got \"" + spec.device + "\"");
   spec.threads = root.optional<int>("threads", 0);
   if (spec.threads < 0 || spec.threads > 256) root.fail("threads", "must be between 0 (one per logical CPU) and 256");
   spec.cpu_isa = root.optional<std::string>("cpu_isa", "avx2");
   if (spec.cpu_isa != "avx2" && spec.cpu_isa != "native")
-    root.fail("cpu_isa", "must be \"avx2\" (the same bits on every x86-64 machine with AVX2) or \"native\" (the "
-                         "libraries choose by processor), got \"" + spec.cpu_isa + "\"");
+    root.fail("cpu_isa",
+              "must be \"avx2\" (the same bits on every x86-64 machine with AVX2) or \"native\" (the "
+              "libraries choose by processor), got \"" +
+                  spec.cpu_isa + "\"");
   spec.precision = root.optional<std::string>("precision", "auto");
   if (spec.precision != "auto" && spec.precision != "fp32" && spec.precision != "amp")
     root.fail("precision", "must be \"auto\", \"fp32\" or \"amp\", got \"" + spec.precision + "\"");
@@ -148,14 +151,14 @@ nlohmann::json to_json(const ExperimentSpec& spec) {
 
 void apply_override(nlohmann::json& doc, const std::string& assignment) {
   const auto eq = assignment.find('=');
-  if (eq == std::string::npos || eq == 0)
-    throw UsageError("--set '" + assignment + "': expected key.path=value");
+  if (eq == std::string::npos || eq == 0) throw UsageError("--set '" + assignment + "': expected key.path=value");
   const std::string path = assignment.substr(0, eq);
   const std::string text = assignment.substr(eq + 1);
   // Nesting is bounded as in spec files (a deep value would overflow the stack when destroyed).
   const nlohmann::json::parser_callback_t bounded = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
     if (depth > kMaxJsonDepth)
-      throw UsageError("--set '" + path + "=...': value nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+      throw UsageError("--set '" + path + "=...': value nested more than " + std::to_string(kMaxJsonDepth) +
+                       " levels deep");
     return true;
   };
   nlohmann::json value = nlohmann::json::parse(text, bounded, /*allow_exceptions=*/false);
@@ -183,12 +186,14 @@ void apply_override(nlohmann::json& doc, const std::string& assignment) {
       } else {
         for (auto& el : *node) {
           if (el.is_string() && el.get<std::string>() == seg) el = nlohmann::json{{"name", seg}};
-          if (el.is_object() && (el.value("label", "") == seg || (!el.contains("label") && el.value("name", "") == seg))) {
+          if (el.is_object() &&
+              (el.value("label", "") == seg || (!el.contains("label") && el.value("name", "") == seg))) {
             next = &el;
             break;
           }
         }
-        if (!next) throw UsageError("--set '" + assignment + "': no element labelled '" + seg + "' in '" + walked + "'");
+        if (!next)
+          throw UsageError("--set '" + assignment + "': no element labelled '" + seg + "' in '" + walked + "'");
       }
       if (last) *next = value;
       node = next;

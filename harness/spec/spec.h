@@ -29,8 +29,8 @@ struct ComponentRef {
 
 struct FoldsSpec {
   int k = 5;
-  std::int64_t seed = 0;   // fold assignment seed; the same for every repetition so methods share folds
-  std::string from_json;   // optional upstream split file (e.g. pocovid_cross_val.json); overrides k/seed
+  std::int64_t seed = 0;  // fold assignment seed; the same for every repetition so methods share folds
+  std::string from_json;  // optional upstream split file (e.g. pocovid_cross_val.json); overrides k/seed
 };
 
 struct ExperimentSpec {

@@ -18,19 +18,23 @@ namespace metric {
 // Downstream train / val / test, and pretraining train: the mean cross-entropy (downstream) or the
 // method's total loss (pretraining) over the epoch's frames or steps.
 inline constexpr const char* kLoss = "loss";
-inline constexpr const char* kAccuracy = "accuracy";       // frames predicted right / frames (downstream)
-inline constexpr const char* kLr = "lr";                   // the learning rate the epoch ran at (train)
-inline constexpr const char* kImagesPerS = "images_per_s"; // throughput of the training pass (a measurement, not a result)
-inline constexpr const char* kContrastive = "contrastive"; // a pretraining's contrastive term (train; held-out: selects the checkpoint)
-inline constexpr const char* kCe = "ce";                   // USCL's semi-supervised cross-entropy term (train)
-inline constexpr const char* kKnnAccuracy = "knn_accuracy"; // held-out clips' kNN accuracy against the training clips (monitor only)
+inline constexpr const char* kAccuracy = "accuracy";  // frames predicted right / frames (downstream)
+inline constexpr const char* kLr = "lr";              // the learning rate the epoch ran at (train)
+inline constexpr const char* kImagesPerS =
+    "images_per_s";  // throughput of the training pass (a measurement, not a result)
+inline constexpr const char* kContrastive =
+    "contrastive";                        // a pretraining's contrastive term (train; held-out: selects the checkpoint)
+inline constexpr const char* kCe = "ce";  // USCL's semi-supervised cross-entropy term (train)
+inline constexpr const char* kKnnAccuracy =
+    "knn_accuracy";  // held-out clips' kNN accuracy against the training clips (monitor only)
 }  // namespace metric
 
 // Epoch selections of a downstream run (split "selection", epoch -1, value = the epoch).
 namespace selection {
-inline constexpr const char* kBestTest = "best_test";  // the best epoch on the test fold: the paper's (optimistic) choice
-inline constexpr const char* kLast = "last";           // the last epoch: no selection
-inline constexpr const char* kBestVal = "best_val";    // the best epoch on the validation part: the honest choice
+inline constexpr const char* kBestTest =
+    "best_test";                                     // the best epoch on the test fold: the paper's (optimistic) choice
+inline constexpr const char* kLast = "last";         // the last epoch: no selection
+inline constexpr const char* kBestVal = "best_val";  // the best epoch on the validation part: the honest choice
 }  // namespace selection
 
 }  // namespace usbench::results

@@ -13,12 +13,21 @@ namespace usbench::sql {
 Db::Db(const std::string& path, Mode mode) : path_(path) {
   int flags = SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI;  // URI: ATTACH of a merge input with mode=ro
   switch (mode) {
-    case Mode::ReadOnly: flags |= SQLITE_OPEN_READONLY; break;
-    case Mode::ReadWrite: flags |= SQLITE_OPEN_READWRITE; break;
-    case Mode::ReadWriteCreate: flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE; break;
-    case Mode::Inspect: flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI; break;
+    case Mode::ReadOnly:
+      flags |= SQLITE_OPEN_READONLY;
+      break;
+    case Mode::ReadWrite:
+      flags |= SQLITE_OPEN_READWRITE;
+      break;
+    case Mode::ReadWriteCreate:
+      flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+      break;
+    case Mode::Inspect:
+      flags |= SQLITE_OPEN_READONLY | SQLITE_OPEN_URI;
+      break;
   }
-  const int rc = sqlite3_open_v2(mode == Mode::Inspect ? file_uri(path, "mode=ro&immutable=1").c_str() : path.c_str(), &db_, flags, nullptr);
+  const int rc = sqlite3_open_v2(mode == Mode::Inspect ? file_uri(path, "mode=ro&immutable=1").c_str() : path.c_str(),
+                                 &db_, flags, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : sqlite3_errstr(rc);
     sqlite3_close(db_);
@@ -31,8 +40,10 @@ Db::Db(const std::string& path, Mode mode) : path_(path) {
 std::string file_uri(const std::string& path, const std::string& query) {
   std::string out = "file:";
   for (const unsigned char c : path) {
-    if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~') out += static_cast<char>(c);
-    else out += fmt::format("%{:02X}", c);
+    if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_' || c == '~')
+      out += static_cast<char>(c);
+    else
+      out += fmt::format("%{:02X}", c);
   }
   return out + "?" + query;
 }
@@ -40,8 +51,8 @@ std::string file_uri(const std::string& path, const std::string& query) {
 Db::~Db() { sqlite3_close_v2(db_); }
 
 void Db::raise(const std::string& context, int rc) {
-  throw std::runtime_error(path_ + ": " + context + ": " + sqlite3_errmsg(db_) + " (SQLite code " +
-                           std::to_string(rc) + ")");
+  throw std::runtime_error(path_ + ": " + context + ": " + sqlite3_errmsg(db_) + " (SQLite code " + std::to_string(rc) +
+                           ")");
 }
 
 void Db::exec(const std::string& sql) {

@@ -58,8 +58,8 @@ bool looks_like_sqlite(const std::string& path, bool& empty) {
 // altered by hand is refused by name instead of being rewritten or failing later with a raw message.
 void check_schema(sql::Db& db, const std::string& path, int version) {
   if (version == 0) return;  // new or empty: migrations create everything
-  std::vector<std::string> tables = {"experiments", "datasets", "clips", "splits", "folds", "runs",
-                                     "seeds", "metrics", "predictions", "artifacts"};
+  std::vector<std::string> tables = {"experiments", "datasets", "clips",   "splits",      "folds",
+                                     "runs",        "seeds",    "metrics", "predictions", "artifacts"};
   if (version >= 2) tables.push_back("method_notes");
   std::string missing;
   for (const auto& t : tables) {
@@ -68,14 +68,17 @@ void check_schema(sql::Db& db, const std::string& path, int version) {
     if (q.step() && q.int64(0) == 0) missing += (missing.empty() ? "" : ", ") + t;
   }
   if (!missing.empty())
-    throw UsageError(fmt::format("{}: damaged usbench store (schema version {}): table(s) {} missing; refusing to touch it", path,
-                                 version, missing));
-  const std::string columns = version >= 3 ? "id, status, heartbeat_ms, owner_host, owner_pid, owner_token" : "id, status, heartbeat_ms";
+    throw UsageError(
+        fmt::format("{}: damaged usbench store (schema version {}): table(s) {} missing; refusing to touch it", path,
+                    version, missing));
+  const std::string columns =
+      version >= 3 ? "id, status, heartbeat_ms, owner_host, owner_pid, owner_token" : "id, status, heartbeat_ms";
   try {
     sql::Stmt q(db, "SELECT " + columns + " FROM runs LIMIT 0");
   } catch (const std::exception& e) {
-    throw UsageError(fmt::format("{}: damaged usbench store (schema version {}): table runs lacks columns ({}); refusing to touch it",
-                                 path, version, e.what()));
+    throw UsageError(fmt::format(
+        "{}: damaged usbench store (schema version {}): table runs lacks columns ({}); refusing to touch it", path,
+        version, e.what()));
   }
 }
 
@@ -87,11 +90,12 @@ void check_identity(sql::Db& db, const std::string& path, int busy_timeout_ms) {
     const auto version = db.scalar_int("PRAGMA user_version");
     const auto objects = db.scalar_int("SELECT count(*) FROM sqlite_master");
     if (app_id != Store::kApplicationId && (app_id != 0 || objects > 0 || version != 0))
-      throw UsageError(fmt::format(
-          "{}: not a usbench store (SQLite application_id {:#x}, expected {:#x}); refusing to touch it", path,
-          static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(Store::kApplicationId)));
+      throw UsageError(
+          fmt::format("{}: not a usbench store (SQLite application_id {:#x}, expected {:#x}); refusing to touch it",
+                      path, static_cast<std::uint32_t>(app_id), static_cast<std::uint32_t>(Store::kApplicationId)));
     if (version < 0)
-      throw UsageError(fmt::format("{}: store schema version {} is not one usbench ever wrote; refusing to touch it", path, version));
+      throw UsageError(fmt::format("{}: store schema version {} is not one usbench ever wrote; refusing to touch it",
+                                   path, version));
     if (version > Store::schema_version())
       throw UsageError(fmt::format(
           "{}: store schema version {} is newer than this usbench binary understands ({}); upgrade usbench or "
@@ -124,20 +128,23 @@ void Store::check_writable(const std::string& path) {
   const fs::path folder = parent.empty() ? fs::path(".") : parent;
   const char* verb = exists ? "write" : "create";
   if (!fs::is_directory(folder, ec))
-    throw UsageError(fmt::format("{}: cannot {} a usbench store: folder {} does not exist", path, verb, folder.string()));
+    throw UsageError(
+        fmt::format("{}: cannot {} a usbench store: folder {} does not exist", path, verb, folder.string()));
   // Effective ids (AT_EACCESS), as the open() calls that follow will be checked; EROFS for a read-only mount.
   auto denied = [](const fs::path& p, int mode) {
     return ::faccessat(AT_FDCWD, p.c_str(), mode, AT_EACCESS) == 0 ? std::string() : std::string(std::strerror(errno));
   };
   if (const auto why = denied(folder, W_OK | X_OK); !why.empty())
-    throw UsageError(fmt::format("{}: cannot {} a usbench store: folder {} is not writable ({}); read commands (runs list, "
-                                 "report, check) open a store read-only, writing ones need a writable folder",
-                                 path, verb, folder.string(), why));
+    throw UsageError(
+        fmt::format("{}: cannot {} a usbench store: folder {} is not writable ({}); read commands (runs list, "
+                    "report, check) open a store read-only, writing ones need a writable folder",
+                    path, verb, folder.string(), why));
   if (exists)
     if (const auto why = denied(path, R_OK | W_OK); !why.empty())
-      throw UsageError(fmt::format("{}: cannot write this usbench store ({}); read commands (runs list, report, check) "
-                                   "open it read-only",
-                                   path, why));
+      throw UsageError(
+          fmt::format("{}: cannot write this usbench store ({}); read commands (runs list, report, check) "
+                      "open it read-only",
+                      path, why));
 }
 
 void Store::verify(const std::string& path) {
@@ -166,18 +173,20 @@ Store Store::open(const std::string& path, Access access, int busy_timeout_ms) {
     auto mode = sql::Db::Mode::ReadOnly;
     if (!folder_writable && !fs::exists(path + "-shm", ec)) {
       if (fs::exists(path + "-wal", ec) && fs::file_size(path + "-wal", ec) > 0)
-        throw UsageError(fmt::format("{}: its folder is read-only and {}-wal holds changes never checkpointed into it; read "
-                                     "it where it is writable (or copy the store, -wal included, to such a folder)",
-                                     path, path));
+        throw UsageError(
+            fmt::format("{}: its folder is read-only and {}-wal holds changes never checkpointed into it; read "
+                        "it where it is writable (or copy the store, -wal included, to such a folder)",
+                        path, path));
       mode = sql::Db::Mode::Inspect;
     }
     auto db = std::make_unique<sql::Db>(path, mode);
     db->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms));
     const auto version = db->scalar_int("PRAGMA user_version");
     if (version != schema_version())
-      throw UsageError(fmt::format("{}: store schema version {}, this usbench reads version {}; run a writing command on it "
-                                   "once (e.g. usbench ingest or usbench run) to migrate it",
-                                   path, version, schema_version()));
+      throw UsageError(
+          fmt::format("{}: store schema version {}, this usbench reads version {}; run a writing command on it "
+                      "once (e.g. usbench ingest or usbench run) to migrate it",
+                      path, version, schema_version()));
     return Store(path, std::move(db));
   }
   check_writable(path);
@@ -240,11 +249,17 @@ Store::DatasetChange Store::put_dataset(const DatasetRecord& d) {
     }
     sql::Stmt delc(*db_, "DELETE FROM clips WHERE dataset=?");
     delc.bind(1, d.name).run();
-    sql::Stmt up(*db_,
-                 "INSERT INTO datasets(name, kind, source, config_json, manifest_hash, created_ms) VALUES (?,?,?,?,?,?) "
-                 "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, source=excluded.source, "
-                 "config_json=excluded.config_json, manifest_hash=excluded.manifest_hash, created_ms=excluded.created_ms");
-    up.bind(1, d.name).bind(2, d.kind).bind(3, d.source).bind(4, d.config_json).bind(5, d.manifest_hash).bind(6, now_ms());
+    sql::Stmt up(
+        *db_,
+        "INSERT INTO datasets(name, kind, source, config_json, manifest_hash, created_ms) VALUES (?,?,?,?,?,?) "
+        "ON CONFLICT(name) DO UPDATE SET kind=excluded.kind, source=excluded.source, "
+        "config_json=excluded.config_json, manifest_hash=excluded.manifest_hash, created_ms=excluded.created_ms");
+    up.bind(1, d.name)
+        .bind(2, d.kind)
+        .bind(3, d.source)
+        .bind(4, d.config_json)
+        .bind(5, d.manifest_hash)
+        .bind(6, now_ms());
     up.run();
     sql::Stmt ins(*db_,
                   "INSERT INTO clips(dataset, clip_id, path, label, grp, n_frames, source_fps, sha256, sampling) "
@@ -265,9 +280,10 @@ Store::DatasetChange Store::put_dataset(const DatasetRecord& d) {
 
 std::string Store::DatasetChange::describe(const std::string& name, const std::string& now) const {
   if (previous_manifest.empty()) return "";
-  return fmt::format("data set '{}' changed: manifest {} -> {} (other clips, labels or sampling than recorded before); {} "
-                     "recorded run(s) belong to the old manifest and keep their results under their own ids",
-                     name, previous_manifest.substr(0, 12), now.substr(0, 12), runs_of_previous);
+  return fmt::format(
+      "data set '{}' changed: manifest {} -> {} (other clips, labels or sampling than recorded before); {} "
+      "recorded run(s) belong to the old manifest and keep their results under their own ids",
+      name, previous_manifest.substr(0, 12), now.substr(0, 12), runs_of_previous);
 }
 
 std::optional<DatasetRecord> Store::dataset(const std::string& name) {
@@ -287,8 +303,8 @@ std::optional<DatasetRecord> Store::dataset(const std::string& name) {
               "FROM clips WHERE dataset=? ORDER BY clip_id");
   c.bind(1, name);
   while (c.step())
-    d.clips.push_back({c.text(0), c.text(1), c.text(2), c.text(3), static_cast<int>(c.int64(4)), c.real(5), c.text(6),
-                       c.text(7)});
+    d.clips.push_back(
+        {c.text(0), c.text(1), c.text(2), c.text(3), static_cast<int>(c.int64(4)), c.real(5), c.text(6), c.text(7)});
   return d;
 }
 
@@ -303,8 +319,8 @@ void Store::put_split(const SplitRecord& s) {
   write([&] {
     sql::Stmt del(*db_, "DELETE FROM splits WHERE dataset=? AND name=?");
     del.bind(1, s.dataset).bind(2, s.name).run();
-    sql::Stmt ins(*db_,
-                  "INSERT INTO splits(dataset, name, k, seed, source, assignment_hash, created_ms) VALUES (?,?,?,?,?,?,?)");
+    sql::Stmt ins(
+        *db_, "INSERT INTO splits(dataset, name, k, seed, source, assignment_hash, created_ms) VALUES (?,?,?,?,?,?,?)");
     ins.bind(1, s.dataset).bind(2, s.name).bind(3, s.k).bind(4, s.seed).bind(5, s.source).bind(6, s.assignment_hash);
     ins.bind(7, now_ms()).run();
     sql::Stmt known(*db_, "SELECT count(*) FROM clips WHERE dataset=? AND clip_id=?");

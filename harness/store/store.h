@@ -107,7 +107,7 @@ std::string iso_utc(std::int64_t ms);
 class Store {
  public:
   static constexpr std::int32_t kApplicationId = 0x55534231;  // "USB1"
-  static int schema_version();                                 // number of migrations known to this binary
+  static int schema_version();                                // number of migrations known to this binary
 
   enum class Access {
     Existing,  // the file must exist; opened for writing (migrated when older)

@@ -13,7 +13,9 @@ struct Attached {
   sql::Db& db;
   Attached(sql::Db& d, const std::string& path) : db(d) {
     // Read-only: a merge input is never written.
-    sql::Stmt(db, "ATTACH DATABASE ? AS src").bind(1, sql::file_uri(std::filesystem::absolute(path).string(), "mode=ro")).run();
+    sql::Stmt(db, "ATTACH DATABASE ? AS src")
+        .bind(1, sql::file_uri(std::filesystem::absolute(path).string(), "mode=ro"))
+        .run();
   }
   ~Attached() {
     try {
@@ -31,7 +33,9 @@ std::string listed(sql::Db& db, const std::string& query) {
   return out;
 }
 
-int count(sql::Db& db, const std::string& table) { return static_cast<int>(db.scalar_int("SELECT COUNT(*) FROM " + table)); }
+int count(sql::Db& db, const std::string& table) {
+  return static_cast<int>(db.scalar_int("SELECT COUNT(*) FROM " + table));
+}
 }  // namespace
 
 Store::MergeCounts Store::merge_from(const std::string& source) {
@@ -41,43 +45,55 @@ Store::MergeCounts Store::merge_from(const std::string& source) {
   const auto version = db_->scalar_int("PRAGMA src.user_version");
   if (version != schema_version())
     throw UsageError(source + ": store schema version " + std::to_string(version) + ", this usbench writes version " +
-                     std::to_string(schema_version()) + "; open it once with this usbench (e.g. `usbench runs --db " + source +
-                     "`) to migrate it, then merge");
+                     std::to_string(schema_version()) + "; open it once with this usbench (e.g. `usbench runs --db " +
+                     source + "`) to migrate it, then merge");
   MergeCounts counts;
   write([&] {
     const std::string conflicts_ds = listed(*db_,
-        "SELECT s.name FROM src.datasets s JOIN main.datasets d ON d.name = s.name WHERE d.manifest_hash <> s.manifest_hash");
+                                            "SELECT s.name FROM src.datasets s JOIN main.datasets d ON d.name = s.name "
+                                            "WHERE d.manifest_hash <> s.manifest_hash");
     if (!conflicts_ds.empty())
       throw UsageError(source + ": data set(s) " + conflicts_ds + " describe other clips than in " + path_ +
                        " (manifest hashes differ); shards must ingest the same data. Nothing was merged.");
     const std::string conflicts_sp = listed(*db_,
-        "SELECT s.dataset || '/' || s.name FROM src.splits s JOIN main.splits d ON d.dataset = s.dataset AND d.name = s.name "
-        "WHERE d.assignment_hash <> s.assignment_hash");
+                                            "SELECT s.dataset || '/' || s.name FROM src.splits s JOIN main.splits d ON "
+                                            "d.dataset = s.dataset AND d.name = s.name "
+                                            "WHERE d.assignment_hash <> s.assignment_hash");
     if (!conflicts_sp.empty())
-      throw UsageError(source + ": split(s) " + conflicts_sp + " assign other folds than in " + path_ + ". Nothing was merged.");
+      throw UsageError(source + ": split(s) " + conflicts_sp + " assign other folds than in " + path_ +
+                       ". Nothing was merged.");
 
-    db_->exec("CREATE TEMP TABLE merge_ds AS SELECT name FROM src.datasets WHERE name NOT IN (SELECT name FROM main.datasets)");
+    db_->exec(
+        "CREATE TEMP TABLE merge_ds AS SELECT name FROM src.datasets WHERE name NOT IN (SELECT name FROM "
+        "main.datasets)");
     db_->exec("INSERT INTO main.datasets SELECT * FROM src.datasets WHERE name IN (SELECT name FROM merge_ds)");
     db_->exec("INSERT INTO main.clips SELECT * FROM src.clips WHERE dataset IN (SELECT name FROM merge_ds)");
     counts.datasets_added = count(*db_, "merge_ds");
-    db_->exec("CREATE TEMP TABLE merge_sp AS SELECT dataset, name FROM src.splits s WHERE NOT EXISTS "
-              "(SELECT 1 FROM main.splits d WHERE d.dataset = s.dataset AND d.name = s.name)");
-    db_->exec("INSERT INTO main.splits SELECT * FROM src.splits s WHERE EXISTS "
-              "(SELECT 1 FROM merge_sp m WHERE m.dataset = s.dataset AND m.name = s.name)");
-    db_->exec("INSERT INTO main.folds SELECT * FROM src.folds f WHERE EXISTS "
-              "(SELECT 1 FROM merge_sp m WHERE m.dataset = f.dataset AND m.name = f.split)");
+    db_->exec(
+        "CREATE TEMP TABLE merge_sp AS SELECT dataset, name FROM src.splits s WHERE NOT EXISTS "
+        "(SELECT 1 FROM main.splits d WHERE d.dataset = s.dataset AND d.name = s.name)");
+    db_->exec(
+        "INSERT INTO main.splits SELECT * FROM src.splits s WHERE EXISTS "
+        "(SELECT 1 FROM merge_sp m WHERE m.dataset = s.dataset AND m.name = s.name)");
+    db_->exec(
+        "INSERT INTO main.folds SELECT * FROM src.folds f WHERE EXISTS "
+        "(SELECT 1 FROM merge_sp m WHERE m.dataset = f.dataset AND m.name = f.split)");
 
     const auto before = db_->scalar_int("SELECT total_changes()");
-    db_->exec("INSERT INTO main.experiments SELECT * FROM src.experiments WHERE true ON CONFLICT(name) DO UPDATE SET "
-              "version = excluded.version, spec_json = excluded.spec_json, spec_hash = excluded.spec_hash, "
-              "updated_ms = excluded.updated_ms WHERE excluded.updated_ms > experiments.updated_ms");
+    db_->exec(
+        "INSERT INTO main.experiments SELECT * FROM src.experiments WHERE true ON CONFLICT(name) DO UPDATE SET "
+        "version = excluded.version, spec_json = excluded.spec_json, spec_hash = excluded.spec_hash, "
+        "updated_ms = excluded.updated_ms WHERE excluded.updated_ms > experiments.updated_ms");
     counts.experiments_updated = static_cast<int>(db_->scalar_int("SELECT total_changes()") - before);
-    db_->exec("INSERT INTO main.method_notes SELECT * FROM src.method_notes WHERE true ON CONFLICT(experiment, method) DO UPDATE SET "
-              "note = excluded.note, updated_ms = excluded.updated_ms WHERE excluded.updated_ms > method_notes.updated_ms");
+    db_->exec(
+        "INSERT INTO main.method_notes SELECT * FROM src.method_notes WHERE true ON CONFLICT(experiment, method) DO "
+        "UPDATE SET "
+        "note = excluded.note, updated_ms = excluded.updated_ms WHERE excluded.updated_ms > method_notes.updated_ms");
 
     db_->exec("CREATE TEMP TABLE merge_add AS SELECT id FROM src.runs WHERE id NOT IN (SELECT id FROM main.runs)");
-    db_->exec("CREATE TEMP TABLE merge_rep AS SELECT s.id FROM src.runs s JOIN main.runs d ON d.id = s.id "
-              "WHERE s.status = 'done' AND d.status <> 'done'");
+    db_->exec(
+        "CREATE TEMP TABLE merge_rep AS SELECT s.id FROM src.runs s JOIN main.runs d ON d.id = s.id "
+        "WHERE s.status = 'done' AND d.status <> 'done'");
     counts.runs_added = count(*db_, "merge_add");
     counts.runs_replaced = count(*db_, "merge_rep");
     counts.runs_present = count(*db_, "src.runs") - counts.runs_added - counts.runs_replaced;
@@ -85,8 +101,10 @@ Store::MergeCounts Store::merge_from(const std::string& source) {
     db_->exec("CREATE TEMP TABLE merge_ids AS SELECT id FROM merge_add UNION SELECT id FROM merge_rep");
     db_->exec("INSERT INTO main.runs SELECT * FROM src.runs WHERE id IN (SELECT id FROM merge_ids)");
     for (const char* table : {"seeds", "metrics", "predictions", "artifacts"})
-      db_->exec(std::string("INSERT INTO main.") + table + " SELECT * FROM src." + table + " WHERE run_id IN (SELECT id FROM merge_ids)");
-    for (const char* t : {"merge_ds", "merge_sp", "merge_add", "merge_rep", "merge_ids"}) db_->exec(std::string("DROP TABLE temp.") + t);
+      db_->exec(std::string("INSERT INTO main.") + table + " SELECT * FROM src." + table +
+                " WHERE run_id IN (SELECT id FROM merge_ids)");
+    for (const char* t : {"merge_ds", "merge_sp", "merge_add", "merge_rep", "merge_ids"})
+      db_->exec(std::string("DROP TABLE temp.") + t);
   });
   return counts;
 }

@@ -50,7 +50,10 @@ bool Store::create_run(const RunRecord& r, const std::map<std::string, std::int6
     s.bind(1, r.id).bind(2, r.experiment).bind(3, r.method).bind(4, r.protocol).bind(5, to_string(r.stage));
     s.bind(6, r.fold).bind(7, r.seed).bind(8, r.config_json).bind(9, r.config_hash);
     s.bind(10, r.protocol_version).bind(11, r.method_version).bind(12, r.manifest_hash).bind(13, r.fold_hash);
-    s.bind(14, to_string(r.status)).bind(15, r.error).bind(16, r.env_json).bind(17, r.created_ms ? r.created_ms : now_ms());
+    s.bind(14, to_string(r.status))
+        .bind(15, r.error)
+        .bind(16, r.env_json)
+        .bind(17, r.created_ms ? r.created_ms : now_ms());
     s.run();
     created = db_->changes() > 0;
     if (!created) return;
@@ -78,7 +81,8 @@ Store::Claim Store::claim_run(const std::string& id, const RunOwner& me, const s
                               std::int64_t stale_after_ms) {
   Claim claim;
   write([&] {
-    sql::Stmt q(*db_, "SELECT status, owner_host, owner_pid, owner_token, coalesce(heartbeat_ms, 0) FROM runs WHERE id=?");
+    sql::Stmt q(*db_,
+                "SELECT status, owner_host, owner_pid, owner_token, coalesce(heartbeat_ms, 0) FROM runs WHERE id=?");
     q.bind(1, id);
     if (!q.step()) throw std::runtime_error("claim_run: no run with id " + id);
     const std::string status = q.text(0);
@@ -91,7 +95,8 @@ Store::Claim Store::claim_run(const std::string& id, const RunOwner& me, const s
     if (status == "running" && holder.token != me.token) {
       if (t - heartbeat <= stale_after_ms && !owner_is_dead(holder)) {
         claim.result = ClaimResult::Busy;
-        claim.holder = fmt::format("process {} on {} (heartbeat {:.0f} s ago)", holder.pid, holder.host, (t - heartbeat) / 1000.0);
+        claim.holder =
+            fmt::format("process {} on {} (heartbeat {:.0f} s ago)", holder.pid, holder.host, (t - heartbeat) / 1000.0);
         return;
       }
       claim.took_over = true;
@@ -122,14 +127,16 @@ bool Store::heartbeat(const std::string& id, const std::string& token) {
   return ours;
 }
 
-bool Store::finish_claimed_run(const std::string& id, const std::string& token, RunStatus status, const std::string& error) {
+bool Store::finish_claimed_run(const std::string& id, const std::string& token, RunStatus status,
+                               const std::string& error) {
   if (status != RunStatus::Done && status != RunStatus::Failed && status != RunStatus::Interrupted)
     throw std::invalid_argument(std::string("finish_claimed_run: not a final status: ") + to_string(status));
   bool ours = false;
   write([&] {
     const auto t = now_ms();
-    sql::Stmt s(*db_, "UPDATE runs SET status=?, error=?, finished_ms=?, heartbeat_ms=? WHERE id=? AND owner_token=? "
-                      "AND status='running'");
+    sql::Stmt s(*db_,
+                "UPDATE runs SET status=?, error=?, finished_ms=?, heartbeat_ms=? WHERE id=? AND owner_token=? "
+                "AND status='running'");
     s.bind(1, to_string(status)).bind(2, error).bind(3, t).bind(4, t).bind(5, id).bind(6, token).run();
     ours = db_->changes() == 1;
   });
@@ -214,12 +221,14 @@ void Store::put_predictions(const std::string& run_id, int epoch, const std::vec
 }
 
 std::vector<Store::Prediction> Store::predictions(const std::string& run_id, int epoch) {
-  sql::Stmt q(*db_, "SELECT clip_id, frame_index, label, predicted FROM predictions WHERE run_id=? AND epoch=? "
-                    "ORDER BY clip_id, frame_index");
+  sql::Stmt q(*db_,
+              "SELECT clip_id, frame_index, label, predicted FROM predictions WHERE run_id=? AND epoch=? "
+              "ORDER BY clip_id, frame_index");
   q.bind(1, run_id).bind(2, epoch);
   std::vector<Prediction> out;
   while (q.step())
-    out.push_back({q.text(0), static_cast<int>(q.int64(1)), static_cast<int>(q.int64(2)), static_cast<int>(q.int64(3))});
+    out.push_back(
+        {q.text(0), static_cast<int>(q.int64(1)), static_cast<int>(q.int64(2)), static_cast<int>(q.int64(3))});
   return out;
 }
 
@@ -235,14 +244,17 @@ void Store::put_checkpoint(const std::string& run_id, int epoch, const std::stri
   write([&] {
     sql::Stmt del(*db_, "DELETE FROM artifacts WHERE run_id=? AND kind='checkpoint'");
     del.bind(1, run_id).run();
-    sql::Stmt s(*db_, "INSERT INTO artifacts(run_id, kind, epoch, path, sha256, bytes, created_ms) VALUES (?,'checkpoint',?,?,?,?,?)");
+    sql::Stmt s(*db_,
+                "INSERT INTO artifacts(run_id, kind, epoch, path, sha256, bytes, created_ms) VALUES "
+                "(?,'checkpoint',?,?,?,?,?)");
     s.bind(1, run_id).bind(2, epoch).bind(3, path).bind(4, sha256).bind(5, bytes).bind(6, now_ms()).run();
   });
 }
 
 std::optional<Store::CheckpointRecord> Store::checkpoint(const std::string& run_id) {
-  sql::Stmt q(*db_, "SELECT epoch, path, sha256, bytes FROM artifacts WHERE run_id=? AND kind='checkpoint' "
-                    "ORDER BY epoch DESC LIMIT 1");
+  sql::Stmt q(*db_,
+              "SELECT epoch, path, sha256, bytes FROM artifacts WHERE run_id=? AND kind='checkpoint' "
+              "ORDER BY epoch DESC LIMIT 1");
   q.bind(1, run_id);
   if (!q.step()) return std::nullopt;
   return CheckpointRecord{static_cast<int>(q.int64(0)), q.text(1), q.text(2), q.int64(3)};
@@ -257,20 +269,28 @@ void Store::drop_checkpoint(const std::string& run_id) {
 
 const char* to_string(Stage stage) {
   switch (stage) {
-    case Stage::Pretrain: return "pretrain";
-    case Stage::Finetune: return "finetune";
-    case Stage::Probe: return "probe";
+    case Stage::Pretrain:
+      return "pretrain";
+    case Stage::Finetune:
+      return "finetune";
+    case Stage::Probe:
+      return "probe";
   }
   return "?";
 }
 
 const char* to_string(RunStatus status) {
   switch (status) {
-    case RunStatus::Pending: return "pending";
-    case RunStatus::Running: return "running";
-    case RunStatus::Done: return "done";
-    case RunStatus::Failed: return "failed";
-    case RunStatus::Interrupted: return "interrupted";
+    case RunStatus::Pending:
+      return "pending";
+    case RunStatus::Running:
+      return "running";
+    case RunStatus::Done:
+      return "done";
+    case RunStatus::Failed:
+      return "failed";
+    case RunStatus::Interrupted:
+      return "interrupted";
   }
   return "?";
 }
@@ -282,7 +302,8 @@ Stage parse_stage(const std::string& text) {
 }
 
 RunStatus parse_run_status(const std::string& text) {
-  for (const RunStatus s : {RunStatus::Pending, RunStatus::Running, RunStatus::Done, RunStatus::Failed, RunStatus::Interrupted})
+  for (const RunStatus s :
+       {RunStatus::Pending, RunStatus::Running, RunStatus::Done, RunStatus::Failed, RunStatus::Interrupted})
     if (text == to_string(s)) return s;
   throw RunFailure("a run's status reads '" + text + "', which no usbench writes: the store is damaged");
 }
@@ -342,14 +363,14 @@ std::optional<RunRecord> Store::find_run(const std::string& id_or_prefix) {
     exact.bind(1, id_or_prefix);
     if (exact.step()) return read_run(exact);
   }
-  if (id_or_prefix.size() < 4) throw UsageError("run id '" + id_or_prefix + "' is too short: give at least 4 characters");
-  sql::Stmt s(*db_, fmt::format("SELECT {} FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id LIMIT 2",
-                                kRunColumns));
+  if (id_or_prefix.size() < 4)
+    throw UsageError("run id '" + id_or_prefix + "' is too short: give at least 4 characters");
+  sql::Stmt s(*db_,
+              fmt::format("SELECT {} FROM runs WHERE substr(id, 1, length(?1)) = ?1 ORDER BY id LIMIT 2", kRunColumns));
   s.bind(1, id_or_prefix);
   if (!s.step()) return std::nullopt;
   RunRecord first = read_run(s);
-  if (s.step())
-    throw UsageError("run id prefix '" + id_or_prefix + "' is ambiguous: give more characters");
+  if (s.step()) throw UsageError("run id prefix '" + id_or_prefix + "' is ambiguous: give more characters");
   return first;
 }
 
@@ -371,7 +392,7 @@ std::map<std::string, std::int64_t> Store::seeds(const std::string& run_id) {
 
 std::string effective_status(const RunRecord& run, std::int64_t now, std::int64_t stale_after_ms) {
   if (run.status == RunStatus::Running && (now - run.heartbeat_ms.value_or(0) > stale_after_ms ||
-                                         owner_is_dead(RunOwner{run.owner_host, run.owner_pid, ""})))
+                                           owner_is_dead(RunOwner{run.owner_host, run.owner_pid, ""})))
     return "stale";
   return to_string(run.status);
 }

@@ -39,8 +39,9 @@ const FrameSet& frames_at(int size) {
   static std::map<int, FrameSet> sets;
   auto it = sets.find(size);
   if (it != sets.end()) return it->second;
-  const auto cfg = registries().datasets.get("synthetic").resolve(
-      {{"clips_per_class", 8}, {"frames_per_clip", 8}, {"stored_size", size}}, "bench", "d");
+  const auto cfg = registries()
+                       .datasets.get("synthetic")
+                       .resolve({{"clips_per_class", 8}, {"frames_per_clip", 8}, {"stored_size", size}}, "bench", "d");
   IngestOptions o;
   o.name = "synthetic";
   const FrameCache cache(scratch("cache-" + std::to_string(size)).string());
@@ -60,7 +61,8 @@ void BM_LoaderAugment(benchmark::State& state) {
   std::int64_t images = 0;
   for (auto _ : state) {
     const auto fb = FrameBatches::make(set, all, 32, true, aug, 1, epoch++);
-    Loader loader(fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, threads, 4);
+    Loader loader(
+        fb.num_batches(), [&fb](int b) { return fb.augmented(b); }, threads, 4);
     while (auto b = loader.next()) {
       images += b->images.size(0);
       benchmark::DoNotOptimize(b->images.data_ptr<float>());
@@ -75,7 +77,9 @@ void BM_Ingest(benchmark::State& state) {
   const fs::path pocus = fs::path(USBENCH_SOURCE_DIR) / ".." / "shared" / "data" / "pocus";
   const bool real = fs::is_directory(pocus);
   const std::string kind = real ? "pocus" : "synthetic";
-  const nlohmann::json user = real ? nlohmann::json{{"src", pocus.string()}} : nlohmann::json{{"clips_per_class", 30}, {"frames_per_clip", 10}, {"stored_size", 224}};
+  const nlohmann::json user =
+      real ? nlohmann::json{{"src", pocus.string()}}
+           : nlohmann::json{{"clips_per_class", 30}, {"frames_per_clip", 10}, {"stored_size", 224}};
   const auto cfg = registries().datasets.get(kind).resolve(user, "bench", "d");
   const auto dir = scratch("ingest");
   IngestOptions o;

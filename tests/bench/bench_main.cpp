@@ -8,8 +8,8 @@
 
 int main(int argc, char** argv) {
   const auto kernels = usbench::apply_kernel_set(usbench::CpuIsa::Avx2, argv);
-  std::cerr << "CPU kernel set: " << usbench::to_string(kernels.requested) << (kernels.cpu_has_avx512 ? " (this CPU has AVX-512)" : "")
-            << "\n";
+  std::cerr << "CPU kernel set: " << usbench::to_string(kernels.requested)
+            << (kernels.cpu_has_avx512 ? " (this CPU has AVX-512)" : "") << "\n";
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

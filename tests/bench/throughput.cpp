@@ -93,13 +93,14 @@ datasets::AugmentConfig pretrain_aug(int size) {
 }
 
 // USCL steps per second at batch `b`: the runner's step on batches made beforehand.
-nlohmann::json pretrain_rate(const Registries& reg, const datasets::FrameSet& set, const torch::Device& dev, int b, bool amp,
-                             const Options& o) {
+nlohmann::json pretrain_rate(const Registries& reg, const datasets::FrameSet& set, const torch::Device& dev, int b,
+                             bool amp, const Options& o) {
   const auto cfg = reg.methods.get("uscl").resolve({{"batch_size", b}, {"input_size", o.size}}, "throughput", "uscl");
   auto m = methods::make_pretrainer(reg.methods.get("uscl"), cfg, 2, dev, 0);
   std::vector<int> clips(static_cast<std::size_t>(set.clip_ids.size()));
   std::iota(clips.begin(), clips.end(), 0);
-  const auto pb = methods::PairBatches::make(set, clips, b, true, pretrain_aug(o.size), methods::PairMode::Mix, 0.5, true, 1, 0);
+  const auto pb =
+      methods::PairBatches::make(set, clips, b, true, pretrain_aug(o.size), methods::PairMode::Mix, 0.5, true, 1, 0);
   std::vector<methods::PairBatch> ready;
   for (int i = 0; i < std::min(2, pb.num_batches()); ++i) {
     auto x = pb.batch(i);
@@ -127,8 +128,8 @@ nlohmann::json pretrain_rate(const Registries& reg, const datasets::FrameSet& se
   for (int i = 0; i < o.steps; ++i) step(i);
   sync(dev);
   const double secs = seconds_since(t0);
-  return {{"batch", b}, {"precision", amp ? "amp" : "fp32"}, {"steps", o.steps}, {"seconds", secs},
-          {"views_per_s", 2.0 * b * o.steps / secs}, {"steps_per_s", o.steps / secs}};
+  return {{"batch", b},      {"precision", amp ? "amp" : "fp32"},       {"steps", o.steps},
+          {"seconds", secs}, {"views_per_s", 2.0 * b * o.steps / secs}, {"steps_per_s", o.steps / secs}};
 }
 
 // uscl-paper training steps and evaluation at batch `b`.
@@ -185,7 +186,10 @@ nlohmann::json finetune_rate(const torch::Device& dev, int b, bool amp, const Op
   for (int i = 0; i < o.steps; ++i) eval();
   sync(dev);
   const double eval_s = seconds_since(t0);
-  return {{"batch", b}, {"precision", amp ? "amp" : "fp32"}, {"steps", o.steps}, {"train_images_per_s", b * o.steps / train_s},
+  return {{"batch", b},
+          {"precision", amp ? "amp" : "fp32"},
+          {"steps", o.steps},
+          {"train_images_per_s", b * o.steps / train_s},
           {"eval_images_per_s", 64.0 * o.steps / eval_s}};
 }
 
@@ -194,11 +198,13 @@ nlohmann::json loader_rate(const datasets::FrameSet& set, int threads, const Opt
   std::vector<int> clips(static_cast<std::size_t>(set.clip_ids.size()));
   std::iota(clips.begin(), clips.end(), 0);
   const int b = 32;
-  const auto pb = methods::PairBatches::make(set, clips, b, true, pretrain_aug(o.size), methods::PairMode::Mix, 0.5, true, 1, 0);
+  const auto pb =
+      methods::PairBatches::make(set, clips, b, true, pretrain_aug(o.size), methods::PairMode::Mix, 0.5, true, 1, 0);
   const int n = std::min(o.loader_batches, pb.num_batches());
   auto t0 = Clock::now();
   {
-    datasets::OrderedLoader<methods::PairBatch> loader(n, [&pb](int i) { return pb.batch(i); }, threads, 2 * std::max(1, threads));
+    datasets::OrderedLoader<methods::PairBatch> loader(
+        n, [&pb](int i) { return pb.batch(i); }, threads, 2 * std::max(1, threads));
     while (auto x = loader.next()) x->x1.sum();
   }
   sync(set.frames.device());
@@ -213,12 +219,15 @@ nlohmann::json loader_rate(const datasets::FrameSet& set, int threads, const Opt
   const int nf = std::min(o.loader_batches, fb.num_batches());
   t0 = Clock::now();
   {
-    datasets::Loader loader(nf, [&fb](int i) { return fb.augmented(i); }, threads, 2 * std::max(1, threads));
+    datasets::Loader loader(
+        nf, [&fb](int i) { return fb.augmented(i); }, threads, 2 * std::max(1, threads));
     while (auto x = loader.next()) x->images.sum();
   }
   sync(set.frames.device());
   const double ft_s = seconds_since(t0);
-  return {{"frames", where}, {"threads", threads}, {"pretrain_views_per_s", 2.0 * b * n / pair_s},
+  return {{"frames", where},
+          {"threads", threads},
+          {"pretrain_views_per_s", 2.0 * b * n / pair_s},
           {"finetune_images_per_s", static_cast<double>(b) * nf / ft_s}};
 }
 
@@ -238,12 +247,16 @@ double nearest(const nlohmann::json& rows, int batch, bool amp, const char* key)
 // divided by the measured rates (USCL's step stands for SimCLR's and MoCo's, which do less work).
 nlohmann::json predict(const Registries& reg, const nlohmann::json& measured, const Options& o, bool amp) {
   const auto spec = load_spec(o.spec, {}, reg);
-  nlohmann::json out = {{"spec", o.spec}, {"pretrain_clips", o.pretrain_clips}, {"downstream_frames", o.downstream_frames},
-                        {"precision", amp ? "amp" : "fp32"}, {"parts", nlohmann::json::array()}};
+  nlohmann::json out = {{"spec", o.spec},
+                        {"pretrain_clips", o.pretrain_clips},
+                        {"downstream_frames", o.downstream_frames},
+                        {"precision", amp ? "amp" : "fp32"},
+                        {"parts", nlohmann::json::array()}};
   auto check_size = [&](const ComponentRef& c) {
     if (c.config.contains("input_size") && c.config.at("input_size").get<int>() != o.size)
-      throw std::runtime_error(fmt::format("{}: '{}' trains at {} px, the rates were measured at {} px (use --size {})", o.spec,
-                                           c.label, c.config.at("input_size").get<int>(), o.size, c.config.at("input_size").get<int>()));
+      throw std::runtime_error(fmt::format("{}: '{}' trains at {} px, the rates were measured at {} px (use --size {})",
+                                           o.spec, c.label, c.config.at("input_size").get<int>(), o.size,
+                                           c.config.at("input_size").get<int>()));
   };
   for (const auto& m : spec.methods) check_size(m);
   for (const auto& p : spec.protocols) check_size(p);
@@ -264,7 +277,8 @@ nlohmann::json predict(const Registries& reg, const nlohmann::json& measured, co
     const double steps = static_cast<double>(epochs) * per_epoch * static_cast<double>(spec.seeds.size());
     const double rate = nearest(measured["pretrain"], batch, amp, "views_per_s");
     const double eval_rate = nearest(measured["finetune"], batch, amp, "eval_images_per_s");
-    const double s = steps * 2 * batch / rate + epochs * 2.0 * held / eval_rate * static_cast<double>(spec.seeds.size());
+    const double s =
+        steps * 2 * batch / rate + epochs * 2.0 * held / eval_rate * static_cast<double>(spec.seeds.size());
     out["parts"].push_back({{"what", "pretrain " + m.label}, {"steps", steps}, {"seconds", s}});
     total += s;
   }
@@ -277,8 +291,11 @@ nlohmann::json predict(const Registries& reg, const nlohmann::json& measured, co
     const double rate = nearest(measured["finetune"], batch, amp, "train_images_per_s");
     const double eval_rate = nearest(measured["finetune"], batch, amp, "eval_images_per_s");
     const double s = runs * epochs * (fit / rate + eval / eval_rate);
-    out["parts"].push_back({{"what", p.label + " (" + std::to_string(static_cast<int>(runs)) + " folds of all methods)"},
-                            {"train_images", runs * epochs * fit}, {"eval_images", runs * epochs * eval}, {"seconds", s}});
+    out["parts"].push_back(
+        {{"what", p.label + " (" + std::to_string(static_cast<int>(runs)) + " folds of all methods)"},
+         {"train_images", runs * epochs * fit},
+         {"eval_images", runs * epochs * eval},
+         {"seconds", s}});
     total += s;
   }
   out["seconds"] = total;
@@ -289,7 +306,8 @@ nlohmann::json predict(const Registries& reg, const nlohmann::json& measured, co
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app{"usbench_throughput: training-step, evaluation and loader rates on a device, and a predicted experiment time"};
+  CLI::App app{
+      "usbench_throughput: training-step, evaluation and loader rates on a device, and a predicted experiment time"};
   app.add_option("--device", o.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
   app.add_option("--size", o.size, "input size (px)")->capture_default_str();
   app.add_option("--batches", o.batches, "batch sizes")->delimiter(',');
@@ -298,10 +316,13 @@ int main(int argc, char** argv) {
   app.add_option("--loader-threads", o.loader_threads, "loader thread counts")->delimiter(',');
   app.add_option("--loader-batches", o.loader_batches, "batches per loader measurement")->capture_default_str();
   app.add_option("--spec", o.spec, "predict this experiment's wall time");
-  app.add_option("--pretrain-clips", o.pretrain_clips, "clips of the pretraining set (COVID-BLUES: 362)")->capture_default_str();
-  app.add_option("--downstream-frames", o.downstream_frames, "frames of the downstream set (POCUS public subset: 2149)")->capture_default_str();
+  app.add_option("--pretrain-clips", o.pretrain_clips, "clips of the pretraining set (COVID-BLUES: 362)")
+      ->capture_default_str();
+  app.add_option("--downstream-frames", o.downstream_frames, "frames of the downstream set (POCUS public subset: 2149)")
+      ->capture_default_str();
   app.add_option("--out", o.out, "write every figure here as JSON");
-  app.add_option("--cpu-isa", o.cpu_isa, "CPU kernel set: avx2 (usbench's default) or native (the libraries choose by processor)")
+  app.add_option("--cpu-isa", o.cpu_isa,
+                 "CPU kernel set: avx2 (usbench's default) or native (the libraries choose by processor)")
       ->check(CLI::IsMember({"avx2", "native"}))
       ->capture_default_str();
   app.add_option("--threads", o.threads, "intra-op threads (0: one per logical CPU)")->capture_default_str();
@@ -310,45 +331,57 @@ int main(int argc, char** argv) {
   // kernel set: a process cannot change its set once the libraries have read it.
   apply_kernel_set(parse_cpu_isa(o.cpu_isa, "--cpu-isa"), argv);
   try {
-    if (o.device == "cuda" && !torch::cuda::is_available()) throw std::runtime_error("--device cuda: CUDA is not available");
+    if (o.device == "cuda" && !torch::cuda::is_available())
+      throw std::runtime_error("--device cuda: CUDA is not available");
     const torch::Device dev = o.device == "cuda" ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
     Registries reg;
     cli::register_builtins(reg);
     // Intra-op threads as the runner sets them for a spec without "threads": one per logical CPU.
-    at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    at::set_num_threads(o.threads > 0 ? o.threads
+                                      : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
     const auto env = capture_environment(o.device);
-    nlohmann::json r = {{"device", o.device}, {"device_name", env["device_name"]}, {"torch_version", env["torch_version"]},
-                        {"cpu_isa", o.cpu_isa}, {"kernels", env["kernels"]},
-                        {"threads", env["threads"]}, {"size", o.size}, {"pretrain", nlohmann::json::array()},
-                        {"finetune", nlohmann::json::array()}, {"loader", nlohmann::json::array()}};
+    nlohmann::json r = {{"device", o.device},
+                        {"device_name", env["device_name"]},
+                        {"torch_version", env["torch_version"]},
+                        {"cpu_isa", o.cpu_isa},
+                        {"kernels", env["kernels"]},
+                        {"threads", env["threads"]},
+                        {"size", o.size},
+                        {"pretrain", nlohmann::json::array()},
+                        {"finetune", nlohmann::json::array()},
+                        {"loader", nlohmann::json::array()}};
     const int max_batch = *std::max_element(o.batches.begin(), o.batches.end());
     auto host = synthetic_frames(std::max(2 * max_batch, 64), o.size);
     datasets::FrameSet on_device = host;
     on_device.frames = host.frames.to(dev);
     const std::vector<bool> precisions = dev.is_cuda() ? std::vector<bool>{false, true} : std::vector<bool>{false};
     fmt::print("usbench_throughput on {} ({}), {} px, LibTorch {}, {} threads, CPU kernels {} ({})\n", o.device,
-               env["device_name"].get<std::string>(), o.size, env["torch_version"].get<std::string>(), env["threads"].dump(),
-               o.cpu_isa, kernel_set_key(env["kernels"]));
+               env["device_name"].get<std::string>(), o.size, env["torch_version"].get<std::string>(),
+               env["threads"].dump(), o.cpu_isa, kernel_set_key(env["kernels"]));
     for (bool amp : precisions)
       for (int b : o.batches) {
         auto p = pretrain_rate(reg, on_device, dev, b, amp, o);
-        fmt::print("  pretrain USCL   batch {:4d} {:5s}: {:9.1f} views/s\n", b, p["precision"].get<std::string>(), p["views_per_s"].get<double>());
+        fmt::print("  pretrain USCL   batch {:4d} {:5s}: {:9.1f} views/s\n", b, p["precision"].get<std::string>(),
+                   p["views_per_s"].get<double>());
         r["pretrain"].push_back(p);
         auto f = finetune_rate(dev, b, amp, o);
         fmt::print("  finetune paper  batch {:4d} {:5s}: {:9.1f} images/s train, {:9.1f} images/s eval\n", b,
-                   f["precision"].get<std::string>(), f["train_images_per_s"].get<double>(), f["eval_images_per_s"].get<double>());
+                   f["precision"].get<std::string>(), f["train_images_per_s"].get<double>(),
+                   f["eval_images_per_s"].get<double>());
         r["finetune"].push_back(f);
       }
     for (int t : o.loader_threads) {
       auto l = loader_rate(host, t, o, "host");
-      fmt::print("  loader, frames in host memory, {:2d} threads: {:9.1f} pretraining views/s, {:9.1f} fine-tuning images/s\n", t,
-                 l["pretrain_views_per_s"].get<double>(), l["finetune_images_per_s"].get<double>());
+      fmt::print(
+          "  loader, frames in host memory, {:2d} threads: {:9.1f} pretraining views/s, {:9.1f} fine-tuning images/s\n",
+          t, l["pretrain_views_per_s"].get<double>(), l["finetune_images_per_s"].get<double>());
       r["loader"].push_back(l);
     }
     if (dev.is_cuda()) {
       auto l = loader_rate(on_device, 1, o, "device");
-      fmt::print("  loader, frames on the GPU,       1 thread:  {:9.1f} pretraining views/s, {:9.1f} fine-tuning images/s\n",
-                 l["pretrain_views_per_s"].get<double>(), l["finetune_images_per_s"].get<double>());
+      fmt::print(
+          "  loader, frames on the GPU,       1 thread:  {:9.1f} pretraining views/s, {:9.1f} fine-tuning images/s\n",
+          l["pretrain_views_per_s"].get<double>(), l["finetune_images_per_s"].get<double>());
       r["loader"].push_back(l);
     }
     if (!o.spec.empty()) {
