@@ -44,7 +44,7 @@ ImageParams sample_params(Rng& rng, const AugmentConfig& cfg, int height, int wi
   p.box = cfg.random_crop ? sample_resized_crop(rng, height, width, cfg.crop_scale, cfg.crop_ratio)
                           : CropBox{0, 0, height, width};
   if (cfg.flip) p.flip = rng.bernoulli(0.5);
-  if (cfg.color_jitter) {
+  if (cfg.color_jitter && (cfg.jitter_p >= 1 || rng.bernoulli(cfg.jitter_p))) {
     p.jitter = true;
     // torch.randperm(4), as a Fisher-Yates shuffle.
     for (int i = 3; i > 0; --i)
@@ -55,7 +55,39 @@ ImageParams sample_params(Rng& rng, const AugmentConfig& cfg, int height, int wi
     p.saturation = factor(cfg.jitter[2]);
     p.hue = cfg.jitter[3] > 0 ? rng.uniform(-cfg.jitter[3], cfg.jitter[3]) : 0.0;
   }
+  if (cfg.grayscale_p > 0) p.grayscale = rng.bernoulli(cfg.grayscale_p);
+  if (cfg.blur_p > 0 && rng.bernoulli(cfg.blur_p)) p.blur_sigma = rng.uniform(cfg.blur_sigma[0], cfg.blur_sigma[1]);
   return p;
+}
+
+int blur_kernel(int size) {
+  const int k = static_cast<int>(std::lround(0.1 * size));
+  return std::max(3, k % 2 ? k : k + 1);
+}
+
+torch::Tensor grayscale_and_blur(const torch::Tensor& images, const std::vector<ImageParams>& params) {
+  auto out = images;
+  bool copied = false;
+  const int k = blur_kernel(static_cast<int>(images.size(3)));
+  for (std::size_t b = 0; b < params.size(); ++b) {
+    const auto& p = params[b];
+    if (!p.grayscale && p.blur_sigma <= 0) continue;
+    if (!copied) out = images.clone(), copied = true;
+    auto img = out.slice(0, static_cast<int64_t>(b), static_cast<int64_t>(b) + 1);
+    if (p.grayscale) img.copy_(rgb_to_grayscale(img).expand_as(img));
+    if (p.blur_sigma > 0) {
+      // torchvision's _get_gaussian_kernel1d: exp(-x^2 / (2 sigma^2)) on x = -(k-1)/2 .. (k-1)/2, normalised.
+      const auto x = torch::linspace(-(k - 1) / 2.0, (k - 1) / 2.0, k, img.options());
+      auto w = torch::exp(-(x * x) / (2 * p.blur_sigma * p.blur_sigma));
+      w = w / w.sum();
+      namespace F = torch::nn::functional;
+      auto y = F::pad(img, F::PadFuncOptions({k / 2, k / 2, k / 2, k / 2}).mode(torch::kReflect));
+      y = F::conv2d(y, w.view({1, 1, 1, k}).expand({3, 1, 1, k}), F::Conv2dFuncOptions().groups(3));
+      y = F::conv2d(y, w.view({1, 1, k, 1}).expand({3, 1, k, 1}), F::Conv2dFuncOptions().groups(3));
+      img.copy_(y);
+    }
+  }
+  return out;
 }
 
 torch::Tensor resized_crop_flip(const torch::Tensor& images, const std::vector<ImageParams>& params, int out) {
@@ -223,6 +255,7 @@ torch::Tensor augment(const torch::Tensor& frames_u8, const std::vector<ImagePar
   const bool identity = !cfg.random_crop && !cfg.flip && x.size(2) == cfg.out_size && x.size(3) == cfg.out_size;
   if (!identity) x = resized_crop_flip(x, params, cfg.out_size);
   if (cfg.color_jitter) x = color_jitter(x, params);
+  if (cfg.grayscale_p > 0 || cfg.blur_p > 0) x = grayscale_and_blur(x, params);
   return normalize(x, cfg.mean, cfg.std).contiguous();
 }
 

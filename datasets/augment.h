@@ -1,4 +1,4 @@
-// Batched augmentation as tensor operations, on CPU or CUDA, with torchvision's semantics (DESIGN §5):
+// Batched augmentation as tensor operations, on CPU or CUDA, with torchvision's semantics (README Design §5):
 // resize, RandomResizedCrop (torchvision's sampling rule), horizontal flip, ColorJitter (brightness,
 // contrast, saturation, hue in a random order per image), normalisation, and USCL's frame mixup.
 //
@@ -27,7 +27,13 @@ struct AugmentConfig {
   bool flip = false;
   bool color_jitter = false;
   std::array<double, 4> jitter{0.8, 0.8, 0.8, 0.2};  // brightness, contrast, saturation, hue
-  double mean = 0.5, std = 0.25;                     // per channel, the reference protocol's values
+  // MoCo v2's additions (torchvision's RandomApply / RandomGrayscale / GaussianBlur). At their defaults no
+  // random number is drawn for them, so the other recipes' streams are unchanged.
+  double jitter_p = 1;     // probability that an image is colour-jittered at all
+  double grayscale_p = 0;  // probability that an image is made grey (ITU-R 601 weights, three equal channels)
+  double blur_p = 0;       // probability of a Gaussian blur, sigma uniform in blur_sigma, kernel ~10% of the size
+  std::array<double, 2> blur_sigma{0.1, 2.0};
+  double mean = 0.5, std = 0.25;  // per channel, the reference protocol's values
 };
 
 struct ImageParams {
@@ -36,6 +42,8 @@ struct ImageParams {
   std::array<int, 4> order{0, 1, 2, 3};  // 0 brightness, 1 contrast, 2 saturation, 3 hue
   double brightness = 1, contrast = 1, saturation = 1, hue = 0;
   bool jitter = false;
+  bool grayscale = false;
+  double blur_sigma = 0;  // 0: no blur
 };
 
 // torchvision.transforms.RandomResizedCrop.get_params: up to 10 tries of (scale, log-uniform ratio)
@@ -57,6 +65,11 @@ torch::Tensor adjust_contrast(const torch::Tensor& img, const torch::Tensor& fac
 torch::Tensor adjust_saturation(const torch::Tensor& img, const torch::Tensor& factor);
 torch::Tensor adjust_hue(const torch::Tensor& img, const torch::Tensor& shift);
 torch::Tensor rgb_to_grayscale(const torch::Tensor& img);  // [N, 1, H, W], ITU-R 601 weights
+
+// Grey for the images whose params say so, blurred where blur_sigma > 0 (separable Gaussian, reflect
+// padding, kernel blur_kernel(size)). float [N, 3, H, W].
+torch::Tensor grayscale_and_blur(const torch::Tensor& images, const std::vector<ImageParams>& params);
+int blur_kernel(int size);  // odd, about 10% of the image size, at least 3 (torchvision's 23 at 224 px)
 
 // (x - mean) / std.
 torch::Tensor normalize(const torch::Tensor& images, double mean, double std);

@@ -1,4 +1,4 @@
-// Clip discovery: turning a data folder into a list of clips (DESIGN §3). A clip is a video file, a
+// Clip discovery: turning a data folder into a list of clips (README Design §3). A clip is a video file, a
 // folder of frame images, or one still image; clips are the unit of grouping for folds.
 #pragma once
 #include <string>

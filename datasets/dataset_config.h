@@ -1,4 +1,4 @@
-// Data kinds (DESIGN §3): the typed, validated config of each kind, and the registry entries that carry
+// Data kinds (README Design §3): the typed, validated config of each kind, and the registry entries that carry
 // their behaviour (discovery, sampling, generation; one file each, datasets/kind_*.cpp). Ingest
 // (datasets/ingest.h) asks the entry, never the kind's name.
 #pragma once

@@ -1,4 +1,4 @@
-// Fold assignment over clips (DESIGN §3): stratified group k-fold, deterministic from a seed, and import
+// Fold assignment over clips (README Design §3): stratified group k-fold, deterministic from a seed, and import
 // of the upstream POCUS split. All frames of a clip, and all clips of a group, share a fold.
 #pragma once
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The content-keyed frame cache (DESIGN §3): decoded, resized RGB frames of one clip per file, keyed by
+// The content-keyed frame cache (README Design §3): decoded, resized RGB frames of one clip per file, keyed by
 // SHA-256(clip content hash, sampling rule, stored size, format version). Training reads only this
 // cache and never decodes video.
 //

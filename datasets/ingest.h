@@ -1,4 +1,4 @@
-// Ingest (DESIGN §3): discover clips, hash them, decode each once into the frame cache, and build the
+// Ingest (README Design §3): discover clips, hash them, decode each once into the frame cache, and build the
 // manifest. Nothing is written to the store here: the caller records the returned manifest in one
 // transaction, so a failed ingest leaves nothing partial behind.
 #pragma once

@@ -1,4 +1,4 @@
-// Frames in memory and the batch loader (DESIGN §3, §11).
+// Frames in memory and the batch loader (README Design §3, §11).
 //
 // FrameSet holds one data set's frames at their stored size (uint8, the cache layout): the only copy a
 // run keeps in memory. Loader computes batches on background threads and hands them out in order; the

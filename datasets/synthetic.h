@@ -1,4 +1,4 @@
-// Embedded synthetic lung ultrasound (DESIGN §3), so the quickstart and tests run with no download.
+// Embedded synthetic lung ultrasound (README Design §3), so the quickstart and tests run with no download.
 // A clip is a convex-probe fan with speckle, chest-wall layers, a rib shadow and a sliding pleural line;
 // the class shows below the pleura as A-line reverberations (regular), B-line comet tails (COVID-like)
 // or a hypoechoic consolidation with air bronchograms (pneumonia-like). Signal strength, gain, noise and

@@ -1,4 +1,4 @@
-// Canonical serialisation and content hashing: the basis of run identity (DESIGN §7).
+// Canonical serialisation and content hashing: the basis of run identity (README Design §7).
 #pragma once
 #include <string>
 

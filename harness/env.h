@@ -1,4 +1,4 @@
-// Environment capture (DESIGN §7): what produced a run, recorded with it but not part of its identity.
+// Environment capture (README Design §7): what produced a run, recorded with it but not part of its identity.
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,4 +1,4 @@
-// Error types that map onto the CLI's exit codes (DESIGN §8): UsageError -> 2 (bad usage or bad input:
+// Error types that map onto the CLI's exit codes (README Design §8): UsageError -> 2 (bad usage or bad input:
 // a malformed spec, a file that is not a usbench store, a missing path), RunFailure -> 1 (a run or a
 // check failed), Interrupted -> 128 + signal. Messages are written for a person: they name the file or key and the
 // reason.

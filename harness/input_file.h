@@ -1,4 +1,4 @@
-// Reading input files by name, with bounds (DESIGN §8). An input must be a regular file after resolving
+// Reading input files by name, with bounds (README Design §8). An input must be a regular file after resolving
 // links: a FIFO blocks forever, /dev/zero never ends, a directory reads as empty and gives a misleading
 // message ("unexpected end of input", "empty CSV file"). Each is refused up front with UsageError naming
 // the file, what it was meant to be (`what`, e.g. "experiment spec") and what it is.

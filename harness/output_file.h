@@ -1,4 +1,4 @@
-// Writing files so that a failure never leaves a torn or half-written result (DESIGN §7, §8).
+// Writing files so that a failure never leaves a torn or half-written result (README Design §7, §8).
 //
 // write_file_atomically(path, bytes): for results the harness owns (checkpoints, weights, reports,
 // feature tables). Every write and the close are checked; the bytes go to a temporary file beside the

@@ -24,6 +24,9 @@ MethodInfo imagenet_method() {
   m.summary = "ImageNet-init: torchvision ImageNet weights from a user-supplied file";
   m.resolve = resolve;
   m.weights = WeightsSource::ImagenetFile;
+  m.structural_differences = {
+      "the paper's ImageNet row fine-tunes torchvision's ImageNet weights under its evaluation; "
+      "usbench uses the file it is given (its SHA-256 is listed with the table)"};
   return m;
 }
 

@@ -17,12 +17,14 @@ torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double t
   return F::cross_entropy(sim, positive);
 }
 
-torch::Tensor moco_loss(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue,
-                        double temperature) {
+torch::Tensor moco_loss(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue, double temperature,
+                        const torch::Tensor& excluded) {
   const auto qn = F::normalize(q, F::NormalizeFuncOptions().dim(1));
   const auto kn = F::normalize(k, F::NormalizeFuncOptions().dim(1));
   const auto pos = (qn * kn).sum(1, /*keepdim=*/true);
-  const auto neg = torch::matmul(qn, queue.t());
+  auto neg = torch::matmul(qn, queue.t());
+  // An excluded negative gets logit -inf: exp(-inf) = 0 in the softmax, and no gradient flows through it.
+  if (excluded.defined()) neg = neg.masked_fill(excluded, -std::numeric_limits<float>::infinity());
   const auto logits = torch::cat({pos, neg}, 1) / temperature;
   const auto labels = torch::zeros({q.size(0)}, torch::TensorOptions().dtype(torch::kLong).device(q.device()));
   return F::cross_entropy(logits, labels);

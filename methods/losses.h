@@ -1,4 +1,4 @@
-// Contrastive losses as pure functions on tensors (DESIGN §5).
+// Contrastive losses as pure functions on tensors (README Design §5).
 #pragma once
 #include "harness/torch_pch.h"
 
@@ -12,6 +12,9 @@ torch::Tensor nt_xent(const torch::Tensor& z1, const torch::Tensor& z2, double t
 
 // MoCo (InfoNCE with a queue): q, k [N, D] query and key embeddings (normalised here), queue [K, D] of
 // normalised negatives. logits = [q.k, q.queue^T] / temperature; label 0; mean cross-entropy.
-torch::Tensor moco_loss(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue, double temperature);
+// `excluded` [N, K] bool (optional): queue entries that are not negatives of query i (MoCo here: keys of
+// the query's own clip, which are positives in all but name).
+torch::Tensor moco_loss(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& queue, double temperature,
+                        const torch::Tensor& excluded = {});
 
 }  // namespace usbench::methods

@@ -27,6 +27,15 @@ struct MocoConfig {
     MocoConfig c;
     PretrainCommon defaults;
     defaults.lr = 0.03;
+    // MoCo v2's augmentation ("aug-plus"): crop 0.2-1 at ratio 3/4-4/3, colour jitter (0.4, 0.4, 0.4, 0.1)
+    // with probability 0.8, grey with 0.2, Gaussian blur (sigma 0.1-2) with 0.5, flip. A spec may declare
+    // an ultrasound-specific change (any of these keys); the report lists it against this recipe.
+    defaults.crop_scale = {0.2, 1.0};
+    defaults.crop_ratio = {3.0 / 4.0, 4.0 / 3.0};
+    defaults.color_jitter = {0.4, 0.4, 0.4, 0.1};
+    defaults.jitter_p = 0.8;
+    defaults.grayscale_p = 0.2;
+    defaults.blur_p = 0.5;
     c.common = read_pretrain_common(o, defaults);
     c.momentum = o.optional<double>("momentum", c.momentum);
     if (!(c.momentum >= 0 && c.momentum < 1)) o.fail("momentum", "must be in [0, 1)");
@@ -67,10 +76,40 @@ std::unique_ptr<Pretrainer> make(const PretrainerArgs& args);
 MethodInfo moco_method() {
   MethodInfo m;
   m.name = "moco";
-  m.version = 2;  // 2: held-out loss in eval mode against in-batch keys (was: against the moving queue)
-  m.summary = "MoCo v2: momentum encoder (0.999), queue 4096, t = 0.2, SGD lr 0.03 x batch/256, cosine";
+  // 2: held-out loss in eval mode against in-batch keys (was: against the moving queue).
+  // 3: MoCo v2 proper: the query's own clip never among its negatives (queue entries masked by clip), and
+  //    MoCo v2's augmentations by default (was: USCL's crop 0.8-1 and jitter).
+  m.version = 3;
+  m.summary =
+      "MoCo v2: momentum encoder (0.999), queue 4096 without the query's own clip, t = 0.2, SGD lr 0.03 x batch/256, "
+      "cosine, MoCo v2 augmentations";
   m.resolve = resolve;
   m.make_pretrainer = make;
+  const std::string src =
+      "MoCo v2 (Chen et al. 2020, arXiv:2003.04297; facebookresearch/moco main_moco.py --mlp --aug-plus --cos)";
+  m.reference = {{"lr", 0.03, src + " lr 0.03 at batch 256"},
+                 {"batch_size", 256, src},
+                 {"epochs", 200, src},
+                 {"weight_decay", 1e-4, src},
+                 {"sgd_momentum", 0.9, src},
+                 {"momentum", 0.999, src + " moco-m"},
+                 {"queue_size", 65536, src + " moco-k"},
+                 {"temperature", 0.2, src + " moco-t"},
+                 {"head_out", 128, src + " moco-dim"},
+                 {"input_size", 224, src},
+                 {"crop_scale", {0.2, 1.0}, src + " RandomResizedCrop(scale=(0.2, 1.0))"},
+                 {"color_jitter", {0.4, 0.4, 0.4, 0.1}, src + " ColorJitter(0.4, 0.4, 0.4, 0.1)"},
+                 {"jitter_p", 0.8, src + " RandomApply(ColorJitter, p=0.8)"},
+                 {"grayscale_p", 0.2, src + " RandomGrayscale(p=0.2)"},
+                 {"blur_p", 0.5, src + " RandomApply(GaussianBlur([0.1, 2.0]), p=0.5)"}};
+  m.structural_differences = {
+      "one device: no shuffling BatchNorm across GPUs (MoCo's guard against BatchNorm leaking which key is positive)",
+      "the queue holds clip ids beside the keys, and a query's own clip is masked out of its negatives (MoCo assumes "
+      "every other image is a negative; a video data set breaks that)",
+      "a batch item is one random frame of a clip, augmented twice; the two MLP layers are 512-512-128 (ResNet-18), "
+      "not 2048-2048-128",
+      "the Gaussian blur is applied to tensors with a kernel of about 10% of the image size (torchvision's), where "
+      "MoCo v2 blurs PIL images by radius sigma"};
   return m;
 }
 
@@ -96,9 +135,11 @@ class MocoNetImpl : public torch::nn::Module {
                             torch::nn::functional::normalize(torch::randn({c.queue_size, c.head_out}),
                                                              torch::nn::functional::NormalizeFuncOptions().dim(1)));
     queue_ptr = register_buffer("queue_ptr", torch::zeros({1}, torch::kLong));
+    // The clip each queued key came from (-1: an initial random key, of no clip).
+    queue_clip = register_buffer("queue_clip", torch::full({c.queue_size}, -1, torch::kLong));
   }
   Encoder query{nullptr}, key{nullptr};
-  torch::Tensor queue, queue_ptr;
+  torch::Tensor queue, queue_ptr, queue_clip;
 };
 TORCH_MODULE(MocoNet);
 
@@ -146,7 +187,10 @@ class MocoPretrainer : public Pretrainer {
                                            torch::nn::functional::NormalizeFuncOptions().dim(1));
     }
     last_keys_ = k;
-    out.total = moco_loss(q, k, net_->queue, c_.temperature);
+    // The query's own clip is never its negative: its frames are the same scene (MoCo v2 proper on videos).
+    last_clips_ = torch::tensor(std::vector<std::int64_t>(b.clips.begin(), b.clips.end()), torch::kLong).to(device);
+    const auto own_clip = last_clips_.unsqueeze(1).eq(net_->queue_clip.unsqueeze(0));
+    out.total = moco_loss(q, k, net_->queue, c_.temperature, own_clip);
     out.parts[results::metric::kContrastive] = out.total.detach();
     return out;
   }
@@ -165,6 +209,7 @@ class MocoPretrainer : public Pretrainer {
         torch::arange(ptr, ptr + n, torch::TensorOptions().dtype(torch::kLong).device(net_->queue.device()))
             .remainder(K);
     net_->queue.index_copy_(0, idx, last_keys_);
+    net_->queue_clip.index_copy_(0, idx, last_clips_);
     queue_ptr_ = (ptr + n) % K;
     net_->queue_ptr.fill_(*queue_ptr_);
   }
@@ -173,7 +218,7 @@ class MocoPretrainer : public Pretrainer {
   MocoConfig c_;
   MocoNet net_{nullptr};
   std::unique_ptr<torch::optim::SGD> optimizer_;
-  torch::Tensor last_keys_;
+  torch::Tensor last_keys_, last_clips_;
   std::optional<std::int64_t> queue_ptr_;  // host mirror of net_->queue_ptr
 };
 

@@ -1,4 +1,4 @@
-// Pretraining batches over clips (DESIGN §5). A batch item is a clip.
+// Pretraining batches over clips (README Design §5). A batch item is a clip.
 //  - Mix (USCL): draw 3 distinct frames f1 < f2 < f3 in time (f2, the middle one, is the anchor), augment
 //    each, draw lambda ~ Beta(alpha, alpha) and build x1 = lambda f1 + (1 - lambda) f2,
 //    x2 = lambda f3 + (1 - lambda) f2. A 2-frame clip gives its two frames unmixed, a 1-frame clip two

@@ -44,6 +44,14 @@ PretrainCommon read_pretrain_common(JsonObject& o, const PretrainCommon& d) {
   for (int i = 0; i < 3; ++i)
     if (c.color_jitter[i] < 0) o.fail("color_jitter", "brightness, contrast and saturation must be >= 0");
   if (c.color_jitter[3] < 0 || c.color_jitter[3] > 0.5) o.fail("color_jitter", "hue must be in [0, 0.5]");
+  auto probability = [&](const char* key, double fallback) {
+    const double v = o.optional<double>(key, fallback);
+    if (!(v >= 0 && v <= 1)) o.fail(key, "must be a probability in [0, 1]");
+    return v;
+  };
+  c.jitter_p = probability("jitter_p", d.jitter_p);
+  c.grayscale_p = probability("grayscale_p", d.grayscale_p);
+  c.blur_p = probability("blur_p", d.blur_p);
   c.val_fraction = o.optional<double>("val_fraction", d.val_fraction);
   if (!(c.val_fraction > 0 && c.val_fraction < 0.5)) o.fail("val_fraction", "must be in (0, 0.5)");
   return c;
@@ -60,6 +68,28 @@ void write_pretrain_common(nlohmann::json& j, const PretrainCommon& c) {
   j["crop_ratio"] = c.crop_ratio;
   j["color_jitter"] = c.color_jitter;
   j["val_fraction"] = c.val_fraction;
+  const PretrainCommon none;  // the later keys, only where they change something
+  if (c.jitter_p != none.jitter_p) j["jitter_p"] = c.jitter_p;
+  if (c.grayscale_p != none.grayscale_p) j["grayscale_p"] = c.grayscale_p;
+  if (c.blur_p != none.blur_p) j["blur_p"] = c.blur_p;
+}
+
+std::vector<ReferenceSetting> authors_contrastive_reference() {
+  const std::string cfg = "train_USCL/config.yaml",
+                    wrap = "train_USCL/data_aug/dataset_wrapper_Ultrasound_Video_Mixup.py";
+  return {{"epochs", 300, cfg + " epochs"},
+          {"batch_size", 32, cfg + " batch_size"},
+          {"lr", 3e-4, "train_USCL/simclr.py Adam(model.parameters(), 3e-4)"},
+          {"weight_decay", 1e-4, cfg + " weight_decay"},
+          {"input_size", 224, cfg + " input_shape"},
+          {"val_fraction", 0.2, cfg + " valid_size"},
+          {"temperature", 0.5, cfg + " loss.temperature"},
+          {"constant_epochs", 10, "train_USCL/simclr.py scheduler.step() only if epoch >= 10"},
+          {"crop_scale", {0.8, 1.0}, wrap + " RandomResizedCrop(scale=(0.8, 1.0))"},
+          {"crop_ratio", {0.8, 1.25}, wrap + " RandomResizedCrop(ratio=(0.8, 1.25))"},
+          {"color_jitter", {0.8, 0.8, 0.8, 0.2}, wrap + " ColorJitter(0.8 s, 0.8 s, 0.8 s, 0.2 s), s = 1"},
+          {"head_hidden", 512, "train_USCL/models/resnet_simclr.py l1"},
+          {"head_out", 256, cfg + " model.out_dim"}};
 }
 
 }  // namespace usbench::methods

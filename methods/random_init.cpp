@@ -21,6 +21,9 @@ MethodInfo random_method() {
   m.summary = "random-init: torchvision default initialisation, no pretraining";
   m.resolve = resolve;
   m.paired_role = PairedRole::Baseline;  // the baseline every pretraining is tested against
+  m.structural_differences = {
+      "torchvision's initialisation drawn from usbench's seeded init stream (LibTorch's generator), "
+      "not PyTorch's global one: the same distribution, other draws"};
   return m;
 }
 

@@ -1,5 +1,5 @@
 // SimCLR on ultrasound clips: one random frame per clip, two augmentations as the positive pair,
-// NT-Xent at temperature 0.5; head, optimiser and schedule as USCL's (DESIGN §5), no labels.
+// NT-Xent at temperature 0.5; head, optimiser and schedule as USCL's (README Design §5), no labels.
 #include "harness/store/results_schema.h"
 #include "methods/heads.h"
 #include "methods/losses.h"
@@ -61,6 +61,15 @@ MethodInfo simclr_method() {
   m.summary = "SimCLR: two augmentations of one frame per clip, NT-Xent (t = 0.5)";
   m.resolve = resolve;
   m.make_pretrainer = make;
+  // The authors' code with its semi-supervised branch off (train_USCL/simclr.py "2-Self-supervised").
+  m.reference = authors_contrastive_reference();
+  m.structural_differences = {
+      "a batch item is one random frame of a clip, augmented twice (the authors' SimCLR baseline is their code without "
+      "mixing or labels)",
+      "each view is forwarded once (the reference: twice): the same loss and gradients, fewer BatchNorm updates",
+      "the held-out clips are drawn by group (patient), stratified by label; the reference holds out a random 20% of "
+      "videos",
+      "fp32 on the CPU (mixed precision only on CUDA); the reference trains under apex O2"};
   return m;
 }
 

@@ -73,6 +73,21 @@ MethodInfo uscl_method() {
   m.resolve = resolve;
   m.make_pretrainer = make;
   m.paired_role = PairedRole::PaperMethod;
+  // The authors' contrastive recipe, plus USCL's own two terms.
+  m.reference = authors_contrastive_reference();
+  m.reference.push_back({"ce_weight", 0.2, "train_USCL/run.py lumbda (default 0.2)"});
+  m.reference.push_back(
+      {"mixup_alpha", 0.5, "train_USCL/data_aug/dataset_wrapper_Ultrasound_Video_Mixup.py np.random.beta(0.5, 0.5)"});
+  m.structural_differences = {
+      "three frames of a clip are drawn and put in time order, the middle one the anchor; the reference draws three "
+      "with random.sample and mixes towards the second drawn (any of the three)",
+      "each view is forwarded once and serves both loss terms, where the reference forwards it twice: the same loss "
+      "and "
+      "gradients (tests/test_authors_reference.cpp), 2 instead of 4 BatchNorm running-statistics updates per step",
+      "the held-out clips are drawn by group (patient), stratified by label; the reference holds out a random 20% of "
+      "videos",
+      "fp32 on the CPU (mixed precision only on CUDA); the reference trains under apex O2",
+      "augmentation parameters come from usbench's seeded streams, not Python's and NumPy's global generators"};
   return m;
 }
 

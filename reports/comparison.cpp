@@ -133,22 +133,26 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
 }
 using FrameKey = std::tuple<std::int64_t, int, std::string, int>;  // seed, fold, clip, frame
 
-// The paired tests of `mine` against `reference` over the frames both predicted (nullopt when none).
+// The paired tests of `mine` against `reference` over the frames both predicted (nullopt when none). A clip
+// is one unit over every seed and frame: its balance is the sum, over seeds and frames, of (this right -
+// reference right); the frame McNemar is reported only with one seed (frames_valid).
 std::optional<Paired> paired_test(const std::map<FrameKey, bool>& mine, const std::map<FrameKey, bool>& reference) {
   Paired out;
   long paired = 0;
-  std::map<std::tuple<std::int64_t, int, std::string>, long> clip_balance;  // this right - reference right, per clip
+  std::set<std::int64_t> seeds;
+  std::map<std::pair<int, std::string>, long> clip_balance;  // (fold, clip) -> this right - reference right
   for (const auto& [key, right] : mine) {
     const auto it = reference.find(key);
     if (it == reference.end()) continue;
     ++paired;
+    seeds.insert(std::get<0>(key));
     out.b += it->second && !right;
     out.c += !it->second && right;
-    clip_balance[std::make_tuple(std::get<0>(key), std::get<1>(key), std::get<2>(key))] +=
-        (right ? 1 : 0) - (it->second ? 1 : 0);
+    clip_balance[{std::get<1>(key), std::get<2>(key)}] += (right ? 1 : 0) - (it->second ? 1 : 0);
   }
   if (paired == 0) return std::nullopt;
-  out.p = mcnemar_exact_p(out.b, out.c);
+  out.frames_valid = seeds.size() == 1;
+  out.p = out.frames_valid ? mcnemar_exact_p(out.b, out.c) : std::nan("");
   for (const auto& [clip, balance] : clip_balance) {
     out.clip_wins += balance > 0;
     out.clip_losses += balance < 0;
@@ -186,6 +190,7 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
   }
   t.folds = spec.at("folds").at("k");
   t.seeds = spec.at("seeds").get<std::vector<std::int64_t>>();
+  t.differences = declared_differences(spec, registries);
   const auto notes = store.method_notes(experiment);
   const auto all_runs = store.runs(experiment);
   const auto current = current_runs(spec, all_runs);
@@ -218,10 +223,14 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
         if (const auto it = figures.find(row.name); it != figures.end()) row.paper = it->second;
       }
       row.runs_expected = t.folds * static_cast<int>(t.seeds.size());
+      if (registries.protocols.contains(p.at("name")))
+        row.headline = registries.protocols.get(p.at("name")).headline_selection;
       for (const char* s : kSelections) {
         row.by[s].confusion = Confusion(k);
       }
-      std::map<std::string, std::vector<std::pair<long, long>>> clip_counts;  // selection -> per clip
+      // selection -> seed -> per clip (correct, total) and the seed's confusion
+      std::map<std::string, std::map<std::int64_t, std::vector<std::pair<long, long>>>> clip_counts;
+      std::map<std::string, std::map<std::int64_t, Confusion>> seed_confusion;
       std::map<FrameKey, bool> right;
       for (const auto& r : runs) {
         if (r.method != row.label || r.protocol != row.protocol || r.stage == Stage::Pretrain ||
@@ -254,14 +263,17 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
             auto& pc = per_clip[pr.clip_id];
             pc.first += pr.label == pr.predicted;
             ++pc.second;
-            if (std::string(s) == results::selection::kBestVal)
+            if (s == row.headline)
               right[std::make_tuple(r.seed, *r.fold, pr.clip_id, pr.frame_index)] = pr.label == pr.predicted;
           }
           auto& selection = row.by[s];
+          selection.reported = true;
           selection.confusion.merge(c);
           selection.per_fold.push_back(c.accuracy());
           selection.cells.emplace_back(r.seed, *r.fold);
-          for (const auto& [clip, counts] : per_clip) clip_counts[s].push_back(counts);
+          auto& sc = seed_confusion[s].emplace(r.seed, Confusion(k)).first->second;
+          sc.merge(c);
+          for (const auto& [clip, counts] : per_clip) clip_counts[s][r.seed].push_back(counts);
         }
       }
       add_curves(store, spec, runs, all_runs, row);
@@ -270,7 +282,15 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
         sel.pooled = sel.confusion.accuracy();
         sel.mean = mean(sel.per_fold);
         sel.std = sample_std(sel.per_fold);
-        sel.ci = bootstrap_accuracy(clip_counts[s], 1000, 20211001);
+        std::vector<std::vector<std::pair<long, long>>> per_seed_clips;
+        for (const auto seed : t.seeds) {
+          if (!seed_confusion[s].count(seed)) continue;
+          sel.per_seed.push_back(seed_confusion[s].at(seed).accuracy());
+          per_seed_clips.push_back(clip_counts[s][seed]);
+        }
+        sel.seed_mean = mean(sel.per_seed);
+        sel.seed_sd = sample_std(sel.per_seed);
+        sel.ci = bootstrap_accuracy_two_level(per_seed_clips, 1000, 20211001);
       }
       if (notes.count(row.label))
         row.note = notes.at(row.label);
@@ -306,15 +326,29 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
 
 namespace {
 bool has_results(const MethodRow& r) { return r.runs_done > 0; }
-std::string cell(const MethodRow& r, const std::string& s) { return has_results(r) ? pct(r.by.at(s).pooled) : "—"; }
+std::string cell(const MethodRow& r, const std::string& s) {
+  return has_results(r) && r.by.at(s).reported ? pct(r.by.at(s).pooled) : "—";
+}
+// "82.10 ± 1.31% (3 seeds)" or "84.00% (1 seed)": the selection's pooled accuracy per seed, mean and SD.
+std::string seeds_cell(const Selection& s) {
+  if (s.per_seed.size() < 2) return fmt::format("{:.2f}% (1 seed)", 100 * s.seed_mean);
+  return fmt::format("{:.2f} ± {:.2f}% ({} seeds)", 100 * s.seed_mean, 100 * s.seed_sd, s.per_seed.size());
+}
+const std::map<std::string, std::string> kSelectionShort = {
+    {"best_test", "best on test"}, {"last", "last epoch"}, {"best_val", "best on validation"}};
 // "p (reference right only / this right only) · clips p (reference better / this better)".
 std::string paired_cell(const std::optional<Paired>& p) {
   if (!p) return "—";
+  if (!p->frames_valid) return fmt::format("clips {:.3g} ({}/{})", p->clip_p, p->clip_losses, p->clip_wins);
   return fmt::format("{:.3g} ({}/{}) · clips {:.3g} ({}/{})", p->p, p->b, p->c, p->clip_p, p->clip_losses,
                      p->clip_wins);
 }
 nlohmann::json paired_json(const Paired& p) {
-  return {{"b", p.b},          {"c", p.c}, {"p", p.p}, {"clip_losses", p.clip_losses}, {"clip_wins", p.clip_wins},
+  return {{"b", p.b},
+          {"c", p.c},
+          {"p", p.frames_valid ? nlohmann::json(p.p) : nlohmann::json(nullptr)},
+          {"clip_losses", p.clip_losses},
+          {"clip_wins", p.clip_wins},
           {"clip_p", p.clip_p}};
 }
 std::string header_line(const ComparisonTable& t) {
@@ -333,35 +367,38 @@ std::string header_line(const ComparisonTable& t) {
 std::string to_markdown(const ComparisonTable& t) {
   std::string out = "### " + header_line(t) + "\n\n";
   out +=
-      "Pooled accuracy over the test folds (confusion matrices summed), by epoch selection. The first column selects "
-      "on the test fold, as the paper's code does, and is optimistic; the validation column is the honest figure. "
-      "The paired columns compare val-selected predictions with USCL's and random-init's on the same test frames: "
-      "exact McNemar p over frames (frames only the reference gets right / only this method gets right), then an exact "
-      "sign test over clips (clips where the reference has more frames right / where this method has). Frames of a "
-      "clip "
-      "are not independent, so read the clip test as the conservative one.\n\n";
+      "Pooled accuracy over the test folds (confusion matrices summed), by epoch selection, each from the protocol "
+      "that reports it (— where it does not): the best epoch on the test fold is the paper's choice and optimistic; "
+      "the "
+      "last epoch selects nothing; the best epoch on a validation part carved from the training folds is the honest "
+      "selection. The statistics use each protocol's headline selection: its pooled accuracy per seed (mean ± SD over "
+      "seeds: retraining), the mean ± SD over folds, a 95% interval from a two-level bootstrap (seeds, then clips "
+      "within "
+      "each seed's test folds), macro-F1, and paired tests against USCL and random-init on the same test frames: with "
+      "one seed an exact McNemar p over frames (frames only the reference gets right / only this method gets right), "
+      "and always an exact sign test over clips, a clip's predictions over every seed and frame counted as one unit "
+      "(clips where the reference has more right / where this method has). Frames of a clip are not independent: read "
+      "the clip test as the conservative one.\n\n";
   out +=
-      "| method | protocol | best epoch on test (optimistic, as in the paper) | last epoch | best epoch on validation "
-      "| "
-      "val-selected mean ± std over folds | val-selected 95% CI (clips) | val-selected macro-F1 | vs USCL (paired) | "
-      "vs random-init (paired) | "
-      "paper (POCUS late-2020, best epoch on test) |\n";
-  out += "|---|---|---|---|---|---|---|---|---|---|---|\n";
+      "| method | protocol | best epoch on test (optimistic, as the paper) | last epoch | best epoch on validation | "
+      "headline | over seeds | mean ± SD over folds | 95% CI (seeds, clips) | macro-F1 | vs USCL (paired) | "
+      "vs random-init (paired) | paper (POCUS late-2020, best epoch on test) |\n";
+  out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : t.rows) {
     if (!has_results(r)) {
-      out += fmt::format("| {} | {} | {} | | | | | | | | {} |\n", r.label, r.protocol, r.note,
+      out += fmt::format("| {} | {} | {} | | | | | | | | | | {} |\n", r.label, r.protocol, r.note,
                          r.paper.empty() ? "—" : r.paper);
       continue;
     }
-    const auto& v = r.by.at(results::selection::kBestVal);
-    out += fmt::format("| {}{} | {} | {} | {} | {} | {:.2f} ± {:.2f}% | [{:.2f}, {:.2f}]% | {:.3f} | {} | {} | {} |\n",
-                       r.label, r.note.empty() ? "" : " (" + r.note + ")", r.protocol,
-                       cell(r, results::selection::kBestTest), cell(r, results::selection::kLast),
-                       cell(r, results::selection::kBestVal), 100 * v.mean, 100 * v.std, 100 * v.ci.lo, 100 * v.ci.hi,
-                       v.confusion.macro_f1(), paired_cell(r.vs_paper_method), paired_cell(r.vs_baseline),
-                       r.paper.empty() ? "—" : r.paper);
+    const auto& v = r.by.at(r.headline);
+    out += fmt::format(
+        "| {}{} | {} | {} | {} | {} | {} | {} | {:.2f} ± {:.2f}% | [{:.2f}, {:.2f}]% | {:.3f} | {} | {} | {} |\n",
+        r.label, r.note.empty() ? "" : " (" + r.note + ")", r.protocol, cell(r, results::selection::kBestTest),
+        cell(r, results::selection::kLast), cell(r, results::selection::kBestVal), kSelectionShort.at(r.headline),
+        seeds_cell(v), 100 * v.mean, 100 * v.std, 100 * v.ci.lo, 100 * v.ci.hi, v.confusion.macro_f1(),
+        paired_cell(r.vs_paper_method), paired_cell(r.vs_baseline), r.paper.empty() ? "—" : r.paper);
   }
-  out += "\nPer class, val-selected epochs (precision / recall / F1):\n\n| method | protocol |";
+  out += "\nPer class, headline selection (precision / recall / F1):\n\n| method | protocol |";
   for (const auto& c : t.classes) out += " " + c + " |";
   out += "\n|---|---|";
   for (std::size_t i = 0; i < t.classes.size(); ++i) out += "---|";
@@ -369,7 +406,7 @@ std::string to_markdown(const ComparisonTable& t) {
   for (const auto& r : t.rows) {
     if (!has_results(r)) continue;
     out += "| " + r.label + " | " + r.protocol + " |";
-    const auto& c = r.by.at(results::selection::kBestVal).confusion;
+    const auto& c = r.by.at(r.headline).confusion;
     for (int k = 0; k < static_cast<int>(t.classes.size()); ++k)
       out += fmt::format(" {:.3f} / {:.3f} / {:.3f} |", c.precision(k), c.recall(k), c.f1(k));
     out += "\n";
@@ -420,13 +457,7 @@ std::string to_markdown(const ComparisonTable& t) {
     for (const auto& [key, n] : files)
       out += fmt::format("| {} | {} | {} | {} |\n", std::get<0>(key), std::get<1>(key), std::get<2>(key), n);
   }
-  out +=
-      "\nDeliberate differences from the reference code: USCL and SimCLR forward each view once in training mode "
-      "(per-view BatchNorm statistics, as the reference) and both of USCL's loss terms use that forward, where the "
-      "reference forwards each view twice: the same loss and gradients, 2 instead of 4 running-statistics updates per "
-      "step; MoCo v2 runs on one device without shuffle-BN; augmentation parameters come from usbench's seeded "
-      "streams, "
-      "not Python's RNG.\n";
+  out += differences_markdown(t.differences);
   return out;
 }
 
@@ -439,7 +470,7 @@ std::string to_csv(const ComparisonTable& t) {
     for (const char* s : kSelections) {
       const auto& sel = r.by.at(s);
       const bool ok = has_results(r);
-      const bool val = std::string(s) == results::selection::kBestVal;
+      const bool val = s == r.headline;  // the paired tests are of the headline selection
       auto p = [&](const std::optional<Paired>& x, bool clips) {
         return x && val ? fmt::format("{:.6g}", clips ? x->clip_p : x->p) : std::string();
       };
@@ -492,6 +523,7 @@ nlohmann::json to_json(const ComparisonTable& t) {
                       {"classes", t.classes},
                       {"test_frames", t.test_frames},
                       {"runs", t.runs}};
+  j["differences"] = to_json(t.differences);
   j["methods"] = nlohmann::json::array();
   for (const auto& r : t.rows) {
     nlohmann::json m = {{"method", r.label},
@@ -507,9 +539,11 @@ nlohmann::json to_json(const ComparisonTable& t) {
       auto& c = m["curves"][name] = nlohmann::json::array();
       for (double v : curve) c.push_back(std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v));
     }
+    m["headline_selection"] = r.headline;
     if (has_results(r))
       for (const char* s : kSelections) {
         const auto& sel = r.by.at(s);
+        if (!sel.reported) continue;
         nlohmann::json per_class = nlohmann::json::array();
         for (int c = 0; c < sel.confusion.k; ++c)
           per_class.push_back({{"class", t.classes[static_cast<std::size_t>(c)]},
@@ -519,6 +553,9 @@ nlohmann::json to_json(const ComparisonTable& t) {
         m["selections"][s] = {{"title", kSelectionTitle.at(s)},
                               {"pooled_accuracy", sel.pooled},
                               {"per_fold", sel.per_fold},
+                              {"per_seed", sel.per_seed},
+                              {"seed_mean", sel.seed_mean},
+                              {"seed_sd", sel.seed_sd},
                               {"mean", sel.mean},
                               {"std", sel.std},
                               {"ci95", {sel.ci.lo, sel.ci.hi}},
@@ -558,15 +595,22 @@ std::string to_html(const ComparisonTable& t) {
              "</td></tr>\n";
       continue;
     }
-    const auto& v = r.by.at(results::selection::kBestVal);
+    const auto& v = r.by.at(r.headline);
     out += fmt::format(
         "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{:.2f}, "
         "{:.2f}]%</td><td>{}</td></tr>\n",
         esc(r.label), esc(r.protocol), cell(r, results::selection::kBestTest), cell(r, results::selection::kLast),
         cell(r, results::selection::kBestVal), 100 * v.ci.lo, 100 * v.ci.hi, esc(r.paper.empty() ? "—" : r.paper));
   }
+  out += "</table>\n<h2>Differences from the reference</h2>\n<ul>\n";
+  for (const auto& d : t.differences.settings)
+    out += "<li>" +
+           esc(fmt::format("{} {}: {} = {} (reference {}, {})", d.kind, d.component, d.key,
+                           d.ours.is_null() ? "(not a setting)" : d.ours.dump(), d.reference.dump(), d.source)) +
+           "</li>\n";
+  for (const auto& d : t.differences.structural) out += "<li>" + esc(d.component + ": " + d.text) + "</li>\n";
   out +=
-      "</table>\n<h2>Figures</h2>\n<p>Each figure is also written as a standalone SVG by <code>usbench report --format "
+      "</ul>\n<h2>Figures</h2>\n<p>Each figure is also written as a standalone SVG by <code>usbench report --format "
       "svg --out DIR</code>.</p>\n";
   for (const auto& f : make_figures(t)) {
     const auto body = f.svg.find("<svg");  // inline: without the XML declaration

@@ -1,4 +1,4 @@
-// The comparison table of an experiment, computed from the store only (DESIGN §6, §10): per method and
+// The comparison table of an experiment, computed from the store only (README Design §6, §10): per method and
 // protocol, pooled accuracy under three epoch selections (best epoch on test — optimistic, as in the
 // paper —, last epoch, best epoch on validation), mean +- std over folds, a 95% bootstrap interval over
 // clips, per-class precision / recall / F1, macro-F1, McNemar against USCL on the same frames, and the
@@ -13,17 +13,21 @@
 
 #include "harness/spec/registry.h"
 #include "harness/store/store.h"
+#include "reports/differences.h"
 #include "reports/metrics.h"
 
 namespace usbench::reports {
 
 struct Selection {
+  bool reported = false;  // the protocol reports this selection and the runs recorded it
   Confusion confusion;
   double pooled = 0;
-  std::vector<double> per_fold;                     // accuracy of every (seed, fold)
+  std::vector<double> per_seed;       // pooled accuracy of each seed (a retraining), in the spec's seed order
+  double seed_mean = 0, seed_sd = 0;  // over seeds (SD 0 with one seed)
+  std::vector<double> per_fold;       // accuracy of every (seed, fold)
   std::vector<std::pair<std::int64_t, int>> cells;  // the (seed, fold) of each per_fold entry
   double mean = 0, std = 0;
-  Interval ci;
+  Interval ci;  // 95%, two-level bootstrap: seeds, then clips within each seed's test folds
 };
 
 // A paired comparison with a reference row. Frames: exact McNemar on the frames one of the two gets right
@@ -33,6 +37,9 @@ struct Selection {
 struct Paired {
   long b = 0, c = 0;
   double p = 1;
+  // The frame McNemar assumes one prediction per frame: with several seeds a frame is predicted once per
+  // seed, so only the clip test (a clip's predictions over all seeds as one unit) is reported.
+  bool frames_valid = true;
   long clip_wins = 0, clip_losses = 0;
   double clip_p = 1;
 };
@@ -42,6 +49,8 @@ struct MethodRow {
   std::string note;  // "not run: weights not supplied", "3 of 5 folds done", ...
   int runs_done = 0, runs_expected = 0;
   std::map<std::string, Selection> by;  // "best_test", "last", "best_val"
+  // The selection the statistics (seeds, intervals, macro-F1, paired tests) use: the protocol's headline.
+  std::string headline = "best_val";
   // Paired tests of the val-selected predictions against USCL's and against random-init's (the question
   // "did pretraining help?"), on the same test frames of the same (seed, fold); absent for the reference
   // row itself and where the reference has no results.
@@ -70,6 +79,7 @@ struct ComparisonTable {
   // (another method/protocol version or resolved config), or were redone since (the latest one counts).
   int superseded = 0;
   std::vector<MethodRow> rows;
+  Differences differences;  // from the reference recipes, generated from the resolved spec (reports/differences.h)
   nlohmann::json runs = nlohmann::json::array();  // provenance of every downstream run
 };
 

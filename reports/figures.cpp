@@ -20,7 +20,7 @@ const char* colour(std::size_t i) { return kColours[i % (sizeof kColours / sizeo
 std::vector<const MethodRow*> rows_with_results(const ComparisonTable& t) {
   std::vector<const MethodRow*> out;
   for (const auto& r : t.rows)
-    if (r.runs_done > 0 && r.by.count(results::selection::kBestVal)) out.push_back(&r);
+    if (r.runs_done > 0 && r.by.count(r.headline) && r.by.at(r.headline).reported) out.push_back(&r);
   return out;
 }
 bool several_protocols(const ComparisonTable& t) {
@@ -134,6 +134,7 @@ Figure forest(const ComparisonTable& t, const std::vector<const MethodRow*>& row
   for (const auto* r : rows) {
     for (const auto& rule : rules) {
       const auto& s = r->by.at(rule.key);
+      if (!s.reported) continue;
       lo = std::min({lo, 100 * s.ci.lo, 100 * s.pooled});
       hi = std::max({hi, 100 * s.ci.hi, 100 * s.pooled});
     }
@@ -168,6 +169,7 @@ Figure forest(const ComparisonTable& t, const std::vector<const MethodRow*>& row
     out += text(label_w - 6, y0 + row_h / 2 + 3, row_name(t, *r), "end");
     for (int k = 0; k < 3; ++k) {
       const auto& s = r->by.at(rules[k].key);
+      if (!s.reported) continue;  // a selection this row's protocol does not report
       const double y = y0 + 7 + 8 * k;
       out += fmt::format(
           "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"1.2\"/>\n",
@@ -196,7 +198,7 @@ Figure per_fold(const ComparisonTable& t, const std::vector<const MethodRow*>& r
   // The (seed, fold) cells in order; a row without a cell leaves a gap.
   std::set<std::pair<std::int64_t, int>> cells;
   for (const auto* r : rows)
-    for (const auto& c : r->by.at(results::selection::kBestVal).cells) cells.insert(c);
+    for (const auto& c : r->by.at(r->headline).cells) cells.insert(c);
   const std::vector<std::pair<std::int64_t, int>> order(cells.begin(), cells.end());
   const bool seeds = std::set<std::int64_t>(t.seeds.begin(), t.seeds.end()).size() > 1;
   const double w = 680, h = 250;
@@ -217,7 +219,7 @@ Figure per_fold(const ComparisonTable& t, const std::vector<const MethodRow*>& r
                                    : fmt::format("fold {}", order[g].second);
     out += text(gx + group * 0.4, p.top + p.height + 12, name, "middle");
     for (std::size_t i = 0; i < rows.size(); ++i) {
-      const auto& sel = rows[i]->by.at(results::selection::kBestVal);
+      const auto& sel = rows[i]->by.at(rows[i]->headline);
       const auto it = std::find(sel.cells.begin(), sel.cells.end(), order[g]);
       if (it == sel.cells.end()) continue;
       const double v = 100 * sel.per_fold[static_cast<std::size_t>(it - sel.cells.begin())];
@@ -310,7 +312,7 @@ Figure confusion(const ComparisonTable& t, const std::vector<const MethodRow*>& 
   const double w = 340, h = panel_h * std::ceil(static_cast<double>(rows.size()) / per_line) + 6;
   std::string out = open_svg(w, h, 3.5, t.experiment + ": val-selected confusion matrices, pooled over folds");
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    const auto& c = rows[i]->by.at(results::selection::kBestVal).confusion;
+    const auto& c = rows[i]->by.at(rows[i]->headline).confusion;
     const double ox = panel_w * static_cast<double>(i % per_line), oy = panel_h * static_cast<double>(i / per_line);
     const double gx = ox + label_w, gy = oy + 30;
     out += text(ox + label_w + cell * k / 2, oy + 12, row_name(t, *rows[i]), "middle", " font-weight=\"bold\"");

@@ -21,7 +21,11 @@ namespace usbench::reports {
 
 namespace {
 
-const char* kGatedSelections[] = {results::selection::kBestVal, results::selection::kLast};
+// Every run records the last epoch; a protocol may record more selections (best_val, best_test), and the gate
+// checks each one the run recorded.
+bool known_selection(const std::string& s) {
+  return s == results::selection::kBestVal || s == results::selection::kBestTest || s == results::selection::kLast;
+}
 constexpr int kFormat = 2;
 constexpr std::uint64_t kBootstrapSeed = 0x6A7E2026ull;
 
@@ -126,8 +130,7 @@ GateRun gate_run(Store& store, const RunRecord& run) {
   std::map<int, std::vector<std::string>> parts;
   for (const auto& m : store.metrics(run.id)) {
     if (m.epoch == -1 && m.split == results::split::kSelection) {
-      if (m.name == results::selection::kBestVal || m.name == results::selection::kLast)
-        g.selected[m.name] = static_cast<int>(m.value);
+      if (known_selection(m.name)) g.selected[m.name] = static_cast<int>(m.value);
       continue;
     }
     // Throughput is a measurement of the machine, not a result.
@@ -193,7 +196,7 @@ ExpectedRecord record_expected(Store& store, const std::string& experiment) {
   for (const auto& r : runs) {
     rec.runs.push_back(gate_run(store, r));
     const auto& g = rec.runs.back();
-    for (const char* s : kGatedSelections) {
+    for (const auto& [s, epoch] : g.selected) {
       auto& acc = pooled[{g.method, g.protocol, s}];
       const auto& p = g.predicted.at(s);
       for (std::size_t i = 0; i < p.size(); ++i) acc.first += p[i] == g.labels[i];
@@ -203,7 +206,7 @@ ExpectedRecord record_expected(Store& store, const std::string& experiment) {
   std::set<std::pair<std::string, std::string>> seen;
   for (const auto& g : rec.runs) {
     if (!seen.insert({g.method, g.protocol}).second) continue;
-    for (const char* s : kGatedSelections) {
+    for (const auto& [s, epoch] : g.selected) {
       const auto& [right, frames] = pooled.at({g.method, g.protocol, s});
       rec.metrics.push_back(
           {{"method", g.method},
@@ -273,8 +276,7 @@ ExpectedRecord parse_expected(const nlohmann::json& doc, const std::string& orig
     for (const auto& m : r.metrics) {
       m.at("method").get<std::string>(), m.at("protocol").get<std::string>();
       const std::string s = m.at("selection");
-      if (s != results::selection::kBestVal && s != results::selection::kLast)
-        throw bad("metrics: selection '" + s + "' is not best_val or last");
+      if (!known_selection(s)) throw bad("metrics: selection '" + s + "' is not best_val, best_test or last");
       m.at("pooled_accuracy").get<double>();
     }
     for (const auto& j : doc.at("runs")) {
@@ -289,9 +291,12 @@ ExpectedRecord parse_expected(const nlohmann::json& doc, const std::string& orig
       g.frames = j.at("frames");
       g.labels = j.at("labels");
       g.predicted = j.at("predicted").get<std::map<std::string, std::string>>();
-      for (const char* s : kGatedSelections) {
-        if (!g.selected.count(s) || !g.predicted.count(s))
-          throw bad(fmt::format("runs: {} lacks the {} selection", describe_key(g), s));
+      if (!g.selected.count(results::selection::kLast))
+        throw bad(fmt::format("runs: {} lacks the {} selection", describe_key(g), results::selection::kLast));
+      for (const auto& [s, epoch] : g.selected) {
+        if (!known_selection(s)) throw bad(fmt::format("runs: {}: unknown selection '{}'", describe_key(g), s));
+        if (!g.predicted.count(s))
+          throw bad(fmt::format("runs: {} lacks the predictions of its {} selection", describe_key(g), s));
         if (g.predicted.at(s).size() != g.labels.size())
           throw bad(fmt::format("runs: {}: {} predictions for {} labels", describe_key(g), g.predicted.at(s).size(),
                                 g.labels.size()));
@@ -323,14 +328,12 @@ std::string exact_difference(const GateRun& e, const GateRun& o) {
     parts.push_back("the test frames or their labels differ (data or folds changed)");
     return fmt::format("{}", fmt::join(parts, "; "));
   }
-  for (const char* s : kGatedSelections) {
-    const int ee = e.selected.count(s) ? e.selected.at(s) : -1, oe = o.selected.count(s) ? o.selected.at(s) : -1;
-    // The last epoch is also the val-selected one on both sides: its predictions were compared just now.
-    if (std::string(s) == results::selection::kLast && e.selected.count(results::selection::kBestVal) &&
-        o.selected.count(results::selection::kBestVal) && e.selected.at(results::selection::kBestVal) == ee &&
-        o.selected.at(results::selection::kBestVal) == oe)
-      continue;
+  std::set<std::pair<int, int>> compared;  // (expected, observed) epochs whose predictions were compared
+  for (const auto& [s, ee] : e.selected) {
+    const int oe = o.selected.count(s) ? o.selected.at(s) : -1;
     if (ee != oe) parts.push_back(fmt::format("{} selects epoch {} (expected {})", s, oe, ee));
+    // Two selections of the same epoch on both sides: its predictions were compared just now.
+    if (!compared.insert({ee, oe}).second) continue;
     const auto& ep = e.predicted.at(s);
     const auto op = o.predicted.count(s) ? o.predicted.at(s) : std::string();
     if (op.size() != ep.size()) continue;
@@ -423,7 +426,7 @@ GateResult check_expected(Store& store, const ExpectedRecord& expected, const Ga
       }
     for (const auto& m : expected.metrics) {
       const std::string method = m.at("method"), protocol = m.at("protocol"), sel = m.at("selection");
-      std::map<std::pair<std::int64_t, std::string>, ClipPair> clips;
+      std::map<std::string, ClipPair> clips;
       long frames = 0, right_e = 0, right_o = 0, lost = 0, gained = 0;
       std::string problem;
       for (const auto& e : expected.runs) {
@@ -443,7 +446,9 @@ GateResult check_expected(Store& store, const ExpectedRecord& expected, const Ga
         const auto& op = o.predicted.at(sel);
         for (std::size_t i = 0; i < ep.size(); ++i) {
           const bool re = ep[i] == e.labels[i], ro = op[i] == e.labels[i];
-          auto& c = clips[{e.seed, o.frame_ids[i].first}];
+          // A clip's frames over all seeds are one unit: the seeds' predictions of one clip are not
+          // independent draws (README "Seeds in the statistics").
+          auto& c = clips[o.frame_ids[i].first];
           ++c.frames;
           c.lost += re && !ro;
           c.gained += !re && ro;

@@ -49,6 +49,46 @@ double sample_std(const std::vector<double>& v) {
   return std::sqrt(s / static_cast<double>(v.size() - 1));
 }
 
+namespace {
+// The equal-tailed percentile interval of sorted resamples, linear between order statistics.
+Interval percentile_interval(std::vector<double> acc, double level) {
+  std::sort(acc.begin(), acc.end());
+  const double tail = (1 - level) / 2;
+  auto q = [&](double p) {
+    const double pos = p * static_cast<double>(acc.size() - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const auto hi = std::min(acc.size() - 1, lo + 1);
+    return acc[lo] + (pos - static_cast<double>(lo)) * (acc[hi] - acc[lo]);
+  };
+  return {q(tail), q(1 - tail)};
+}
+}  // namespace
+
+Interval bootstrap_accuracy_two_level(const std::vector<std::vector<std::pair<long, long>>>& seeds, int resamples,
+                                      std::uint64_t seed, double level) {
+  std::vector<const std::vector<std::pair<long, long>>*> nonempty;
+  for (const auto& s : seeds)
+    if (!s.empty()) nonempty.push_back(&s);
+  if (nonempty.empty()) return {};
+  if (nonempty.size() == 1) return bootstrap_accuracy(*nonempty.front(), resamples, seed, level);
+  datasets::Rng rng(seed);
+  std::vector<double> acc;
+  acc.reserve(static_cast<std::size_t>(resamples));
+  for (int r = 0; r < resamples; ++r) {
+    long correct = 0, total = 0;
+    for (std::size_t s = 0; s < nonempty.size(); ++s) {
+      const auto& clips = *nonempty[rng.below(nonempty.size())];  // a seed (a retraining), then its clips
+      for (std::size_t i = 0; i < clips.size(); ++i) {
+        const auto& c = clips[rng.below(clips.size())];
+        correct += c.first;
+        total += c.second;
+      }
+    }
+    acc.push_back(total ? static_cast<double>(correct) / static_cast<double>(total) : 0);
+  }
+  return percentile_interval(std::move(acc), level);
+}
+
 Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int resamples, std::uint64_t seed,
                             double level) {
   if (clips.empty()) return {};
@@ -64,15 +104,7 @@ Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int
     }
     acc.push_back(total ? static_cast<double>(correct) / static_cast<double>(total) : 0);
   }
-  std::sort(acc.begin(), acc.end());
-  const double tail = (1 - level) / 2;
-  auto q = [&](double p) {
-    const double pos = p * static_cast<double>(acc.size() - 1);
-    const auto lo = static_cast<std::size_t>(std::floor(pos));
-    const auto hi = std::min(acc.size() - 1, lo + 1);
-    return acc[lo] + (pos - static_cast<double>(lo)) * (acc[hi] - acc[lo]);
-  };
-  return {q(tail), q(1 - tail)};
+  return percentile_interval(std::move(acc), level);
 }
 
 double mcnemar_exact_p(long b, long c) {

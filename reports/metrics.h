@@ -1,4 +1,4 @@
-// Classification metrics computed from stored per-frame predictions (DESIGN §6): confusion matrix,
+// Classification metrics computed from stored per-frame predictions (README Design §6): confusion matrix,
 // accuracy, per-class precision / recall / F1, macro-F1, a clip-level bootstrap interval and McNemar's
 // exact test for paired predictions.
 #pragma once
@@ -32,6 +32,13 @@ struct Interval {
 // Percentile bootstrap of pooled accuracy, resampling clips (each with its correct / total frames).
 Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int resamples, std::uint64_t seed,
                             double level = 0.95);
+
+// Two-level percentile bootstrap of pooled accuracy over repetitions: each resample draws as many seeds as
+// there are, with replacement (retraining varies), then within each drawn seed its clips with replacement
+// (test sampling varies). `seeds`: per seed, its clips' (correct, total). With one seed it is exactly
+// bootstrap_accuracy; with several, seed-to-seed variation widens the interval as it should.
+Interval bootstrap_accuracy_two_level(const std::vector<std::vector<std::pair<long, long>>>& seeds, int resamples,
+                                      std::uint64_t seed, double level = 0.95);
 
 // Two-sided exact McNemar p-value from the discordant counts b and c (binomial, p = 0.5).
 double mcnemar_exact_p(long b, long c);

@@ -1,4 +1,4 @@
-// Views of recorded runs, generated from the store only (DESIGN §1: reports never train).
+// Views of recorded runs, generated from the store only (README Design §1: reports never train).
 #pragma once
 #include <cstdint>
 #include <map>

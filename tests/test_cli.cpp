@@ -77,11 +77,11 @@ TEST_CASE("a misspelt or mistyped spec exits 2 naming the key, and writes nothin
 TEST_CASE("run --plan prints the grid of a shipped spec", "[cli]") {
   const auto r = run_usbench("run experiments/quickstart.json --plan");
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Contains("experiment quickstart v1") && Contains("3 pretraining runs, 25 downstream runs"));
+  CHECK_THAT(r.output, Contains("experiment quickstart v2") && Contains("3 pretraining runs, 50 downstream runs"));
   const auto j = run_usbench("run experiments/quickstart.json --plan --json --set seeds=[0,1]");
   REQUIRE(j.exit_code == 0);
   const auto doc = nlohmann::json::parse(j.output);
-  CHECK(doc["runs"].size() == 56);
+  CHECK(doc["runs"].size() == 106);  // 2 seeds x (3 pretraining + 5 methods x 2 protocols x 5 folds)
   CHECK(doc["spec"]["seeds"].size() == 2);
 }
 

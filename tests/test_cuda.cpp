@@ -1,4 +1,4 @@
-// The CUDA path (DESIGN §9, §11), run where a GPU is present (.ci/gpu-check); elsewhere each test says it
+// The CUDA path (README Design §9, §11), run where a GPU is present (.ci/gpu-check); elsewhere each test says it
 // skipped. What a GPU changes: where tensors live, cuDNN's kernels, autocast and loss scaling.
 #include <catch2/catch.hpp>
 

@@ -1,5 +1,6 @@
-// Differential test of the USCL and SimCLR training steps against a reference computation written in
-// PyTorch from the paper and the recipe (tests/fixtures/make_fixtures.py --contrastive-step): the same
+// Differential test of the USCL and SimCLR training steps against our own rewrite of the recipe in PyTorch
+// (tests/fixtures/make_fixtures.py --contrastive-step; the comparison with the authors' code itself is
+// tests/test_authors_reference.cpp): the same
 // fixed weights and view batches, training mode. The reference calls the network once per view batch,
 // so each view is normalised with its own BatchNorm statistics; a joint forward of both views fails
 // this test (their statistics differ on purpose). Loss to 1e-5, backbone gradients to 1e-4, relative.
@@ -9,40 +10,16 @@
 
 #include "harness/model/weights.h"
 #include "methods/pretrainer.h"
+#include "fixture_values.h"
 #include "spec_fixture.h"
 
 using namespace usbench;
+using usbench::test::fixed_value;
+using usbench::test::pattern;
 
 namespace {
 
 const std::filesystem::path kFix = std::filesystem::path(USBENCH_SOURCE_DIR) / "tests" / "fixtures";
-
-// make_fixtures.py's pattern(): ((i * 2654435761 + c(name)) mod 2^32) / 2^32 - 0.5 in float64, with
-// c(name) = sum over the name's bytes of (position + 1) * byte, mod 2^32.
-torch::Tensor pattern(const std::string& name, torch::IntArrayRef shape) {
-  const std::int64_t two32 = 4294967296, golden = 2654435761;
-  std::int64_t c = 0;
-  for (std::size_t j = 0; j < name.size(); ++j)
-    c = (c + static_cast<std::int64_t>(j + 1) * static_cast<unsigned char>(name[j])) % two32;
-  std::int64_t n = 1;
-  for (auto d : shape) n *= d;
-  const auto i = torch::arange(n, torch::kInt64);
-  return (((i * golden + c) % two32).to(torch::kFloat64) / 4294967296.0 - 0.5).reshape(shape);
-}
-
-// make_fixtures.py's fixed_value().
-torch::Tensor fixed_value(const std::string& name, torch::IntArrayRef shape) {
-  auto v = pattern(name, shape);
-  if (shape.size() == 4)
-    v = v * std::sqrt(24.0 / static_cast<double>(v.numel() / shape[0]));
-  else if (shape.size() == 2)
-    v = v * std::sqrt(12.0 / static_cast<double>(shape[1]));
-  else if (name.size() >= 7 && name.compare(name.size() - 7, 7, ".weight") == 0)
-    v = 1.0 + 0.2 * v;
-  else
-    v = 0.2 * v;
-  return v.to(torch::kFloat32);
-}
 
 std::map<std::string, torch::Tensor> as_map(const StateDict& d) { return {d.begin(), d.end()}; }
 
@@ -102,10 +79,11 @@ void check_step(const std::string& method, int classes, const std::string& fixtu
 
 }  // namespace
 
-TEST_CASE("USCL's training step equals the reference: per-view forwards, NT-Xent + 0.2 CE per view", "[method]") {
+TEST_CASE("USCL's training step equals our PyTorch rewrite of the recipe: per-view forwards, NT-Xent + 0.2 CE per view",
+          "[method]") {
   check_step("uscl", 2, "uscl_step.pth");
 }
 
-TEST_CASE("SimCLR's training step equals the reference: per-view forwards, NT-Xent", "[method]") {
+TEST_CASE("SimCLR's training step equals our PyTorch rewrite of the recipe: per-view forwards, NT-Xent", "[method]") {
   check_step("simclr", 0, "simclr_step.pth");
 }

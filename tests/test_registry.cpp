@@ -28,11 +28,12 @@ TEST_CASE("registries reject duplicates and answer unknown names with the closes
                                          Contains("known: simclr, uscl"));
 }
 
-TEST_CASE("the built-ins cover the five methods and checkpoint, three data sets and three protocols", "[unit]") {
+TEST_CASE("the built-ins cover the five methods and checkpoint, three data sets and five protocols", "[unit]") {
   const auto& r = test::builtin_registries();
   CHECK(r.methods.names() == std::vector<std::string>{"checkpoint", "imagenet", "moco", "random", "simclr", "uscl"});
   CHECK(r.datasets.names() == std::vector<std::string>{"pocus", "synthetic", "videos"});
-  CHECK(r.protocols.names() == std::vector<std::string>{"full-finetune", "linear-probe", "uscl-paper"});
+  CHECK(r.protocols.names() ==
+        std::vector<std::string>{"full-finetune", "linear-eval", "linear-probe", "uscl-paper", "uscl-paper-val"});
   CHECK(r.methods.get("uscl").pretrains());
   CHECK_FALSE(r.methods.get("imagenet").pretrains());
   CHECK(r.protocols.get("linear-probe").stage == Stage::Probe);

@@ -28,7 +28,7 @@ const fs::path kGolden = fs::path(USBENCH_SOURCE_DIR) / "tests" / "golden";
 void fill(Store& store) {
   const auto spec = nlohmann::json::parse(R"({"name": "golden", "version": 3,
     "dataset": {"name": "pocus", "label": "pocus"}, "folds": {"k": 2}, "seeds": [0],
-    "protocols": [{"name": "uscl-paper", "label": "uscl-paper"}],
+    "protocols": [{"name": "uscl-paper-val", "label": "uscl-paper"}],
     "methods": [{"name": "uscl", "label": "uscl"}, {"name": "random", "label": "random"}, {"name": "imagenet", "label": "imagenet"}]})");
   store.upsert_experiment("golden", 3, canonical_json(spec), content_hash(spec));
   store.set_method_note("golden", "imagenet", "not run: weights not supplied");
@@ -189,7 +189,7 @@ TEST_CASE("report figures: well-formed SVG documents whose marks are the table's
   const auto& bt = t.rows[0].by.at("best_test");
   CHECK_THAT(forest, Catch::Matchers::Contains(
                          fmt::format("{:.2f}% [{:.2f}, {:.2f}]", 100 * bt.pooled, 100 * bt.ci.lo, 100 * bt.ci.hi)));
-  CHECK(count(forest, "<path") == 2);  // the paper's figure for USCL, and its legend mark
+  CHECK(count(forest, "<path") == 0);  // uscl-paper-val has no paper figure (uscl-paper's: tests/test_runner.cpp)
   // One bar per (row, fold), labelled with its value.
   const auto& bars = figures[1].svg;
   CHECK(count(bars, "<rect") == 1 + 2 + 2 * 2);  // background, 2 legend swatches, 2 rows x 2 folds
@@ -228,7 +228,7 @@ TEST_CASE("every report format matches its golden file", "[unit][report]") {
   for (auto& run : t.runs) run.erase("environment");  // the only machine-dependent part
   REQUIRE(t.rows.size() == 3);
   CHECK(t.rows[2].note == "not run: weights not supplied");
-  CHECK(t.rows[0].paper == "94.19%");
+  CHECK(t.rows[0].paper.empty());  // uscl-paper-val fits on 80%: not the paper's figure (uscl-paper's: test_runner.cpp)
   compare("golden.md", reports::to_markdown(t));
   compare("golden.csv", reports::to_csv(t));
   compare("golden.tex", reports::to_latex(t));

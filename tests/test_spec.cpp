@@ -77,10 +77,9 @@ TEST_CASE("downstream ablation keys: validated by name, and absent from the reso
   const auto& reg = builtin_registries();
   const auto base = parse_spec(minimal_spec(), "x.json", reg);
   // At their defaults the keys are not written: run identities recorded before they existed still hold.
-  CHECK(
-      base.protocols[0].config ==
-      nlohmann::json::parse(
-          R"({"epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0001, "input_size": 64, "val_fraction": 0.2})"));
+  CHECK(base.protocols[0].config ==
+        nlohmann::json::parse(
+            R"({"epochs": 2, "batch_size": 32, "lr": 0.01, "weight_decay": 0.0001, "input_size": 64})"));
   auto explicit_defaults = minimal_spec();
   explicit_defaults["protocols"][0]["config"].update(
       {{"train_augment", true}, {"input_mean", 0.5}, {"input_std", 0.25}});

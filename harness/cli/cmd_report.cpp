@@ -127,9 +127,9 @@ void add_check_command(CLI::App& app) {
     if (!a->write.empty()) {
       const auto record = reports::record_expected(store, pick_experiment(store, a->experiment));
       write_out(reports::dump_expected(record), a->write);
-      std::cout << fmt::format("wrote the exact record of {} gated runs ({} rows x 2 selections) to {}, platform: {}\n",
-                               record.runs.size(), record.metrics.size() / 2, a->write,
-                               reports::describe_platform(record.platform));
+      std::cout << fmt::format(
+          "wrote the exact record of {} gated runs ({} pooled figures: rows x their selections) to {}, platform: {}\n",
+          record.runs.size(), record.metrics.size(), a->write, reports::describe_platform(record.platform));
       return;
     }
     const auto record = reports::load_expected(a->expected);

@@ -1,4 +1,4 @@
-// usbench: the command-line entry point. Exit codes (DESIGN §8): 0 ok, 1 a run or check failed,
+// usbench: the command-line entry point. Exit codes (README Design §8): 0 ok, 1 a run or check failed,
 // 2 bad usage or bad input.
 #include <iostream>
 

@@ -1,4 +1,4 @@
-// Mixed precision for CUDA runs (DESIGN §9): autocast to float16 around forward passes and loss scaling
+// Mixed precision for CUDA runs (README Design §9): autocast to float16 around forward passes and loss scaling
 // with torch.cuda.amp.GradScaler's dynamic policy. LibTorch 1.13 has autocast but no GradScaler, so the
 // scaler is ours; it uses only device-agnostic tensor ops, so its logic is tested on CPU.
 #pragma once

@@ -1,5 +1,5 @@
 // ResNet-18/50 with torchvision's module tree, parameter and buffer names and default initialisation
-// (DESIGN §4): torchvision state dicts load without renaming, and a random init matches torchvision's
+// (README Design §4): torchvision state dicts load without renaming, and a random init matches torchvision's
 // statistics (kaiming-normal fan_out convolutions, BatchNorm weight 1 / bias 0, nn.Linear's default fc).
 #pragma once
 #include <string>

@@ -1,4 +1,4 @@
-// Weights in and out (DESIGN §4).
+// Weights in and out (README Design §4).
 //
 // read_state_dict reads PyTorch's zip checkpoints as torch.save writes them, including torchvision's
 // published files, whose pickled OrderedDict carries a `_metadata` attribute that LibTorch 1.13's

@@ -1,4 +1,4 @@
-// Resume checkpoints of a run (DESIGN §7). A checkpoint is written atomically (write_file_atomically)
+// Resume checkpoints of a run (README Design §7). A checkpoint is written atomically (write_file_atomically)
 // and then recorded in the store with its SHA-256 and size; a run resumes only from a file that the
 // store records for that run with the same hash. Anything else (bit rot, a file left in a shared
 // --work-dir by another store, a torn copy) is named in the log, removed, and the run starts again

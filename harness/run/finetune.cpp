@@ -15,6 +15,7 @@
 #include "harness/run/checkpoint.h"
 #include "harness/errors.h"
 #include "harness/run/pretrain_run.h"
+#include "harness/run/logistic_regression.h"
 #include "harness/run/protocols.h"
 #include "harness/model/resnet.h"
 #include "harness/run/seeds.h"
@@ -39,6 +40,75 @@ torch::Tensor uscl_paper_trained_part(ResNetImpl& m, const torch::Tensor& h) {
   return m.fc(torch::adaptive_avg_pool2d(out, {1, 1}).flatten(1));
 }
 
+double downstream_lr(double base, int epoch, int epochs) { return base * (1 + std::cos(M_PI * epoch / epochs)) / 2; }
+
+std::vector<torch::Tensor> DownstreamNet::trainable() const {
+  std::vector<torch::Tensor> out;
+  for (const auto& [name, p] : named_parameters())
+    if (p.requires_grad()) out.push_back(p);
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> DownstreamNet::named_parameters() const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& p : model->named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+torch::Tensor DownstreamNet::head(const torch::Tensor& features) {
+  auto logits = model->fc(features);
+  return logits;
+}
+
+torch::Tensor DownstreamNet::train_logits(const torch::Tensor& x) {
+  torch::Tensor out;
+  if (trains == TrainedPart::Layer4Block1AndHead) {
+    torch::Tensor h;
+    {
+      torch::NoGradGuard no_grad;  // frozen layers: no autograd graph, no saved activations
+      h = uscl_paper_frozen_part(*model, x);
+    }
+    out = uscl_paper_trained_part(*model, h);
+  } else if (trains == TrainedPart::Head) {
+    torch::Tensor f;
+    {
+      torch::NoGradGuard no_grad;
+      f = model->features(x);
+    }
+    out = model->fc(f);
+  } else {
+    out = model->forward(x);
+  }
+  return out;
+}
+
+torch::Tensor DownstreamNet::logits(const torch::Tensor& x) { return model->forward(x); }
+
+void DownstreamNet::train(bool on) { model->train(on); }
+
+DownstreamNet build_downstream_net(const ProtocolInfo& protocol, const std::string& backbone, int n_classes,
+                                   const BackboneSource& init, std::uint64_t init_seed, torch::Device device) {
+  DownstreamNet net;
+  net.trains = protocol.trains;
+  torch::manual_seed(init_seed);
+  net.model = ResNet(ResNetSpec::by_name(backbone));
+  if (!init.weights_path.empty())
+    load_weights(*net.model, read_state_dict(init.weights_path), init.weights_path, init.with_fc);
+  // The new head, from the init stream: features -> classes, and for the authors' head a second layer
+  // classes -> classes (eval_pretrained_model.py's net.linear, then net.fc, created in that order).
+  net.model->fc = net.model->replace_module("fc", torch::nn::Linear(net.model->spec().feature_dim(), n_classes));
+  // What trains, as the protocol's entry says: layer4.1 and the head, the head alone, or everything.
+  for (auto& p : net.model->parameters()) p.set_requires_grad(protocol.trains == TrainedPart::All);
+  if (protocol.trains == TrainedPart::Layer4Block1AndHead) {
+    auto it = net.model->layer4->begin();
+    for (++it; it != net.model->layer4->end(); ++it)
+      for (auto& p : it->ptr()->parameters()) p.set_requires_grad(true);
+  }
+  for (auto& p : net.model->fc->parameters()) p.set_requires_grad(true);
+  net.model->to(device);
+  return net;
+}
+
 namespace {
 
 struct Eval {
@@ -51,13 +121,13 @@ struct Eval {
 // buffers), optimiser, loss scaler, and every epoch's accuracies and test predictions so far (the epoch
 // selections at the end need them). Written to a temporary file and renamed, so a kill leaves the
 // previous epoch's checkpoint intact.
-void save_downstream_checkpoint(const RunContext& ctx, const std::string& path, ResNetImpl& model,
+void save_downstream_checkpoint(const RunContext& ctx, const std::string& path, DownstreamNet& net,
                                 torch::optim::Optimizer& opt, const GradScaler& scaler, int epoch,
                                 const std::vector<double>& val_acc, const std::vector<double>& test_acc,
                                 const std::vector<Eval>& test_evals) {
   torch::serialize::OutputArchive a;
   torch::serialize::OutputArchive m, o;
-  model.save(m);
+  net.model->save(m);
   opt.save(o);
   a.write("model", m);
   a.write("optimizer", o);
@@ -80,13 +150,13 @@ void save_downstream_checkpoint(const RunContext& ctx, const std::string& path, 
 }
 
 // Restores what save_downstream_checkpoint wrote; returns the last finished epoch.
-int load_downstream_checkpoint(const std::string& path, torch::Device device, ResNetImpl& model,
+int load_downstream_checkpoint(const std::string& path, torch::Device device, DownstreamNet& net,
                                torch::optim::Optimizer& opt, GradScaler& scaler, std::vector<double>& val_acc,
                                std::vector<double>& test_acc, std::vector<Eval>& test_evals, std::size_t test_frames) {
   torch::serialize::InputArchive a, m, o;
   a.load_from(path, device);
   a.read("model", m);
-  model.load(m);
+  net.model->load(m);
   a.read("optimizer", o);
   opt.load(o);
   if (scaler.enabled()) scaler.load(a);
@@ -204,12 +274,11 @@ class DownstreamRun {
                 const std::string& backbone, const BackboneSource& init, const FoldData& data)
       : ctx_(ctx),
         protocol_(protocol),
-        config_(resolved_downstream_config(config)),
+        config_(resolved_downstream_config(config, protocol)),
         set_(*data.set),
         n_classes_(static_cast<int>(set_.classes.size())),
         epochs_(config_.epochs),
         batch_size_(config_.batch_size),
-        paper_(protocol.trains == TrainedPart::Layer4Block1AndHead),
         probe_(protocol.cached_features) {
     if (n_classes_ > 8) throw UsageError("downstream protocols support at most 8 classes");
     carve_parts(data);
@@ -226,11 +295,12 @@ class DownstreamRun {
     // from (seed, epoch), so the remaining epochs are the ones an uninterrupted run would do).
     std::filesystem::create_directories(ctx_.run_dir);
     checkpoint_ = (std::filesystem::path(ctx_.run_dir) / "downstream.pt").string();
+    if (protocol_.fit == HeadFit::LogisticRegression) return fit_logistic_head();
     const int start = resume();
     const auto run_t0 = std::chrono::steady_clock::now();
     for (int epoch = start; epoch < epochs_; ++epoch) {
       // CosineAnnealingLR(T_max = epochs) stepped once per epoch.
-      const double lr = config_.lr * (1 + std::cos(M_PI * epoch / epochs_)) / 2;
+      const double lr = downstream_lr(config_.lr, epoch, epochs_);
       for (auto& g : opt_->param_groups()) g.options().set_lr(lr);
       const auto t0 = std::chrono::steady_clock::now();
       // Step sums stay on the device; the CPU reads them every step (a NaN stops the run at its batch),
@@ -243,8 +313,7 @@ class DownstreamRun {
       meter.finish();
       record_epoch(epoch, lr, meter, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       if (epoch + 1 < epochs_)
-        save_downstream_checkpoint(ctx_, checkpoint_, *model_, *opt_, *scaler_, epoch, val_acc_, test_acc_,
-                                   test_evals_);
+        save_downstream_checkpoint(ctx_, checkpoint_, net_, *opt_, *scaler_, epoch, val_acc_, test_acc_, test_evals_);
       ctx_.stop_point();  // the claim's heartbeat is renewed by the runner's RunLease
     }
     const auto out = record_selections();
@@ -255,8 +324,14 @@ class DownstreamRun {
   }
 
  private:
-  // Validation part carved from the training folds by group, stratified by label.
+  // Validation part carved from the training folds by group, stratified by label; a protocol without one
+  // fits on every training clip (the authors' evaluation).
   void carve_parts(const FoldData& data) {
+    if (!protocol_.validation_part) {
+      fit_ = set_.frames_of_clips(data.train_clips);
+      test_ = set_.frames_of_clips(data.test_clips);
+      return;
+    }
     std::vector<std::string> train_groups;
     std::vector<std::int64_t> train_labels;
     for (int c : data.train_clips) {
@@ -273,32 +348,15 @@ class DownstreamRun {
     test_ = set_.frames_of_clips(data.test_clips);
   }
 
-  // Backbone, then a new head from the init stream.
+  // Backbone, then a new head from the init stream, and what trains.
   void build_model(const std::string& backbone, const BackboneSource& init) {
-    torch::manual_seed(ctx_.seed("init"));
-    model_ = ResNet(ResNetSpec::by_name(backbone));
-    if (!init.weights_path.empty())
-      load_weights(*model_, read_state_dict(init.weights_path), init.weights_path, init.with_fc);
-    model_->fc = model_->replace_module("fc", torch::nn::Linear(model_->spec().feature_dim(), n_classes_));
-    model_->to(ctx_.device);
+    net_ = build_downstream_net(protocol_, backbone, n_classes_, init, ctx_.seed("init"), ctx_.device);
+    model_ = net_.model;
   }
 
-  // What trains, as the protocol's entry says: layer4.1 and the head, the head alone, or everything.
   void make_optimiser() {
-    std::vector<torch::Tensor> params;
-    for (auto& p : model_->parameters()) p.set_requires_grad(false);
-    if (protocol_.trains == TrainedPart::Layer4Block1AndHead) {
-      auto it = model_->layer4->begin();
-      for (++it; it != model_->layer4->end(); ++it)
-        for (auto& p : it->ptr()->parameters()) p.set_requires_grad(true);
-    } else if (protocol_.trains == TrainedPart::All) {
-      for (auto& p : model_->parameters()) p.set_requires_grad(true);
-    }
-    for (auto& p : model_->fc->parameters()) p.set_requires_grad(true);
-    for (auto& p : model_->parameters())
-      if (p.requires_grad()) params.push_back(p);
     opt_ = std::make_unique<torch::optim::Adam>(
-        params, torch::optim::AdamOptions(config_.lr).weight_decay(config_.weight_decay));
+        net_.trainable(), torch::optim::AdamOptions(config_.lr).weight_decay(config_.weight_decay));
     scaler_ = std::make_unique<GradScaler>(ctx_.amp);
   }
 
@@ -336,12 +394,15 @@ class DownstreamRun {
   }
 
   // Accuracy, mean loss, predictions and class scores on `frames` (test transform, eval mode).
-  Eval evaluate(const std::vector<std::int64_t>& frames) {
+  Eval evaluate(const std::vector<std::int64_t>& frames) { return evaluate_with_labels(frames, set_); }
+
+  // The same against the labels of `labelled` (training labels, which label_noise may have changed).
+  Eval evaluate_with_labels(const std::vector<std::int64_t>& frames, const datasets::FrameSet& labelled) {
     Eval e;
     if (frames.empty()) return e;
     torch::InferenceMode guard;
     AutocastGuard autocast(ctx_.amp);
-    model_->eval();
+    net_.train(false);
     std::int64_t correct = 0;
     // Scores and the loss stay on the device until every chunk is done: one transfer per evaluation.
     std::vector<torch::Tensor> probs;
@@ -353,13 +414,13 @@ class DownstreamRun {
           frames.begin() + static_cast<std::ptrdiff_t>(std::min(frames.size(), begin + 64)));
       torch::Tensor logits;
       if (probe_) {
-        logits = model_->fc(cached_.index_select(0, rows(chunk)));
+        logits = net_.head(cached_.index_select(0, rows(chunk)));
       } else {
         const auto fb = datasets::FrameBatches::make(set_, chunk, 64, false, test_aug_, 0, 0);
-        logits = model_->forward(datasets::to_device(fb.augmented(0).images, ctx_.device));
+        logits = net_.logits(datasets::to_device(fb.augmented(0).images, ctx_.device));
       }
       std::vector<std::int64_t> chunk_y;
-      for (auto f : chunk) chunk_y.push_back(set_.label_of[static_cast<std::size_t>(f)]);
+      for (auto f : chunk) chunk_y.push_back(labelled.label_of[static_cast<std::size_t>(f)]);
       y.insert(y.end(), chunk_y.begin(), chunk_y.end());
       const auto target = datasets::to_device(torch::tensor(chunk_y, torch::kInt64), ctx_.device);
       loss_sum +=
@@ -388,7 +449,7 @@ class DownstreamRun {
     if (!resumable_checkpoint(ctx_, checkpoint_)) return 0;
     int start = 0;
     try {
-      start = load_downstream_checkpoint(checkpoint_, ctx_.device, *model_, *opt_, *scaler_, val_acc_, test_acc_,
+      start = load_downstream_checkpoint(checkpoint_, ctx_.device, net_, *opt_, *scaler_, val_acc_, test_acc_,
                                          test_evals_, test_.size()) +
               1;
     } catch (const c10::Error& e) {
@@ -423,7 +484,7 @@ class DownstreamRun {
       torch::Tensor logits, loss;
       {
         AutocastGuard autocast(ctx_.amp);
-        logits = model_->fc(cached_.index_select(0, rows(chunk)));
+        logits = net_.head(cached_.index_select(0, rows(chunk)));
         loss = F::cross_entropy(logits, target);
       }
       step(loss);
@@ -434,7 +495,7 @@ class DownstreamRun {
   // uscl-paper and full-finetune: augmented fit frames through the network in training mode.
   void train_finetune_epoch(int epoch, EpochMeter& meter, std::chrono::steady_clock::time_point t0,
                             std::chrono::steady_clock::time_point run_t0, int start) {
-    model_->train();  // BatchNorm in training mode everywhere, frozen or not (the reference does so)
+    net_.train(true);  // BatchNorm in training mode everywhere, frozen or not (the reference does so)
     const auto fb = datasets::FrameBatches::make(train_set_, fit_, batch_size_, true, train_aug_,
                                                  ctx_.seed("augmentation") ^ ctx_.seed("data_order"), epoch);
     datasets::Loader loader(
@@ -446,16 +507,7 @@ class DownstreamRun {
       torch::Tensor logits, loss;
       {
         AutocastGuard autocast(ctx_.amp);
-        if (paper_) {
-          torch::Tensor h;
-          {
-            torch::NoGradGuard no_grad;  // frozen layers: no autograd graph, no saved activations
-            h = uscl_paper_frozen_part(*model_, x);
-          }
-          logits = uscl_paper_trained_part(*model_, h);
-        } else {
-          logits = model_->forward(x);
-        }
+        logits = net_.train_logits(x);
         loss = F::cross_entropy(logits, target);
       }
       meter.add(loss, logits, target, x.size(0));
@@ -472,6 +524,44 @@ class DownstreamRun {
                                   epoch - start + static_cast<double>(batch->index + 1) / fb.num_batches(),
                                   epochs_ - start))));
     }
+  }
+
+  // The authors' linear evaluation: one fit, to convergence, of a multinomial logistic regression on the
+  // standardised features of the fit frames, folded into the head (logits of the raw features), then the
+  // test evaluation, recorded as the run's one epoch (0).
+  DownstreamOutcome fit_logistic_head() {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::vector<std::int64_t> y;
+    for (auto f : fit_) y.push_back(train_set_.label_of[static_cast<std::size_t>(f)]);
+    const auto x = cached_.index_select(0, rows(fit_)).cpu();
+    const auto fit = fit_logistic_regression(x, torch::tensor(y, torch::kInt64), n_classes_, config_.c);
+    {
+      torch::NoGradGuard g;
+      net_.model->fc->weight.copy_(fit.raw_weight().to(torch::kFloat32));
+      net_.model->fc->bias.copy_(fit.raw_bias().to(torch::kFloat32));
+    }
+    const auto train = evaluate_with_labels(fit_, train_set_);
+    const auto t = evaluate(test_);
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    namespace metric = results::metric;
+    ctx_.store->put_metrics(ctx_.run.id, 0, results::split::kTrain,
+                            {{metric::kLoss, train.loss},
+                             {metric::kAccuracy, train.accuracy},
+                             {metric::kImagesPerS, static_cast<double>(fit_.size()) / std::max(secs, 1e-9)}});
+    ctx_.store->put_metrics(ctx_.run.id, 0, results::split::kTest,
+                            {{metric::kAccuracy, t.accuracy}, {metric::kLoss, t.loss}});
+    if (ctx_.log)
+      ctx_.log(fmt::format(
+          "    logistic regression (C = {}): {} L-BFGS rounds, largest gradient entry {:.2g}, objective {:.6g}",
+          config_.c, fit.iterations, fit.gradient_max, fit.objective));
+    test_acc_.push_back(t.accuracy);
+    test_evals_.push_back(t);
+    DownstreamOutcome out;
+    out.selected[results::selection::kLast] = {0, t.accuracy};
+    ctx_.store->put_metrics(ctx_.run.id, -1, results::split::kSelection, {{results::selection::kLast, 0}});
+    record_predictions(0, t);
+    ctx_.store->drop_checkpoint(ctx_.run.id);
+    return out;
   }
 
   // The epoch's training sums and its validation and test evaluations, into the store and the history.
@@ -499,35 +589,42 @@ class DownstreamRun {
   // The last, best-on-validation and best-on-test epochs, and the test predictions of each.
   DownstreamOutcome record_selections() {
     DownstreamOutcome out;
-    out.last_epoch = epochs_ - 1;
-    out.best_test_epoch = static_cast<int>(std::max_element(test_acc_.begin(), test_acc_.end()) - test_acc_.begin());
-    out.best_val_epoch = val_.empty()
-                             ? out.last_epoch
-                             : static_cast<int>(std::max_element(val_acc_.begin(), val_acc_.end()) - val_acc_.begin());
-    out.test_accuracy_last = test_acc_.back();
-    out.test_accuracy_best_val = test_acc_[static_cast<std::size_t>(out.best_val_epoch)];
-    out.test_accuracy_best_test = test_acc_[static_cast<std::size_t>(out.best_test_epoch)];
-    ctx_.store->put_metrics(ctx_.run.id, -1, results::split::kSelection,
-                            {{results::selection::kLast, out.last_epoch},
-                             {results::selection::kBestVal, out.best_val_epoch},
-                             {results::selection::kBestTest, out.best_test_epoch}});
-    for (int e : std::set<int>{out.last_epoch, out.best_val_epoch, out.best_test_epoch}) {
-      const auto& ev = test_evals_[static_cast<std::size_t>(e)];
-      std::vector<std::string> clip_ids, scores;
-      std::vector<int> frame_index, labels;
-      for (std::size_t i = 0; i < test_.size(); ++i) {
-        const auto f = static_cast<std::size_t>(test_[i]);
-        clip_ids.push_back(set_.clip_ids[static_cast<std::size_t>(set_.clip_of[f])]);
-        frame_index.push_back(set_.frame_in_clip[f]);
-        labels.push_back(static_cast<int>(set_.label_of[f]));
-        nlohmann::json s = nlohmann::json::array();
-        for (int k = 0; k < n_classes_; ++k)
-          s.push_back(std::round(ev.scores[i][static_cast<std::size_t>(k)] * 1e6) / 1e6);
-        scores.push_back(s.dump());
-      }
-      ctx_.store->put_predictions(ctx_.run.id, e, clip_ids, frame_index, labels, ev.predicted, scores);
+    const int last = epochs_ - 1;
+    const int best_test = static_cast<int>(std::max_element(test_acc_.begin(), test_acc_.end()) - test_acc_.begin());
+    const int best_val =
+        val_.empty() ? last : static_cast<int>(std::max_element(val_acc_.begin(), val_acc_.end()) - val_acc_.begin());
+    // The selections the protocol reports (best_val only where it has a validation part).
+    const std::map<std::string, int> epoch_of = {{results::selection::kLast, last},
+                                                 {results::selection::kBestVal, best_val},
+                                                 {results::selection::kBestTest, best_test}};
+    std::map<std::string, double> selected;
+    std::set<int> epochs;
+    for (const auto& s : protocol_.selections) {
+      const int e = epoch_of.at(s);
+      selected[s] = e;
+      epochs.insert(e);
+      out.selected[s] = {e, test_acc_[static_cast<std::size_t>(e)]};
     }
+    ctx_.store->put_metrics(ctx_.run.id, -1, results::split::kSelection, selected);
+    for (int e : epochs) record_predictions(e, test_evals_[static_cast<std::size_t>(e)]);
     return out;
+  }
+
+  // The test predictions (and class scores, 6 decimals) of `epoch`.
+  void record_predictions(int epoch, const Eval& ev) {
+    std::vector<std::string> clip_ids, scores;
+    std::vector<int> frame_index, labels;
+    for (std::size_t i = 0; i < test_.size(); ++i) {
+      const auto f = static_cast<std::size_t>(test_[i]);
+      clip_ids.push_back(set_.clip_ids[static_cast<std::size_t>(set_.clip_of[f])]);
+      frame_index.push_back(set_.frame_in_clip[f]);
+      labels.push_back(static_cast<int>(set_.label_of[f]));
+      nlohmann::json s = nlohmann::json::array();
+      for (int k = 0; k < n_classes_; ++k)
+        s.push_back(std::round(ev.scores[i][static_cast<std::size_t>(k)] * 1e6) / 1e6);
+      scores.push_back(s.dump());
+    }
+    ctx_.store->put_predictions(ctx_.run.id, epoch, clip_ids, frame_index, labels, ev.predicted, scores);
   }
 
   RunContext& ctx_;
@@ -535,7 +632,8 @@ class DownstreamRun {
   const DownstreamConfig config_;  // the run's validated config (its JSON is the stored form)
   const datasets::FrameSet& set_;
   const int n_classes_, epochs_, batch_size_;
-  const bool paper_, probe_;
+  const bool probe_;
+  DownstreamNet net_;
   std::vector<std::int64_t> fit_, val_, test_;
   ResNet model_{nullptr};
   std::unique_ptr<torch::optim::Adam> opt_;

@@ -60,6 +60,9 @@ datasets::AugmentConfig pretrain_augment(const methods::PretrainCommon& c) {
   a.flip = true;
   a.color_jitter = true;
   a.jitter = c.color_jitter;
+  a.jitter_p = c.jitter_p;
+  a.grayscale_p = c.grayscale_p;
+  a.blur_p = c.blur_p;
   return a;
 }
 

@@ -1,4 +1,4 @@
-// The pretraining loop shared by USCL, SimCLR and MoCo (DESIGN §5, §7): held-out part by group,
+// The pretraining loop shared by USCL, SimCLR and MoCo (README Design §5, §7): held-out part by group,
 // per-epoch rate from the recipe, a checkpoint every epoch written atomically, resume from the last
 // checkpoint, the best checkpoint by held-out contrastive loss exported in torchvision format, every
 // epoch's metrics in the store, progress with images/s. NaN/Inf losses stop the run naming the epoch.

@@ -1,4 +1,4 @@
-// Downstream protocols (DESIGN §6): the config they share (defaults, validation) and their registration.
+// Downstream protocols (README Design §6): the config they share (defaults, validation) and their registration.
 // Each protocol is one file (protocol_*.cpp) and one registry entry that carries what it trains; the
 // training loops that execute them (harness/run/finetune.cpp) ask the entry, never the name.
 #pragma once
@@ -24,18 +24,27 @@ struct DownstreamConfig {
   double input_mean = 0.5, input_std = 0.25;  // normalisation of the network's input, every channel
   std::string label_noise_class;              // "" = none; else this fraction of that class's training frames
   double label_noise_fraction = 0;            // (chosen by the run's "label_noise" seed) get another class's label
+  double c = 1.0;  // HeadFit::LogisticRegression: the inverse L2 strength ("C", scikit-learn's and linear_eval.py's 1)
+};
+
+// What a protocol's config may hold: a validation part's share only where it carves one; epochs, rate and
+// batches only where the head is fitted by epochs; C only where it is fitted by logistic regression.
+struct DownstreamShape {
+  bool validation_part = true;
+  HeadFit fit = HeadFit::Epochs;
 };
 
 DownstreamConfig parse_downstream_config(const nlohmann::json& user, const std::string& origin, const std::string& path,
-                                         const DownstreamConfig& defaults);
-nlohmann::json to_json(const DownstreamConfig& c);
+                                         const DownstreamConfig& defaults, const DownstreamShape& shape = {});
+nlohmann::json to_json(const DownstreamConfig& c, const DownstreamShape& shape = {});
 
-// The typed config of a run, from its resolved (stored) config.
-DownstreamConfig resolved_downstream_config(const nlohmann::json& resolved);
+// The typed config of a run of `protocol`, from its resolved (stored) config.
+DownstreamConfig resolved_downstream_config(const nlohmann::json& resolved, const ProtocolInfo& protocol);
 
-// A supervised downstream protocol's entry with its stage, summary and config defaults; the protocol's own
-// file (protocol_*.cpp) gives it its name and what it trains and reports.
-ProtocolInfo downstream_protocol(Stage stage, std::string summary, DownstreamConfig defaults);
+// A supervised downstream protocol's entry with its stage, summary, config defaults and shape; the
+// protocol's own file (protocol_*.cpp) gives it its name and what it trains and reports.
+ProtocolInfo downstream_protocol(Stage stage, std::string summary, DownstreamConfig defaults,
+                                 DownstreamShape shape = {});
 
 // Adds every built-in protocol; called once from main (no static registration).
 void register_protocols(Registry<ProtocolInfo>& registry);

@@ -1,4 +1,4 @@
-// What a run executes with (no globals, DESIGN §10): the store, its record and seeds, the device, a
+// What a run executes with (no globals, README Design §10): the store, its record and seeds, the device, a
 // folder of its own for checkpoints, and where progress lines go.
 #pragma once
 #include <cstdint>

@@ -1,4 +1,4 @@
-// A run's claim, kept alive while the run executes (DESIGN §7). A RunLease renews the claim's heartbeat
+// A run's claim, kept alive while the run executes (README Design §7). A RunLease renews the claim's heartbeat
 // every kHeartbeatPeriodMs from a thread with its own SQLite connection, so a long epoch never makes
 // the claim look stale to another process. If a renewal finds the run no longer held by this token
 // (another process took it over as stale), lost() turns true and the run must stop without writing

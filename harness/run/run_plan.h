@@ -1,4 +1,4 @@
-// Expansion of an experiment into its grid of runs and their identities (DESIGN §7).
+// Expansion of an experiment into its grid of runs and their identities (README Design §7).
 //
 // A pretraining method pretrains once per root seed and that run is shared by all its folds and
 // protocols; each (method, protocol, fold, seed) is one downstream run. A run id is the SHA-256 of the

@@ -422,9 +422,11 @@ class GridExecutor {
     const ComponentRef& protocol = *protocol_by_label_.at(ctx.run.protocol);
     const auto out = run_downstream(ctx, registries_.protocols.get(protocol.name), protocol.config,
                                     method.config.at("backbone"), src, fd);
-    if (opt_.log)
-      opt_.log(fmt::format("    test accuracy: last epoch {:.4f}, best on validation {:.4f}, best on test {:.4f}",
-                           out.test_accuracy_last, out.test_accuracy_best_val, out.test_accuracy_best_test));
+    if (opt_.log) {
+      std::vector<std::string> parts;
+      for (const auto& [name, s] : out.selected) parts.push_back(fmt::format("{} {:.4f}", name, s.test_accuracy));
+      opt_.log(fmt::format("    test accuracy: {}", fmt::join(parts, ", ")));
+    }
   }
 
   const ExperimentSpec& spec_;

@@ -1,4 +1,4 @@
-// The experiment runner (DESIGN §7, §9): ingest (cached), folds, the run grid with content ids, then
+// The experiment runner (README Design §7, §9): ingest (cached), folds, the run grid with content ids, then
 // every run not yet done: pretraining once per method and seed, downstream runs per protocol, fold and
 // seed. Finished runs are skipped; an interrupted run resumes after its last checkpointed epoch (a
 // checkpoint the store does not record with the same SHA-256 is discarded and the run starts again).

@@ -1,4 +1,4 @@
-// Seeds (DESIGN §7): one root seed per repetition, split deterministically into named streams so that
+// Seeds (README Design §7): one root seed per repetition, split deterministically into named streams so that
 // changing how one stream is consumed (say, augmentation) never shifts another (say, weight init).
 #pragma once
 #include <cstdint>

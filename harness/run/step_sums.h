@@ -1,5 +1,5 @@
 // Sums of per-step scalars (losses, counts of correct predictions) kept on the device that computes
-// them, so that a CUDA training loop never waits for the GPU after a step (DESIGN §11); read() brings
+// them, so that a CUDA training loop never waits for the GPU after a step (README Design §11); read() brings
 // every sum to the host in one transfer. On the CPU a read costs nothing, and the loops read every step.
 #pragma once
 #include <map>

@@ -1,4 +1,4 @@
-// Strict reading of JSON objects into typed structs (config as validated data, DESIGN §10).
+// Strict reading of JSON objects into typed structs (config as validated data, README Design §10).
 //
 // Contract: every key of the object must be claimed by a required()/optional()/object()/raw() call
 // before finish(); finish() throws SpecError for the first unclaimed key, naming its full dotted path

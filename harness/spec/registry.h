@@ -1,4 +1,4 @@
-// Explicit registries of methods, data sets and protocols (DESIGN §10): filled by one call from main
+// Explicit registries of methods, data sets and protocols (README Design §10): filled by one call from main
 // (register_builtins), no static-initialiser magic; duplicates are rejected; unknown names are answered
 // with the closest valid names.
 #pragma once
@@ -44,6 +44,17 @@ enum class WeightsSource {
   GivenFile,       // the file the method's "weights" names (required)
 };
 
+// One setting of the authors' recipe that a component's config can be compared with: the config key, the
+// reference's value, and where in the authors' code (or paper) it comes from. `when_absent` is the value
+// usbench uses where the resolved config omits the key (keys written only when they differ from their
+// default, so that older run identities hold); null: the key is always written.
+struct ReferenceSetting {
+  std::string key;
+  nlohmann::json value;
+  std::string source;
+  nlohmann::json when_absent = nullptr;
+};
+
 // A method that reports compare every other row with, on the same test frames.
 enum class PairedRole {
   None,
@@ -63,6 +74,10 @@ struct MethodInfo {
   WeightsSource weights = WeightsSource::Initialisation;
   // Reports test every row against the first row (of the same protocol) of the method in each role.
   PairedRole paired_role = PairedRole::None;
+  // The recipe this method reproduces (the authors' code, or the method's paper) setting by setting, and
+  // what differs from it in ways no config shows; reports list both beside every table.
+  std::vector<ReferenceSetting> reference;
+  std::vector<std::string> structural_differences;
 };
 
 struct DatasetInfo {
@@ -91,6 +106,12 @@ enum class TrainedPart {
   All,                  // every layer
 };
 
+// How the head is fitted.
+enum class HeadFit {
+  Epochs,              // epochs of Adam with a cosine schedule, every epoch evaluated
+  LogisticRegression,  // once, to convergence: standardised features, multinomial L2 logistic regression
+};
+
 struct ProtocolInfo {
   std::string name;
   int version = 1;
@@ -99,9 +120,16 @@ struct ProtocolInfo {
   ConfigResolver resolve;
   TrainedPart trains = TrainedPart::All;
   bool cached_features = false;  // a frozen backbone's features computed once per run
+  HeadFit fit = HeadFit::Epochs;
+  // Whether a validation part is carved from the training folds (by clip) to select an epoch; without one
+  // the head is fitted on all training folds, as the authors' evaluation does.
+  bool validation_part = true;
   // The epoch selections the protocol reports, in table order ("best_test", "last", "best_val"; see
-  // harness/store/results_schema.h).
+  // harness/store/results_schema.h), and the one its statistics (intervals, paired tests) use.
   std::vector<std::string> selections;
+  std::string headline_selection;
+  // The authors' settings for this protocol, where it follows their code ("" source: none).
+  std::vector<ReferenceSetting> reference;
   // The paper's figures under this protocol, by method name (e.g. the USCL paper's 94.19% for uscl).
   std::map<std::string, std::string> paper_figures;
   std::string paper_figure_title;  // the column's title

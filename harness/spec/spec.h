@@ -1,4 +1,4 @@
-// Experiment specs: JSON files in experiments/ parsed into typed, validated structs (DESIGN §7, §10).
+// Experiment specs: JSON files in experiments/ parsed into typed, validated structs (README Design §7, §10).
 //
 // Contract: parse_spec either returns a fully resolved spec (every default filled by the component that
 // owns it) or throws SpecError naming the key path; unknown keys are rejected with a suggestion. The

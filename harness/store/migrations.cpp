@@ -120,7 +120,7 @@ CREATE TABLE method_notes (
   PRIMARY KEY (experiment, method)
 );
 )sql",
-      // 3: who holds a running run (claims, DESIGN §7): host, pid and a per-process random token. A run
+      // 3: who holds a running run (claims, README Design §7): host, pid and a per-process random token. A run
       // is executed by the process whose token it carries; heartbeats and the final status are written
       // only by that process.
       R"sql(

@@ -1,4 +1,4 @@
-// The SQLite run store (DESIGN §7): one file per machine holding experiments, data manifests, folds,
+// The SQLite run store (README Design §7): one file per machine holding experiments, data manifests, folds,
 // runs with provenance and heartbeat, seeds, per-epoch metrics, per-frame predictions and artifacts.
 //
 // Contracts:
@@ -204,7 +204,7 @@ class Store {
   // Artifact path and SHA-256 of (run, kind) at its latest epoch, if any.
   std::optional<std::pair<std::string, std::string>> artifact(const std::string& run_id, const std::string& kind);
   // A run's resume checkpoint: one row of kind "checkpoint" per run (older epochs' rows are dropped),
-  // written after the file is complete. Resuming verifies the file against it (DESIGN §7).
+  // written after the file is complete. Resuming verifies the file against it (README Design §7).
   void put_checkpoint(const std::string& run_id, int epoch, const std::string& path, const std::string& sha256,
                       std::int64_t bytes);
   struct CheckpointRecord {

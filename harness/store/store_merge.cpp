@@ -1,4 +1,4 @@
-// Store::merge_from: combining shard databases (DESIGN §7, §9). Works in SQL on the attached source, so
+// Store::merge_from: combining shard databases (README Design §7, §9). Works in SQL on the attached source, so
 // predictions and metrics are copied without a round trip through C++.
 #include <filesystem>
 
