@@ -37,18 +37,7 @@ std::string ext_of(const fs::path& p) { return lower(p.extension().string()); }
 bool hidden(const fs::path& p) { return !p.filename().empty() && p.filename().string()[0] == '.'; }
 
 // Sorted directory entries (names), hidden ones dropped; UsageError when the folder is missing.
-bool valid_utf8(const std::string& s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
-    if (n < 0 || i + static_cast<std::size_t>(n) >= s.size() + (n == 0 ? 1 : 0)) return false;
-    for (int k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) >> 6) != 0x2) return false;
-    i += static_cast<std::size_t>(n) + 1;
-  }
-  return true;
-}
+bool valid_utf8(const std::string& s) { return invalid_utf8_at(s) == std::string::npos; }
 
 std::vector<fs::path> entries(const fs::path& dir) {
   std::error_code ec;

@@ -1,5 +1,7 @@
 #include "datasets/csv.h"
 
+#include <cstdio>
+
 #include <fstream>
 #include <sstream>
 
@@ -21,12 +23,27 @@ std::size_t CsvTable::column(const std::string& name, const std::string& file) c
   throw UsageError(file + ": no column '" + name + "'" + did_you_mean(name, header));
 }
 
+std::size_t invalid_utf8_at(const std::string& s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    if (n < 0 || i + static_cast<std::size_t>(n) >= s.size() + (n == 0 ? 1 : 0)) return i;
+    for (int k = 1; k <= n; ++k)
+      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) >> 6) != 0x2) return i;
+    i += static_cast<std::size_t>(n) + 1;
+  }
+  return std::string::npos;
+}
+
 CsvTable read_csv(const std::string& path) {
   // A FIFO or a directory is refused by name; a label file is small (64 MB bounds a mistaken path).
   std::string text = read_input_file(path, "CSV file", 64u << 20);
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte order mark (spreadsheet exports)
 
   std::vector<std::vector<std::string>> records;
+  std::vector<std::size_t> record_line;  // the line each record starts on
+  std::size_t start_line = 1;
   std::vector<std::string> record;
   std::string field;
   bool quoted = false, field_started = false;
@@ -38,7 +55,10 @@ CsvTable read_csv(const std::string& path) {
   };
   auto end_record = [&] {
     end_field();
-    if (!(record.size() == 1 && record[0].empty())) records.push_back(record);  // skip blank lines
+    if (!(record.size() == 1 && record[0].empty())) {  // skip blank lines
+      records.push_back(record);
+      record_line.push_back(start_line);
+    }
     record.clear();
   };
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -64,6 +84,7 @@ CsvTable read_csv(const std::string& path) {
     } else if (c == '\n') {
       end_record();
       ++line;
+      start_line = line;
     } else if (c == '\r') {
       // CRLF: the '\n' ends the record.
     } else {
@@ -75,6 +96,19 @@ CsvTable read_csv(const std::string& path) {
   if (!field.empty() || !record.empty()) end_record();
   if (records.empty()) throw UsageError(path + ": empty CSV file (no header)");
 
+  for (std::size_t r = 0; r < records.size(); ++r)
+    for (std::size_t f = 0; f < records[r].size(); ++f)
+      if (const auto at = invalid_utf8_at(records[r][f]); at != std::string::npos) {
+        char byte[8];
+        std::snprintf(byte, sizeof byte, "0x%02X",
+                      static_cast<unsigned>(static_cast<unsigned char>(records[r][f][at])));
+        const std::string column = r > 0 && f < records[0].size() && invalid_utf8_at(records[0][f]) == std::string::npos
+                                       ? " ('" + trim(records[0][f]) + "')"
+                                       : "";
+        throw UsageError(path + ":" + std::to_string(record_line[r]) + ": column " + std::to_string(f + 1) + column +
+                         " is not valid UTF-8 (byte " + byte + " at offset " + std::to_string(at) +
+                         "); save the file as UTF-8");
+      }
   CsvTable table;
   table.header = records.front();
   for (auto& h : table.header) h = trim(h);

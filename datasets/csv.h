@@ -14,8 +14,14 @@ struct CsvTable {
 };
 
 // Throws UsageError naming the file on a missing or non-regular file, an unterminated quote, a ragged
-// row or a column named twice. A UTF-8 byte order mark is dropped and header names are trimmed.
+// row, a column named twice or a field that is not valid UTF-8 (named by line and column: labels end up in
+// the store and in JSON, which hold UTF-8 only). A UTF-8 byte order mark is dropped and header names are
+// trimmed.
 CsvTable read_csv(const std::string& path);
+
+// The offset of the first byte of `s` that is not part of well-formed UTF-8 (lead byte, continuation
+// bytes, not cut short), or std::string::npos when all of it is.
+std::size_t invalid_utf8_at(const std::string& s);
 
 // Without leading and trailing spaces and tabs.
 std::string trim(const std::string& s);

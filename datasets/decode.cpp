@@ -1,5 +1,6 @@
 #include "datasets/decode.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -14,6 +15,18 @@ namespace fs = std::filesystem;
 std::string SamplingRule::describe() const {
   if (fps > 0) return fmt::format("fps={}:max={}", fps, max_frames);
   return fmt::format("every={}:max={}", every_kth, max_frames);
+}
+
+std::string frame_geometry_problem(int width, int height) {
+  if (width < kMinFrameSide || height < kMinFrameSide)
+    return fmt::format(
+        "a {}x{} frame: frames smaller than {} px on a side are not training data (refused, not upscaled)", width,
+        height, kMinFrameSide);
+  const double aspect = static_cast<double>(std::max(width, height)) / std::min(width, height);
+  if (aspect > kMaxFrameAspect)
+    return fmt::format("a {}x{} frame: more elongated than {}:1 (refused, not stretched)", width, height,
+                       kMaxFrameAspect);
+  return "";
 }
 
 void require_nonempty_file(const std::string& path) {

@@ -34,9 +34,19 @@ class ClipError : public std::runtime_error {
   std::string path_, reason_;
 };
 
+// The smallest source frame usbench will scale into training data, and its most elongated shape: a frame
+// narrower than kMinFrameSide pixels on either side, or whose long side is more than kMaxFrameAspect times
+// its short side, is bad input (a thumbnail, a 1x1 tracking pixel, a strip), never upscaled. POCUS's
+// smallest frames are 139 px and its most elongated 1.22:1 (README "Data").
+inline constexpr int kMinFrameSide = 32;
+inline constexpr double kMaxFrameAspect = 4.0;
+
+// "" when a width x height frame is usable, else why not (the sizes and the limit).
+std::string frame_geometry_problem(int width, int height);
+
 // Frames at stored_size x stored_size RGB, with source_fps (0 when unknown) and source_frames (frames
 // seen in the source: read to the end, or the container's count). Throws ClipError for zero-byte,
-// unreadable, non-media, truncated or frameless input.
+// unreadable, non-media, truncated or frameless input, and for a frame frame_geometry_problem refuses.
 FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int stored_size);
 
 // An image file as RGB uint8 [size, size, 3], row-major, resized bilinearly when it is not size x size

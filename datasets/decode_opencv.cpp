@@ -20,7 +20,9 @@ namespace fs = std::filesystem;
 namespace {
 
 // Resizes (area interpolation when shrinking, bilinear when growing) and converts BGR(A)/gray to RGB.
-cv::Mat to_stored(const cv::Mat& src, int size) {
+// ClipError naming `path` for a frame too small or too elongated to be training data.
+cv::Mat to_stored(const cv::Mat& src, int size, const std::string& path) {
+  if (const auto problem = frame_geometry_problem(src.cols, src.rows); !problem.empty()) throw ClipError(path, problem);
   cv::Mat rgb;
   if (src.channels() == 1)
     cv::cvtColor(src, rgb, cv::COLOR_GRAY2RGB);
@@ -82,7 +84,7 @@ FrameBlock decode_video(const ClipSource& clip, const SamplingRule& rule, int si
         reached_end = true;
         break;
       }
-      append(out, to_stored(frame, size), index);
+      append(out, to_stored(frame, size, clip.path), index);
     } else if (!cap.grab()) {
       reached_end = true;
       break;
@@ -106,7 +108,7 @@ FrameBlock decode_folder(const ClipSource& clip, const SamplingRule& rule, int s
   out.source_frames = static_cast<int>(files.size());
   for (std::size_t i = 0; i < files.size(); i += static_cast<std::size_t>(step)) {
     if (rule.max_frames > 0 && out.frames >= rule.max_frames) break;
-    append(out, to_stored(read_image(files[i]), size), static_cast<int>(i));
+    append(out, to_stored(read_image(files[i]), size, files[i]), static_cast<int>(i));
   }
   return out;
 }
@@ -123,7 +125,7 @@ FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int sto
       case ClipKind::Image: {
         require_nonempty_file(clip.path);
         FrameBlock out = empty_block(stored_size);
-        append(out, to_stored(read_image(clip.path), stored_size), 0);
+        append(out, to_stored(read_image(clip.path), stored_size, clip.path), 0);
         out.source_frames = 1;
         return out;
       }

@@ -18,9 +18,10 @@ nlohmann::json resolve_pocus(const nlohmann::json& user, const std::string& orig
     o.fail("probe", "must be \"convex\", \"linear\" or \"both\", got \"" + c.probe + "\"");
   c.include_images = o.optional<bool>("include_images", c.include_images);
   c.frames_per_second = o.optional<double>("frames_per_second", c.frames_per_second);
-  if (!(c.frames_per_second > 0)) o.fail("frames_per_second", "must be > 0");
+  if (!(c.frames_per_second > 0 && c.frames_per_second <= 1000))
+    o.fail("frames_per_second", "must be > 0 and at most 1000");
   c.max_frames = o.optional<int>("max_frames", c.max_frames);
-  if (c.max_frames < 1) o.fail("max_frames", "must be >= 1");
+  if (c.max_frames < 1 || c.max_frames > 100000) o.fail("max_frames", "must be between 1 and 100000");
   c.stored_size = read_stored_size(o, c.stored_size);
   o.finish();
   return {{"src", c.src},

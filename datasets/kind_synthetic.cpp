@@ -16,11 +16,19 @@ nlohmann::json resolve_synthetic(const nlohmann::json& user, const std::string& 
   JsonObject o(user, origin, path);
   SyntheticConfig c;
   c.clips_per_class = o.optional<int>("clips_per_class", c.clips_per_class);
-  if (c.clips_per_class < 2) o.fail("clips_per_class", "must be >= 2");
+  // Bounds, refused at --plan with the allowed range: a typo of a few zeros must not reach the generator.
+  if (c.clips_per_class < 2 || c.clips_per_class > 10000) o.fail("clips_per_class", "must be between 2 and 10000");
   c.frames_per_clip = o.optional<int>("frames_per_clip", c.frames_per_clip);
   if (c.frames_per_clip < 1 || c.frames_per_clip > 1000) o.fail("frames_per_clip", "must be between 1 and 1000");
   c.stored_size = read_stored_size(o, c.stored_size);
   c.seed = o.optional<std::int64_t>("seed", c.seed);
+  // The generated set is held in memory at its stored size: at most 8 GiB of frames.
+  const double bytes = 3.0 * c.clips_per_class * c.frames_per_clip * 3.0 * c.stored_size * c.stored_size;
+  if (bytes > 8.0 * (1ull << 30))
+    o.fail("clips_per_class",
+           fmt::format("3 classes x {} clips x {} frames at {} px would be {:.1f} GiB of frames; at most 8 GiB "
+                       "(fewer clips, frames or pixels)",
+                       c.clips_per_class, c.frames_per_clip, c.stored_size, bytes / (1ull << 30)));
   o.finish();
   return {{"clips_per_class", c.clips_per_class},
           {"frames_per_clip", c.frames_per_clip},

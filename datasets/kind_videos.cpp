@@ -28,9 +28,9 @@ nlohmann::json resolve_videos(const nlohmann::json& user, const std::string& ori
     o.fail("group_regex", std::string("is not a valid regular expression: ") + e.what());
   }
   c.every_kth = o.optional<int>("every_kth", c.every_kth);
-  if (c.every_kth < 1) o.fail("every_kth", "must be >= 1");
+  if (c.every_kth < 1 || c.every_kth > 100000) o.fail("every_kth", "must be between 1 and 100000");
   c.max_frames = o.optional<int>("max_frames", c.max_frames);
-  if (c.max_frames < 0) o.fail("max_frames", "must be >= 0 (0 = all frames)");
+  if (c.max_frames < 0 || c.max_frames > 100000) o.fail("max_frames", "must be between 0 (all frames) and 100000");
   c.stored_size = read_stored_size(o, c.stored_size);
   o.finish();
   return {{"src", c.src},

@@ -5,6 +5,7 @@
 
 #include "datasets/clips.h"
 #include "datasets/csv.h"
+#include "datasets/decode.h"
 #include "datasets/folds.h"
 #include "datasets/frame_cache.h"
 #include "datasets/rng.h"
@@ -57,6 +58,14 @@ TEST_CASE("the CSV reader handles quotes and names bad files and columns", "[uni
   write_bytes(dir / "open.csv", "a,b\n\"1,2\n");
   CHECK_THROWS_WITH(read_csv((dir / "open.csv").string()), Contains("unterminated"));
   CHECK_THROWS_WITH(read_csv((dir / "none.csv").string()), Contains("none.csv"));
+  // A cell that is not UTF-8 (a UTF-16 byte order mark as a cov_test value) is named by line and column,
+  // after a quoted field with a newline in it.
+  write_bytes(dir / "latin.csv", "patient_id,note,cov_test\n1,\"two\nlines\",1\n2,x,\xFF\xFE\n");
+  CHECK_THROWS_WITH(read_csv((dir / "latin.csv").string()),
+                    Contains("latin.csv:4: column 3 ('cov_test') is not valid UTF-8 (byte 0xFF at offset 0)"));
+  CHECK(invalid_utf8_at("caf\xC3\xA9") == std::string::npos);
+  CHECK(invalid_utf8_at("caf\xC3") == 3);      // cut short
+  CHECK(invalid_utf8_at("ab\xE9t\xE9") == 2);  // Latin-1
 }
 
 TEST_CASE("stratified group k-fold: every clip once, every class in every fold, balanced, seeded", "[unit][data]") {
@@ -181,4 +190,14 @@ TEST_CASE("the random stream is platform-independent and its samplers have the r
   CHECK(std::abs(sum / n) < 0.03);
   CHECK(std::abs(sum2 / n - 1) < 0.05);
   CHECK(std::abs(beta_sum / n - 0.5) < 0.02);
+}
+
+TEST_CASE("frame geometry: frames under 32 px on a side or more elongated than 4:1 are refused", "[unit][data]") {
+  CHECK(frame_geometry_problem(640, 480).empty());
+  CHECK(frame_geometry_problem(32, 32).empty());
+  CHECK(frame_geometry_problem(128, 32).empty());  // exactly 4:1
+  CHECK_THAT(frame_geometry_problem(1, 1), Contains("a 1x1 frame") && Contains("smaller than 32 px"));
+  CHECK_THAT(frame_geometry_problem(31, 200), Contains("smaller than 32 px"));
+  CHECK_THAT(frame_geometry_problem(200, 40), Contains("more elongated than 4:1"));
+  CHECK_THAT(frame_geometry_problem(40, 161), Contains("more elongated than 4:1"));
 }

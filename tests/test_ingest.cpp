@@ -151,6 +151,31 @@ TEST_CASE("each kind of bad input is named with its reason and nothing is produc
     file = "Reg_huge.png";
     reason = "decode";
   }
+  SECTION("a 1x1-pixel PNG among the clips") {
+    REQUIRE(cv::imwrite((conv / "Reg_pixel.png").string(), cv::Mat(1, 1, CV_8UC3, cv::Scalar(9, 9, 9))));
+    file = "Reg_pixel.png";
+    reason = "a 1x1 frame: frames smaller than 32 px";
+  }
+  SECTION("a 1x1-pixel GIF among the clips (decoded as a video)") {
+    // The classic 43-byte one-pixel GIF.
+    write_bytes(conv / "Reg_pixel.gif",
+                std::string("GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00"
+                            "\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02"
+                            "D\x01\x00;",
+                            43));
+    file = "Reg_pixel.gif";
+    reason = "1x1";
+  }
+  SECTION("a 400x20 strip") {
+    REQUIRE(cv::imwrite((conv / "Reg_strip.png").string(), cv::Mat(20, 400, CV_8UC3, cv::Scalar(90, 90, 90))));
+    file = "Reg_strip.png";
+    reason = "frames smaller than 32 px";
+  }
+  SECTION("a 200x40 frame, more elongated than 4:1") {
+    REQUIRE(cv::imwrite((conv / "Reg_wide.png").string(), cv::Mat(40, 200, CV_8UC3, cv::Scalar(90, 90, 90))));
+    file = "Reg_wide.png";
+    reason = "more elongated than 4:1";
+  }
   SECTION("an unknown class prefix") {
     write_video(conv / "Xyz_e.avi", 20, 70);
     file = "Xyz_e.avi";

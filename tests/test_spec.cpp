@@ -191,3 +191,17 @@ TEST_CASE("precision is auto, fp32 or amp, and amp needs CUDA", "[unit]") {
   spec["device"] = "cpu";
   CHECK_THROWS_WITH(parse_spec(spec, "x.json", reg), Contains("precision") && Contains("cuda"));
 }
+
+TEST_CASE("size-like data config values are bounded and refused with their allowed range", "[unit]") {
+  const auto& reg = builtin_registries();
+  auto spec = minimal_spec();
+  spec["dataset"]["config"]["clips_per_class"] = 1000000000;
+  CHECK_THROWS_WITH(parse_spec(spec, "x.json", reg),
+                    Contains("dataset.config.clips_per_class") && Contains("between 2 and 10000"));
+  spec = minimal_spec();
+  spec["dataset"]["config"] = {{"clips_per_class", 10000}, {"frames_per_clip", 1000}, {"stored_size", 1024}};
+  CHECK_THROWS_WITH(parse_spec(spec, "x.json", reg), Contains("clips_per_class") && Contains("at most 8 GiB"));
+  spec = minimal_spec();
+  spec["dataset"] = {{"name", "pocus"}, {"config", {{"src", "/nowhere"}, {"max_frames", 1000000}}}};
+  CHECK_THROWS_WITH(parse_spec(spec, "x.json", reg), Contains("max_frames") && Contains("between 1 and 100000"));
+}

@@ -7,6 +7,7 @@
 
 #include "harness/errors.h"
 #include "harness/run/run_lease.h"
+#include "harness/store/migrations.h"
 #include "harness/store/store.h"
 #include "support.h"
 
@@ -115,6 +116,36 @@ TEST_CASE("foreign and newer files are refused and left byte-identical", "[store
     CHECK_THROWS_WITH(Store::open(p.string(), Store::Access::Existing),
                       Contains("newer than this usbench binary") && Contains("future.db"));
     CHECK_THROWS_WITH(Store::verify(p.string()), Contains("newer than this usbench binary"));
+    CHECK(read_bytes(p) == before);
+  }
+  SECTION("a current store whose declared schema version was set back to 1") {
+    const auto p = dir / "setback.db";
+    {
+      auto store = Store::open(p.string(), Store::Access::Create);
+      store.db().exec("PRAGMA journal_mode = DELETE");
+      store.db().exec("PRAGMA user_version = 1");
+    }
+    const auto before = read_bytes(p);
+    for (const auto access : {Store::Access::Create, Store::Access::Existing, Store::Access::ReadOnly}) {
+      CHECK_THROWS_WITH(Store::open(p.string(), access),
+                        Contains("setback.db: damaged usbench store") &&
+                            Contains("do not match the schema version 1 it declares") &&
+                            Contains("'method_notes' is not part of schema version 1"));
+      CHECK(read_bytes(p) == before);
+      CHECK_FALSE(fs::exists(dir / "setback.db-wal"));
+      CHECK_FALSE(fs::exists(dir / "setback.db-shm"));
+    }
+  }
+  SECTION("a store with a column dropped by hand") {
+    const auto p = dir / "altered.db";
+    {
+      auto store = Store::open(p.string(), Store::Access::Create);
+      store.db().exec("PRAGMA journal_mode = DELETE");
+      store.db().exec("ALTER TABLE method_notes DROP COLUMN note");
+    }
+    const auto before = read_bytes(p);
+    CHECK_THROWS_WITH(Store::open(p.string(), Store::Access::Existing),
+                      Contains("damaged usbench store") && Contains("'method_notes' differs"));
     CHECK(read_bytes(p) == before);
   }
   SECTION("verifying a valid store changes nothing") {
@@ -395,4 +426,33 @@ TEST_CASE("re-recording a data set with other clips says what changed and which 
   CHECK(change.runs_of_previous == 1);
   CHECK_THAT(change.describe("covid-blues", d.manifest_hash),
              Contains("'covid-blues' changed: manifest aaaaaaaaaaaa -> bbbbbbbbbbbb") && Contains("1 recorded run(s)"));
+}
+
+TEST_CASE("a store of every earlier schema version migrates to the current one and is then usable", "[store]") {
+  TempDir dir;
+  const auto& migrations = Store::schema_version();
+  for (int v = 1; v < migrations; ++v) {
+    INFO("schema version " << v);
+    const auto p = dir / ("v" + std::to_string(v) + ".db");
+    {  // the tables the code of version v created, its id and version stamped as it stamped them
+      sqlite3* db = nullptr;
+      REQUIRE(sqlite3_open(p.c_str(), &db) == SQLITE_OK);
+      for (int i = 0; i < v; ++i)
+        REQUIRE(sqlite3_exec(db, store_migrations()[static_cast<std::size_t>(i)].c_str(), nullptr, nullptr, nullptr) ==
+                SQLITE_OK);
+      const auto stamp = "PRAGMA application_id = " + std::to_string(Store::kApplicationId) +
+                         "; PRAGMA user_version = " + std::to_string(v) + ";";
+      REQUIRE(sqlite3_exec(db, stamp.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+      sqlite3_close(db);
+    }
+    // A read command asks for the migration; a writing one performs it; then every table is usable.
+    CHECK_THROWS_WITH(Store::open(p.string(), Store::Access::ReadOnly), Contains("run a writing command"));
+    auto store = Store::open(p.string(), Store::Access::Existing);
+    CHECK(count(store, "PRAGMA user_version") == Store::schema_version());
+    store.put_dataset(one_clip_dataset("pocus", "m1"));
+    store.create_run(sample_run("r" + std::to_string(v)), {{"root", 0}});
+    store.set_method_note("exp", "imagenet", "not run");
+    CHECK(store.runs("exp").size() == 1);
+    CHECK(store.method_notes("exp").at("imagenet") == "not run");
+  }
 }

@@ -307,3 +307,35 @@ TEST_CASE("tensor views outside their storage are refused by the reader - torch.
                                                            Catch::Contains("negative or huge size or stride")));
   }
 }
+
+TEST_CASE("a bit flipped inside a tensor's data - the ZIP's structure intact - is refused by its CRC-32", "[unit]") {
+  CHECK(zip_crc32("123456789", 9) == 0xCBF43926u);  // the standard check value
+  CHECK(zip_crc32("", 0) == 0u);
+  TempDir dir;
+  const std::string original = read_bytes(kFixtures / "tiny_basic.pth");
+  // The local header of member tiny_basic/data/0: data starts after its 30 bytes, name and extra field.
+  const std::string name = "tiny_basic/data/0";
+  const auto header = original.find(std::string("PK\x03\x04", 4));
+  REQUIRE(header != std::string::npos);
+  std::size_t at = std::string::npos;
+  for (std::size_t p = header; p != std::string::npos; p = original.find(std::string("PK\x03\x04", 4), p + 4)) {
+    const auto name_len = static_cast<unsigned char>(original[p + 26]) | static_cast<unsigned char>(original[p + 27])
+                                                                             << 8;
+    const auto extra_len = static_cast<unsigned char>(original[p + 28]) | static_cast<unsigned char>(original[p + 29])
+                                                                              << 8;
+    if (original.compare(p + 30, static_cast<std::size_t>(name_len), name) == 0) {
+      at = p + 30 + static_cast<std::size_t>(name_len + extra_len) + 100;  // inside its 2,352 bytes
+      break;
+    }
+  }
+  REQUIRE(at != std::string::npos);
+  std::string bytes = original;
+  bytes[at] = static_cast<char>(bytes[at] ^ 0x01);  // the lowest mantissa bit of one weight
+  const auto path = (dir / "flipped.pth").string();
+  write_bytes(path, bytes);
+  CHECK_THROWS_WITH(read_state_dict(path), Catch::Contains(path) &&
+                                               Catch::Contains("ZIP member 'tiny_basic/data/0' is damaged") &&
+                                               Catch::Contains("CRC-32"));
+  // The untouched file reads, and so does every member's CRC.
+  CHECK_NOTHROW(read_state_dict((kFixtures / "tiny_basic.pth").string()));
+}

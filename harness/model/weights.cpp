@@ -462,6 +462,7 @@ StateDict read_state_dict(const std::string& path) {
     // Sizes first, from the central directory: LibTorch's reader inflates a member into memory of the size
     // it declares, so a compression bomb must be refused before it is asked for any record.
     std::map<std::string, std::uint64_t> record_bytes;  // record name without the archive's folder -> size
+    std::map<std::string, std::string> member_of;       // record name without the folder -> the member's name
     std::vector<ZipMember> members;
     try {
       members = checked_zip_directory(path);
@@ -470,7 +471,9 @@ StateDict read_state_dict(const std::string& path) {
     }
     for (const auto& m : members) {
       const auto slash = m.name.find('/');
-      record_bytes[slash == std::string::npos ? m.name : m.name.substr(slash + 1)] = m.uncompressed;
+      const auto record = slash == std::string::npos ? m.name : m.name.substr(slash + 1);
+      record_bytes[record] = m.uncompressed;
+      member_of[record] = m.name;
     }
     try {
       reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
@@ -480,6 +483,9 @@ StateDict read_state_dict(const std::string& path) {
     if (!reader->hasRecord("data.pkl"))
       throw UsageError(path + ": PyTorch archive without data.pkl (a TorchScript module?)");
     auto [data, size] = reader->getRecord("data.pkl");
+    // Every member carries the CRC-32 of its bytes: a flipped bit is refused by name before anything is used.
+    verify_zip_member(path, members, member_of.count("data.pkl") ? member_of.at("data.pkl") : "data.pkl", data.get(),
+                      size);
     Unpickler u(path, static_cast<const char*>(data.get()), size,
                 [&](const std::string& key, c10::ScalarType dtype, std::int64_t numel) {
                   const std::string rec = "data/" + key;
@@ -496,6 +502,7 @@ StateDict read_state_dict(const std::string& path) {
                   auto [bytes, n] = reader->getRecord(rec);
                   if (n < static_cast<std::size_t>(numel) * elem)
                     throw UsageError(path + ": tensor record " + rec + " is short");
+                  verify_zip_member(path, members, member_of.count(rec) ? member_of.at(rec) : rec, bytes.get(), n);
                   auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype));
                   std::memcpy(t.data_ptr(), bytes.get(), static_cast<std::size_t>(numel) * elem);
                   return t;

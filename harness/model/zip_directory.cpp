@@ -1,5 +1,8 @@
 #include "harness/model/zip_directory.h"
 
+#include <array>
+#include <cstdio>
+
 #include <algorithm>
 #include <fstream>
 
@@ -75,6 +78,7 @@ std::vector<ZipMember> read_zip_directory(const std::string& path) {
       throw UsageError(path + ": damaged ZIP archive (central directory entry " + std::to_string(e) + " is malformed)");
     ZipMember m;
     m.method = static_cast<std::uint16_t>(le(cd, p + 10, 2));
+    m.crc32 = static_cast<std::uint32_t>(le(cd, p + 16, 4));
     m.compressed = le(cd, p + 20, 4);
     m.uncompressed = le(cd, p + 24, 4);
     const std::size_t name_len = le(cd, p + 28, 2), extra_len = le(cd, p + 30, 2), comment_len = le(cd, p + 32, 2);
@@ -123,6 +127,39 @@ std::vector<ZipMember> checked_zip_directory(const std::string& path) {
                      " bytes uncompressed in all, more than twice the file (" + std::to_string(file_size) +
                      " bytes); torch.save stores members uncompressed: refusing a possible compression bomb");
   return members;
+}
+
+std::uint32_t zip_crc32(const void* data, std::size_t n) {
+  static const auto table = [] {
+    std::array<std::uint32_t, 256> t{};
+    for (std::uint32_t i = 0; i < 256; ++i) {
+      std::uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1u) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  std::uint32_t c = 0xFFFFFFFFu;
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) c = table[(c ^ p[i]) & 0xFFu] ^ (c >> 8);
+  return c ^ 0xFFFFFFFFu;
+}
+
+void verify_zip_member(const std::string& path, const std::vector<ZipMember>& members, const std::string& member,
+                       const void* data, std::size_t n) {
+  for (const auto& m : members) {
+    if (m.name != member) continue;
+    const auto crc = zip_crc32(data, n);
+    if (crc != m.crc32) {
+      char buf[128];
+      std::snprintf(buf, sizeof buf, "CRC-32 %08x, the archive records %08x", static_cast<unsigned>(crc),
+                    static_cast<unsigned>(m.crc32));
+      throw UsageError(path + ": ZIP member '" + member + "' is damaged (" + buf +
+                       "): the file was corrupted after it was written; fetch or copy it again");
+    }
+    return;
+  }
+  throw UsageError(path + ": ZIP member '" + member + "' is not in the archive's central directory");
 }
 
 }  // namespace usbench

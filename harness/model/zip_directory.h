@@ -22,7 +22,18 @@ struct ZipMember {
   std::string name;
   std::uint16_t method = 0;  // 0 stored, 8 deflated
   std::uint64_t compressed = 0, uncompressed = 0;
+  std::uint32_t crc32 = 0;  // the CRC-32 of the uncompressed bytes, as the directory records it
 };
+
+// The ZIP (and zlib, PNG) CRC-32 of `n` bytes: reflected polynomial 0xEDB88320, initial and final XOR
+// 0xFFFFFFFF; crc32("123456789") = 0xCBF43926.
+std::uint32_t zip_crc32(const void* data, std::size_t n);
+
+// UsageError (exit 2) naming `path` and `member` unless `n` bytes at `data` have the CRC-32 the central
+// directory records for it: a bit flipped inside a member (the ZIP's structure intact) is caught before the
+// bytes are used. Members the directory does not list are refused too.
+void verify_zip_member(const std::string& path, const std::vector<ZipMember>& members, const std::string& member,
+                       const void* data, std::size_t n);
 
 // The members listed by the archive's central directory, in directory order. NotZipArchive when the file
 // has no end-of-central-directory record; UsageError naming `path` when the directory is damaged.

@@ -15,8 +15,10 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>  // fmt::join
 
 #include "harness/errors.h"
 #include "harness/input_file.h"
@@ -54,32 +56,52 @@ bool looks_like_sqlite(const std::string& path, bool& empty) {
   return empty || (in.gcount() == 16 && std::string(header, 16) == std::string("SQLite format 3\0", 16));
 }
 
-// The tables (and the runs columns) a store of `version` must have: a store whose tables were dropped or
-// altered by hand is refused by name instead of being rewritten or failing later with a raw message.
+// The schema a store of `version` declares: each table and index by name, a table with its columns in
+// order (name and declared type), as the first `version` migrations make it in an empty database.
+std::map<std::string, std::string> schema_of(sql::Db& db) {
+  std::map<std::string, std::string> out;
+  sql::Stmt q(db, "SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name");
+  std::vector<std::pair<std::string, std::string>> objects;
+  while (q.step()) objects.emplace_back(q.text(0), q.text(1));
+  for (const auto& [type, name] : objects) {
+    std::string desc = type;
+    if (type == "table") {
+      sql::Stmt c(db, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid");
+      c.bind(1, name);
+      while (c.step()) desc += " " + c.text(0) + ":" + c.text(1);
+    }
+    out[name] = desc;
+  }
+  return out;
+}
+
+// The store's tables, columns and indexes must be exactly those its declared version has: a store whose
+// user_version was set back (a failed copy, a hand edit) or whose tables were dropped or altered is
+// refused by name as damaged, before any migration runs on what it assumes.
 void check_schema(sql::Db& db, const std::string& path, int version) {
   if (version == 0) return;  // new or empty: migrations create everything
-  std::vector<std::string> tables = {"experiments", "datasets", "clips",   "splits",      "folds",
-                                     "runs",        "seeds",    "metrics", "predictions", "artifacts"};
-  if (version >= 2) tables.push_back("method_notes");
-  std::string missing;
-  for (const auto& t : tables) {
-    sql::Stmt q(db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?");
-    q.bind(1, t);
-    if (q.step() && q.int64(0) == 0) missing += (missing.empty() ? "" : ", ") + t;
+  sql::Db expected_db(":memory:", sql::Db::Mode::ReadWriteCreate);
+  const auto& migrations = store_migrations();
+  for (int i = 0; i < version; ++i) expected_db.exec(migrations[static_cast<std::size_t>(i)]);
+  const auto expected = schema_of(expected_db);
+  const auto actual = schema_of(db);
+  std::vector<std::string> problems;
+  for (const auto& [name, desc] : expected) {
+    const auto it = actual.find(name);
+    if (it == actual.end())
+      problems.push_back(fmt::format("{} '{}' missing", desc.substr(0, desc.find(' ')), name));
+    else if (it->second != desc)
+      problems.push_back(fmt::format("'{}' differs (has: {}; version {} has: {})", name, it->second, version, desc));
   }
-  if (!missing.empty())
-    throw UsageError(
-        fmt::format("{}: damaged usbench store (schema version {}): table(s) {} missing; refusing to touch it", path,
-                    version, missing));
-  const std::string columns =
-      version >= 3 ? "id, status, heartbeat_ms, owner_host, owner_pid, owner_token" : "id, status, heartbeat_ms";
-  try {
-    sql::Stmt q(db, "SELECT " + columns + " FROM runs LIMIT 0");
-  } catch (const std::exception& e) {
+  for (const auto& [name, desc] : actual)
+    if (!expected.count(name))
+      problems.push_back(
+          fmt::format("{} '{}' is not part of schema version {}", desc.substr(0, desc.find(' ')), name, version));
+  if (!problems.empty())
     throw UsageError(fmt::format(
-        "{}: damaged usbench store (schema version {}): table runs lacks columns ({}); refusing to touch it", path,
-        version, e.what()));
-  }
+        "{}: damaged usbench store: its tables do not match the schema version {} it declares ({}); refusing to "
+        "touch it",
+        path, version, fmt::join(problems, "; ")));
 }
 
 // Identity and version checks; they only read, so a rejected file stays byte-identical.
