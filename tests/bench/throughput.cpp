@@ -283,11 +283,23 @@ nlohmann::json predict(const Registries& reg, const nlohmann::json& measured, co
     total += s;
   }
   for (const auto& p : spec.protocols) {
-    const int epochs = p.config.at("epochs"), batch = p.config.at("batch_size");
-    const double vf = p.config.at("val_fraction");
-    const double k = spec.folds.k, train = o.downstream_frames * (k - 1) / k, fit = train * (1 - vf);
-    const double eval = train * vf + o.downstream_frames / k;
+    const double k = spec.folds.k, train = o.downstream_frames * (k - 1) / k;
     const double runs = static_cast<double>(downstream_methods) * static_cast<double>(spec.seeds.size()) * k;
+    if (!p.config.contains("epochs")) {  // fitted once (linear-eval): every frame's features once, per run
+      const double eval_rate = nearest(measured["finetune"], 64, amp, "eval_images_per_s");
+      const double s = runs * (train + o.downstream_frames / k) / eval_rate;
+      out["parts"].push_back(
+          {{"what", p.label + " (" + std::to_string(static_cast<int>(runs)) + " folds of all methods, one fit each)"},
+           {"eval_images", runs * (train + o.downstream_frames / k)},
+           {"seconds", s}});
+      total += s;
+      continue;
+    }
+    const int epochs = p.config.at("epochs"), batch = p.config.at("batch_size");
+    // Without a validation part the head is fitted on all training folds.
+    const double vf = p.config.value("val_fraction", 0.0);
+    const double fit = train * (1 - vf);
+    const double eval = train * vf + o.downstream_frames / k;
     const double rate = nearest(measured["finetune"], batch, amp, "train_images_per_s");
     const double eval_rate = nearest(measured["finetune"], batch, amp, "eval_images_per_s");
     const double s = runs * epochs * (fit / rate + eval / eval_rate);
