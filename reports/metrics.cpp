@@ -64,6 +64,18 @@ Interval percentile_interval(std::vector<double> acc, double level) {
 }
 }  // namespace
 
+namespace {
+// One resample of `clips` with replacement (as many draws as clips), its frames right and total added.
+void add_clip_resample(const std::vector<std::pair<long, long>>& clips, datasets::Rng& rng, long& correct,
+                       long& total) {
+  for (std::size_t i = 0; i < clips.size(); ++i) {
+    const auto& c = clips[rng.below(clips.size())];
+    correct += c.first;
+    total += c.second;
+  }
+}
+}  // namespace
+
 Interval bootstrap_accuracy_two_level(const std::vector<std::vector<std::pair<long, long>>>& seeds, int resamples,
                                       std::uint64_t seed, double level) {
   std::vector<const std::vector<std::pair<long, long>>*> nonempty;
@@ -77,12 +89,7 @@ Interval bootstrap_accuracy_two_level(const std::vector<std::vector<std::pair<lo
   for (int r = 0; r < resamples; ++r) {
     long correct = 0, total = 0;
     for (std::size_t s = 0; s < nonempty.size(); ++s) {
-      const auto& clips = *nonempty[rng.below(nonempty.size())];  // a seed (a retraining), then its clips
-      for (std::size_t i = 0; i < clips.size(); ++i) {
-        const auto& c = clips[rng.below(clips.size())];
-        correct += c.first;
-        total += c.second;
-      }
+      add_clip_resample(*nonempty[rng.below(nonempty.size())], rng, correct, total);  // a seed, then its clips
     }
     acc.push_back(total ? static_cast<double>(correct) / static_cast<double>(total) : 0);
   }
@@ -97,11 +104,7 @@ Interval bootstrap_accuracy(const std::vector<std::pair<long, long>>& clips, int
   acc.reserve(static_cast<std::size_t>(resamples));
   for (int r = 0; r < resamples; ++r) {
     long correct = 0, total = 0;
-    for (std::size_t i = 0; i < clips.size(); ++i) {
-      const auto& c = clips[rng.below(clips.size())];
-      correct += c.first;
-      total += c.second;
-    }
+    add_clip_resample(clips, rng, correct, total);
     acc.push_back(total ? static_cast<double>(correct) / static_cast<double>(total) : 0);
   }
   return percentile_interval(std::move(acc), level);
