@@ -205,3 +205,31 @@ TEST_CASE("size-like data config values are bounded and refused with their allow
   spec["dataset"] = {{"name", "pocus"}, {"config", {{"src", "/nowhere"}, {"max_frames", 1000000}}}};
   CHECK_THROWS_WITH(parse_spec(spec, "x.json", reg), Contains("max_frames") && Contains("between 1 and 100000"));
 }
+
+TEST_CASE("the new protocol and augmentation keys are validated by name", "[unit]") {
+  const auto& reg = builtin_registries();
+  auto with_protocol = [](nlohmann::json protocol) {
+    auto s = minimal_spec();
+    s["protocols"] = nlohmann::json::array({protocol});
+    return s;
+  };
+  // uscl-paper fits on all training folds: a validation share belongs to uscl-paper-val.
+  CHECK_THROWS_WITH(
+      parse_spec(with_protocol({{"name", "uscl-paper"}, {"config", {{"val_fraction", 0.2}}}}), "x.json", reg),
+      Contains("val_fraction"));
+  CHECK_NOTHROW(
+      parse_spec(with_protocol({{"name", "uscl-paper-val"}, {"config", {{"val_fraction", 0.2}}}}), "x.json", reg));
+  // linear-eval is one fit: no epochs; C must be positive.
+  CHECK_THROWS_WITH(parse_spec(with_protocol({{"name", "linear-eval"}, {"config", {{"epochs", 5}}}}), "x.json", reg),
+                    Contains("epochs"));
+  CHECK_THROWS_WITH(parse_spec(with_protocol({{"name", "linear-eval"}, {"config", {{"C", 0}}}}), "x.json", reg),
+                    Contains("C"));
+  CHECK_THROWS_WITH(parse_spec(with_protocol({{"name", "linear-eval"}, {"config", {{"C", "one"}}}}), "x.json", reg),
+                    Contains("C"));
+  // Augmentation probabilities lie in [0, 1].
+  auto moco = minimal_spec();
+  moco["methods"][0] = {{"name", "moco"}, {"config", {{"blur_p", 1.5}}}};
+  CHECK_THROWS_WITH(parse_spec(moco, "x.json", reg), Contains("blur_p"));
+  moco["methods"][0] = {{"name", "moco"}, {"config", {{"grayscale_p", -0.1}}}};
+  CHECK_THROWS_WITH(parse_spec(moco, "x.json", reg), Contains("grayscale_p"));
+}
