@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include "harness/canonical.h"
 #include "harness/errors.h"
 #include "reports/figures.h"
 
@@ -131,7 +132,6 @@ void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunR
     }
   }
 }
-using FrameKey = std::tuple<std::int64_t, int, std::string, int>;  // seed, fold, clip, frame
 
 // The paired tests of `mine` against `reference` over the frames both predicted (nullopt when none). A clip
 // is one unit over every seed and frame: its balance is the sum, over seeds and frames, of (this right -
@@ -208,9 +208,9 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
                   : std::vector<std::string>(labels.begin(), labels.end());
   const int k = static_cast<int>(t.classes.size());
 
-  // Per row (aligned with t.rows): whether each val-selected test prediction is right, keyed by
-  // (seed, fold, clip, frame), for the paired tests.
-  std::vector<std::map<FrameKey, bool>> right_of_row;
+  // Per row (aligned with t.rows) and selection: whether each test prediction is right, keyed by
+  // (seed, fold, clip, frame), for the paired tests (the headline selection) and the claims.
+  std::vector<std::map<std::string, FrameOutcomes>> right_of_row;
 
   for (const auto& p : spec.at("protocols")) {
     for (const auto& m : spec.at("methods")) {
@@ -231,7 +231,7 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
       // selection -> seed -> per clip (correct, total) and the seed's confusion
       std::map<std::string, std::map<std::int64_t, std::vector<std::pair<long, long>>>> clip_counts;
       std::map<std::string, std::map<std::int64_t, Confusion>> seed_confusion;
-      std::map<FrameKey, bool> right;
+      std::map<std::string, FrameOutcomes> right;
       for (const auto& r : runs) {
         if (r.method != row.label || r.protocol != row.protocol || r.stage == Stage::Pretrain ||
             r.status != RunStatus::Done)
@@ -263,8 +263,7 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
             auto& pc = per_clip[pr.clip_id];
             pc.first += pr.label == pr.predicted;
             ++pc.second;
-            if (s == row.headline)
-              right[std::make_tuple(r.seed, *r.fold, pr.clip_id, pr.frame_index)] = pr.label == pr.predicted;
+            right[s][std::make_tuple(r.seed, *r.fold, pr.clip_id, pr.frame_index)] = pr.label == pr.predicted;
           }
           auto& selection = row.by[s];
           selection.reported = true;
@@ -317,9 +316,32 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
       for (std::size_t j = 0; j < t.rows.size() && ref == t.rows.size(); ++j)
         if (role_of(t.rows[j]) == role && t.rows[j].protocol == row.protocol && t.rows[j].runs_done > 0) ref = j;
       if (ref == t.rows.size()) continue;
-      const auto paired = paired_test(right_of_row[i], right_of_row[ref]);
+      const auto paired = paired_test(right_of_row[i][row.headline], right_of_row[ref][row.headline]);
       if (paired) (role == PairedRole::PaperMethod ? row.vs_paper_method : row.vs_baseline) = paired;
     }
+  }
+  // The pre-registered claims, on the frames of the rows they name.
+  const auto claims = claims_of_spec(spec);
+  if (!claims.empty()) t.claims_hash = content_hash(spec.at("claims"));
+  std::int64_t first_start = 0;
+  for (const auto& r : all_runs)
+    if (r.started_ms && (first_start == 0 || *r.started_ms < first_start)) first_start = *r.started_ms;
+  if (first_start > 0) t.first_run_started = iso_utc(first_start);
+  for (const auto& c : claims) {
+    std::string pending;
+    const FrameOutcomes none;
+    const FrameOutcomes* frames[2] = {&none, &none};
+    for (std::size_t i = 0; i < t.rows.size(); ++i) {
+      const auto& row = t.rows[i];
+      const int side = row.label == c.a ? 0 : row.label == c.b ? 1 : -1;
+      if (side < 0 || row.protocol != c.protocol) continue;
+      if (const auto it = right_of_row[i].find(c.selection); it != right_of_row[i].end()) frames[side] = &it->second;
+      if (row.runs_done < row.runs_expected)
+        pending += fmt::format(
+            "{}{}: {}", pending.empty() ? "" : "; ", row.label,
+            !row.note.empty() ? row.note : fmt::format("{} of {} runs done", row.runs_done, row.runs_expected));
+    }
+    t.claims.push_back(test_claim(c, *frames[0], *frames[1], pending));
   }
   return t;
 }
@@ -366,6 +388,7 @@ std::string header_line(const ComparisonTable& t) {
 
 std::string to_markdown(const ComparisonTable& t) {
   std::string out = "### " + header_line(t) + "\n\n";
+  out += claims_markdown(t.claims, t.claims_hash, t.first_run_started);
   out +=
       "Pooled accuracy over the test folds (confusion matrices summed), by epoch selection, each from the protocol "
       "that reports it (— where it does not): the best epoch on the test fold is the paper's choice and optimistic; "
@@ -524,6 +547,11 @@ nlohmann::json to_json(const ComparisonTable& t) {
                       {"test_frames", t.test_frames},
                       {"runs", t.runs}};
   j["differences"] = to_json(t.differences);
+  if (!t.claims.empty()) {
+    j["claims"] = {
+        {"sha256", t.claims_hash}, {"first_run_started", t.first_run_started}, {"tests", nlohmann::json::array()}};
+    for (const auto& c : t.claims) j["claims"]["tests"].push_back(to_json(c));
+  }
   j["methods"] = nlohmann::json::array();
   for (const auto& r : t.rows) {
     nlohmann::json m = {{"method", r.label},
@@ -602,7 +630,20 @@ std::string to_html(const ComparisonTable& t) {
         esc(r.label), esc(r.protocol), cell(r, results::selection::kBestTest), cell(r, results::selection::kLast),
         cell(r, results::selection::kBestVal), 100 * v.ci.lo, 100 * v.ci.hi, esc(r.paper.empty() ? "—" : r.paper));
   }
-  out += "</table>\n<h2>Differences from the reference</h2>\n<ul>\n";
+  out += "</table>\n";
+  if (!t.claims.empty()) {
+    out += "<h2>Pre-registered claims</h2>\n<ul>\n";
+    for (const auto& c : t.claims)
+      out += "<li>" +
+             esc(fmt::format("{}: {}: a - b = {:+.2f} points, 95% CI [{:+.2f}, {:+.2f}], one-sided p = {:.4f}, "
+                             "alpha {:g}: {}{}",
+                             c.claim.id, claim_statement(c.claim), 100 * c.difference.estimate,
+                             100 * c.difference.ci.lo, 100 * c.difference.ci.hi, c.difference.p, c.claim.alpha,
+                             c.verdict, c.pending.empty() ? "" : " (" + c.pending + ")")) +
+             "</li>\n";
+    out += "</ul>\n";
+  }
+  out += "<h2>Differences from the reference</h2>\n<ul>\n";
   for (const auto& d : t.differences.settings)
     out += "<li>" +
            esc(fmt::format("{} {}: {} = {} (reference {}, {})", d.kind, d.component, d.key,

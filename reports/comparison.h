@@ -13,6 +13,7 @@
 
 #include "harness/spec/registry.h"
 #include "harness/store/store.h"
+#include "reports/claims.h"
 #include "reports/differences.h"
 #include "reports/metrics.h"
 
@@ -79,6 +80,11 @@ struct ComparisonTable {
   // (another method/protocol version or resolved config), or were redone since (the latest one counts).
   int superseded = 0;
   std::vector<MethodRow> rows;
+  // The spec's pre-registered claims, each tested (reports/claims.h), the SHA-256 of the stored claims and when
+  // the experiment's first run started (ISO UTC, "" before any): what a reader checks against the commit that
+  // registered them.
+  std::vector<ClaimOutcome> claims;
+  std::string claims_hash, first_run_started;
   Differences differences;  // from the reference recipes, generated from the resolved spec (reports/differences.h)
   nlohmann::json runs = nlohmann::json::array();  // provenance of every downstream run
 };

@@ -158,6 +158,48 @@ double paired_bootstrap_drop_p(const std::vector<ClipPair>& clips, int resamples
   return paired_bootstrap_drop(clips, resamples, seed).p;
 }
 
+PairedDifference paired_difference_two_level(const std::vector<std::vector<ClipPair>>& seeds, int resamples,
+                                             std::uint64_t seed, double level) {
+  std::vector<const std::vector<ClipPair>*> nonempty;
+  PairedDifference out;
+  long diff = 0;
+  bool any = false;
+  for (const auto& s : seeds) {
+    if (s.empty()) continue;
+    nonempty.push_back(&s);
+    for (const auto& c : s) {
+      diff += c.gained - c.lost;
+      out.frames += c.frames;
+      any = any || c.lost + c.gained > 0;
+    }
+  }
+  if (out.frames > 0) out.estimate = static_cast<double>(diff) / static_cast<double>(out.frames);
+  if (!any || resamples < 1) {
+    out.ci = {out.estimate, out.estimate};
+    return out;
+  }
+  datasets::Rng rng(seed);
+  std::vector<double> d;
+  d.reserve(static_cast<std::size_t>(resamples));
+  long not_above = 0;
+  for (int r = 0; r < resamples; ++r) {
+    long balance = 0, frames = 0;
+    for (std::size_t s = 0; s < nonempty.size(); ++s) {
+      const auto& clips = *nonempty[rng.below(nonempty.size())];  // a seed, then its clips
+      for (std::size_t i = 0; i < clips.size(); ++i) {
+        const auto& c = clips[rng.below(clips.size())];
+        balance += c.gained - c.lost;
+        frames += c.frames;
+      }
+    }
+    not_above += balance <= 0;
+    d.push_back(frames ? static_cast<double>(balance) / static_cast<double>(frames) : 0.0);
+  }
+  out.p = static_cast<double>(1 + not_above) / (1.0 + resamples);
+  out.ci = percentile_interval(std::move(d), level);
+  return out;
+}
+
 double detectable_drop(double sd, double level, double power) {
   // Standard normal quantile by bisection on Phi(z) = erfc(-z / sqrt 2) / 2 (monotone; 60 halvings).
   auto quantile = [](double q) {

@@ -62,6 +62,21 @@ struct PairedBootstrap {
 PairedBootstrap paired_bootstrap_drop(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed);
 double paired_bootstrap_drop_p(const std::vector<ClipPair>& clips, int resamples, std::uint64_t seed);
 
+// Paired two-level bootstrap of the accuracy difference d = sum(gained - lost) / sum(frames) (new minus
+// recorded, e.g. method a minus method b on the same frames) over repetitions: each resample draws as many
+// seeds as there are, with replacement (retraining varies), then within each drawn seed its clips with
+// replacement (test sampling varies); a seed's clips are paired across the two models, so both move together.
+// `estimate`: d on the data as they are; `ci`: the equal-tailed percentile interval at `level`; `p`:
+// (1 + #{d* <= 0}) / (1 + resamples), the one-sided evidence against "new is more accurate" (1 when no frame
+// differs). Seeded: the same input gives the same answer. Empty seeds are ignored.
+struct PairedDifference {
+  double estimate = 0, p = 1;
+  Interval ci;
+  long frames = 0;
+};
+PairedDifference paired_difference_two_level(const std::vector<std::vector<ClipPair>>& seeds, int resamples,
+                                             std::uint64_t seed, double level = 0.95);
+
 // The drop in accuracy a one-sided test at `level` detects with probability `power` when its estimate has
 // standard deviation `sd`, in the normal approximation: (z_{1-level} + z_{power}) x sd.
 double detectable_drop(double sd, double level, double power = 0.8);

@@ -16,6 +16,7 @@
 #include "harness/run/runner.h"
 #include "harness/spec/spec.h"
 #include "harness/store/store.h"
+#include "reports/claims.h"
 #include "reports/comparison.h"
 #include "reports/gate.h"
 
@@ -61,6 +62,13 @@ void print_plan(const ExperimentSpec& spec, const std::vector<PlannedRun>& runs,
   fmt::print("{} methods x {} protocols x {} folds x {} seeds: {} pretraining runs, {} downstream runs\n",
              spec.methods.size(), spec.protocols.size(), spec.folds.k, spec.seeds.size(), pretrain,
              runs.size() - static_cast<std::size_t>(pretrain));
+  if (!spec.claims.empty()) {
+    // The same hash the report prints: what a pre-registration quotes.
+    fmt::print("{} pre-registered claims (claims sha256 {}), each one-sided:\n", spec.claims.size(),
+               content_hash(claims_json(spec.claims)).substr(0, 16));
+    for (const auto& c : spec.claims)
+      fmt::print("  {:<4} {}: {} test, alpha {:g}\n", c.id, reports::claim_statement(c), c.test, c.alpha);
+  }
   fmt::print("{:<9} {:<12} {:<14} {:>4} {:>6}  {:<16} {}\n", "stage", "method", "protocol", "fold", "seed", "config",
              "run id");
   for (const auto& r : runs)

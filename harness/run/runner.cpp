@@ -446,6 +446,28 @@ class GridExecutor {
 
 }  // namespace
 
+namespace {
+// Claims are pre-registered (README Design §6): once an experiment has runs in the store, the claims stored
+// with it are the ones its report tests, and a spec that states others is refused before anything is written.
+void refuse_changed_claims(Store& store, const ExperimentSpec& spec) {
+  const auto stored = store.experiment_spec(spec.name);
+  if (!stored) return;
+  const auto before = nlohmann::json::parse(*stored).value("claims", nlohmann::json::array());
+  const auto now = claims_json(spec.claims);
+  if (before == now) return;
+  const auto runs = store.runs(spec.name);
+  if (runs.empty()) return;
+  std::int64_t first = 0;
+  for (const auto& r : runs)
+    if (r.created_ms > 0 && (first == 0 || r.created_ms < first)) first = r.created_ms;
+  throw UsageError(fmt::format(
+      "experiment '{}': the spec's claims differ from those stored with its {} runs in {} (first run created {}): "
+      "stored {}, now {}. Claims are stated before an experiment's runs and never changed after them; to test other "
+      "claims, give the experiment a new \"name\" (its runs are then made anew)",
+      spec.name, runs.size(), store.path(), iso_utc(first), before.dump(), now.dump()));
+}
+}  // namespace
+
 RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& registries, const RunnerOptions& opt) {
   ExperimentSpec spec = spec_in;
   check_runnable(spec, registries, opt.imagenet_weights);
@@ -459,6 +481,7 @@ RunnerSummary run_experiment(const ExperimentSpec& spec_in, const Registries& re
   // The experiment as asked (methods without weights included, with their notes), then its data.
   auto store = Store::open(opt.db, Store::Access::Create);
   const nlohmann::json resolved = to_json(spec_in);
+  refuse_changed_claims(store, spec_in);
   store.upsert_experiment(spec.name, spec.version, canonical_json(resolved), content_hash(resolved));
   for (const auto& m : spec_in.methods)
     store.set_method_note(spec.name, m.label, not_run.count(m.label) ? not_run[m.label] : "");

@@ -1,5 +1,6 @@
 #include "harness/spec/spec.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -62,6 +63,58 @@ std::vector<ComponentRef> parse_component_list(const nlohmann::json* value, cons
   return out;
 }
 
+std::vector<Claim> parse_claims(const nlohmann::json& value, const std::string& origin, const ExperimentSpec& spec,
+                                const Registries& registries) {
+  if (!value.is_array()) throw SpecError("claims", origin + ": claims: expected an array of claims");
+  std::vector<Claim> out;
+  std::set<std::string> ids;
+  auto labels = [](const std::vector<ComponentRef>& list) {
+    std::string s;
+    for (const auto& c : list) s += (s.empty() ? "" : ", ") + c.label;
+    return s;
+  };
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    JsonObject obj(value[i], origin, "claims." + std::to_string(i));
+    Claim c;
+    c.id = obj.optional<std::string>("id", "C" + std::to_string(i + 1));
+    if (c.id.empty() || has_control_character(c.id) || c.id.find('|') != std::string::npos)
+      obj.fail("id", "must be a non-empty name without control characters or '|'");
+    if (!ids.insert(c.id).second) obj.fail("id", "'" + c.id + "' names two claims");
+    c.a = obj.required<std::string>("a");
+    c.b = obj.required<std::string>("b");
+    c.protocol = obj.required<std::string>("protocol");
+    const auto has = [](const std::vector<ComponentRef>& list, const std::string& label) {
+      return std::any_of(list.begin(), list.end(), [&](const ComponentRef& r) { return r.label == label; });
+    };
+    for (const auto& [key, label] : {std::pair<std::string, std::string>{"a", c.a}, {"b", c.b}})
+      if (!has(spec.methods, label))
+        obj.fail(key, "'" + label + "' is not a method label of this spec (its methods: " + labels(spec.methods) + ")");
+    if (c.a == c.b) obj.fail("b", "compares method '" + c.a + "' with itself");
+    const auto protocol = std::find_if(spec.protocols.begin(), spec.protocols.end(),
+                                       [&](const ComponentRef& p) { return p.label == c.protocol; });
+    if (protocol == spec.protocols.end())
+      obj.fail("protocol", "'" + c.protocol + "' is not a protocol label of this spec (its protocols: " +
+                               labels(spec.protocols) + ")");
+    const auto& info = registries.protocols.get(protocol->name);
+    c.selection = obj.optional<std::string>("selection", info.headline_selection);
+    if (std::find(info.selections.begin(), info.selections.end(), c.selection) == info.selections.end()) {
+      std::string allowed;
+      for (const auto& s : info.selections) allowed += (allowed.empty() ? "" : ", ") + s;
+      obj.fail("selection",
+               "protocol '" + c.protocol + "' reports the selections " + allowed + ", not '" + c.selection + "'");
+    }
+    c.test = obj.optional<std::string>("test", "paired");
+    if (std::find(std::begin(kClaimTests), std::end(kClaimTests), c.test) == std::end(kClaimTests))
+      obj.fail("test",
+               "must be \"paired\" (a paired two-level bootstrap over seeds and clips), got \"" + c.test + "\"");
+    c.alpha = obj.optional<double>("alpha", 0.05);
+    if (!(c.alpha > 0 && c.alpha <= 0.5)) obj.fail("alpha", "must be in (0, 0.5] (a one-sided level)");
+    obj.finish();
+    out.push_back(c);
+  }
+  return out;
+}
+
 nlohmann::json component_json(const ComponentRef& c) {
   return {{"name", c.name}, {"label", c.label}, {"version", c.version}, {"config", c.config}};
 }
@@ -108,6 +161,8 @@ ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, 
   if (any_pretraining && !spec.pretrain_data)
     root.fail("pretrain_data", "is required: methods that pretrain (e.g. uscl, simclr, moco) need a clip set");
 
+  if (const auto* claims = root.raw("claims")) spec.claims = parse_claims(*claims, origin, spec, registries);
+
   spec.device = root.optional<std::string>("device", "cpu");
   if (spec.device != "cpu" && spec.device != "cuda")
     root.fail("device", "must be \"cpu\" or \"cuda\", got \"" + spec.device + "\"");
@@ -142,11 +197,25 @@ nlohmann::json to_json(const ExperimentSpec& spec) {
   for (const auto& p : spec.protocols) j["protocols"].push_back(component_json(p));
   j["methods"] = nlohmann::json::array();
   for (const auto& m : spec.methods) j["methods"].push_back(component_json(m));
+  if (!spec.claims.empty()) j["claims"] = claims_json(spec.claims);
   j["device"] = spec.device;
   j["threads"] = spec.threads;
   j["cpu_isa"] = spec.cpu_isa;
   j["precision"] = spec.precision;
   return j;
+}
+
+nlohmann::json claims_json(const std::vector<Claim>& claims) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& c : claims)
+    out.push_back({{"id", c.id},
+                   {"a", c.a},
+                   {"b", c.b},
+                   {"protocol", c.protocol},
+                   {"selection", c.selection},
+                   {"test", c.test},
+                   {"alpha", c.alpha}});
+  return out;
 }
 
 void apply_override(nlohmann::json& doc, const std::string& assignment) {

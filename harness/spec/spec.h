@@ -33,6 +33,21 @@ struct FoldsSpec {
   std::string from_json;  // optional upstream split file (e.g. pocovid_cross_val.json); overrides k/seed
 };
 
+// A claim the experiment tests, stated in the spec before its runs (README Design §6): "method `a` is more
+// accurate than method `b` under `protocol` at `selection`" (one-sided), tested on the same test frames of the
+// same (seed, fold) by `test` at level `alpha`. Resolved: `selection` defaults to the protocol's headline,
+// `id` to "C<n>" (1-based position). The report prints each with its statistic and verdict (reports/claims.h);
+// `run` refuses a spec whose claims differ from those stored with the experiment's existing runs.
+struct Claim {
+  std::string id;
+  std::string a, b;       // method labels of the spec
+  std::string protocol;   // a protocol label of the spec
+  std::string selection;  // "best_test" | "last" | "best_val", one the protocol reports
+  std::string test = "paired";
+  double alpha = 0.05;
+};
+inline const char* const kClaimTests[] = {"paired"};
+
 struct ExperimentSpec {
   int schema_version = kSpecSchemaVersion;
   std::string name;
@@ -44,6 +59,7 @@ struct ExperimentSpec {
   std::vector<std::int64_t> seeds{0};  // one root seed per repetition
   std::vector<ComponentRef> protocols;
   std::vector<ComponentRef> methods;
+  std::vector<Claim> claims;  // pre-registered claims; empty = none (and then absent from to_json)
   // Execution settings: recorded with each run but not part of run identity.
   std::string device = "cpu";  // cpu | cuda
   int threads = 0;             // 0 = LibTorch's default
@@ -59,7 +75,9 @@ struct ExperimentSpec {
 };
 
 ExperimentSpec parse_spec(const nlohmann::json& doc, const std::string& origin, const Registries& registries);
-nlohmann::json to_json(const ExperimentSpec& spec);
+nlohmann::json to_json(const ExperimentSpec& spec);  // "claims" only when there are some
+// The resolved claims as stored in the spec ([] for none): what `run` compares with the stored spec's.
+nlohmann::json claims_json(const std::vector<Claim>& claims);
 
 // Reads `path`, applies `--set key.path=value` overrides (in order), parses. Missing files and JSON
 // syntax errors are UsageErrors naming the file (and the line and column for syntax errors).

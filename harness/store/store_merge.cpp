@@ -62,6 +62,17 @@ Store::MergeCounts Store::merge_from(const std::string& source) {
     if (!conflicts_sp.empty())
       throw UsageError(source + ": split(s) " + conflicts_sp + " assign other folds than in " + path_ +
                        ". Nothing was merged.");
+    // Pre-registered claims (README Design §6) are fixed once an experiment has runs: two stores that state
+    // different claims for one experiment are two experiments, and the newer spec must not replace the claims.
+    const std::string conflicts_claims =
+        listed(*db_,
+               "SELECT s.name FROM src.experiments s JOIN main.experiments d ON d.name = s.name "
+               "WHERE ifnull(json_extract(d.spec_json, '$.claims'), '[]') <> "
+               "ifnull(json_extract(s.spec_json, '$.claims'), '[]')");
+    if (!conflicts_claims.empty())
+      throw UsageError(source + ": experiment(s) " + conflicts_claims + " state other claims than in " + path_ +
+                       " (the spec's \"claims\" differ); claims are fixed before an experiment's runs, so these are "
+                       "different experiments. Nothing was merged.");
 
     db_->exec(
         "CREATE TEMP TABLE merge_ds AS SELECT name FROM src.datasets WHERE name NOT IN (SELECT name FROM "
