@@ -9,6 +9,7 @@
 #include "datasets/csv.h"
 #include "harness/errors.h"
 #include "harness/input_file.h"
+#include "harness/utf8.h"
 
 namespace usbench::datasets {
 
@@ -41,7 +42,13 @@ bool valid_utf8(const std::string& s) { return invalid_utf8_at(s) == std::string
 
 std::vector<fs::path> entries(const fs::path& dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) throw UsageError(dir.string() + ": no such folder");
+  if (!fs::is_directory(dir, ec)) throw UsageError(escape_invalid_utf8(dir.string()) + ": no such folder");
+  // Clip paths are stored as UTF-8 text (README Design §3): a folder (or working folder) whose name is not is
+  // refused by name before anything is decoded.
+  const auto absolute = fs::absolute(dir, ec).string();
+  if (const auto at = invalid_utf8_at(absolute); at != std::string::npos)
+    throw UsageError(escape_invalid_utf8(absolute) + ": folder path is not valid UTF-8 (byte " + std::to_string(at) +
+                     "); the store keeps clip paths as UTF-8 text: rename the folder");
   std::vector<fs::path> out;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!hidden(e.path())) out.push_back(e.path());

@@ -23,19 +23,6 @@ std::size_t CsvTable::column(const std::string& name, const std::string& file) c
   throw UsageError(file + ": no column '" + name + "'" + did_you_mean(name, header));
 }
 
-std::size_t invalid_utf8_at(const std::string& s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    const int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
-    if (n < 0 || i + static_cast<std::size_t>(n) >= s.size() + (n == 0 ? 1 : 0)) return i;
-    for (int k = 1; k <= n; ++k)
-      if ((static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]) >> 6) != 0x2) return i;
-    i += static_cast<std::size_t>(n) + 1;
-  }
-  return std::string::npos;
-}
-
 CsvTable read_csv(const std::string& path) {
   // A FIFO or a directory is refused by name; a label file is small (64 MB bounds a mistaken path).
   std::string text = read_input_file(path, "CSV file", 64u << 20);

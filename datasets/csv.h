@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/utf8.h"
+
 namespace usbench::datasets {
 
 struct CsvTable {
@@ -19,9 +21,7 @@ struct CsvTable {
 // trimmed.
 CsvTable read_csv(const std::string& path);
 
-// The offset of the first byte of `s` that is not part of well-formed UTF-8 (lead byte, continuation
-// bytes, not cut short), or std::string::npos when all of it is.
-std::size_t invalid_utf8_at(const std::string& s);
+using usbench::invalid_utf8_at;  // harness/utf8.h
 
 // Without leading and trailing spaces and tabs.
 std::string trim(const std::string& s);

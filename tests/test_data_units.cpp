@@ -64,8 +64,9 @@ TEST_CASE("the CSV reader handles quotes and names bad files and columns", "[uni
   CHECK_THROWS_WITH(read_csv((dir / "latin.csv").string()),
                     Contains("latin.csv:4: column 3 ('cov_test') is not valid UTF-8 (byte 0xFF at offset 0)"));
   CHECK(invalid_utf8_at("caf\xC3\xA9") == std::string::npos);
-  CHECK(invalid_utf8_at("caf\xC3") == 3);      // cut short
-  CHECK(invalid_utf8_at("ab\xE9t\xE9") == 2);  // Latin-1
+  CHECK(invalid_utf8_at("caf\xC3") == 3);                                        // cut short
+  CHECK(invalid_utf8_at("ab\xE9t\xE9") == 2);                                    // Latin-1
+  CHECK(escape_invalid_utf8("ab\xE9t\xC3\xA9\xC3") == "ab\\xE9t\xC3\xA9\\xC3");  // valid sequences kept
 }
 
 TEST_CASE("stratified group k-fold: every clip once, every class in every fold, balanced, seeded", "[unit][data]") {

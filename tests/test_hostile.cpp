@@ -290,3 +290,29 @@ TEST_CASE("a store in a read-only folder: read commands list it - writing ones r
   CHECK(read_bytes(ro / "old.db") == before);
   fs::permissions(ro, fs::perms::owner_all);
 }
+
+TEST_CASE("text that is not UTF-8 is refused by usbench, escaped, never by a library", "[cli]") {
+  TempDir dir;
+  // Command-line arguments: a --set value, a data set name, a source folder (issue 25).
+  auto r = run_usbench("run experiments/quickstart.json --plan --set 'description=caf\xe9'");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("argument 5 ('description=caf\\xE9') is not valid UTF-8 (byte 15)"));
+  CHECK_THAT(r.output, !Contains("json.exception"));
+  r = run_usbench("ingest --dataset synthetic --name 's\xff' --db " + q(dir / "s.db"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("('s\\xFF')") && Contains("not valid UTF-8"));
+  CHECK_FALSE(fs::exists(dir / "s.db"));
+  // A folder whose name is not UTF-8, reached through a relative path from a working folder inside it.
+  const fs::path latin1 = dir / "caf\xe9";
+  fs::create_directories(latin1 / "pocus" / "pocus_videos" / "convex");
+  r = run_usbench("ingest --dataset pocus --src pocus --db " + q(dir / "p.db"), "cd " + q(latin1) + " && ");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("caf\\xE9/pocus/pocus_videos/convex: folder path is not valid UTF-8") &&
+                           !Contains("json.exception"));
+  CHECK_FALSE(fs::exists(dir / "p.db"));
+  // A spec file's text: the JSON reader names the line and column.
+  write_bytes(dir / "bad.json", "{\"schema_version\": 1,\n \"name\": \"q\xff\"}");
+  r = run_usbench("run " + q(dir / "bad.json") + " --plan");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("bad.json:2:") && Contains("ill-formed UTF-8"));
+}

@@ -3,10 +3,12 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "harness/cli/builtins.h"
 #include "harness/cli/commands.h"
 #include "harness/errors.h"
+#include "harness/utf8.h"
 #include "harness/kernels.h"
 #include "harness/spec/suggest.h"
 
@@ -46,6 +48,17 @@ int main(int argc, char** argv) {
     }
   }
 
+  // Names, paths and config values end up in the store and its JSON as UTF-8 text (README Design §7): an
+  // argument that is not UTF-8 (a Latin-1 folder name, stray bytes) is refused here, by position, escaped.
+  for (int i = 1; i < argc; ++i)
+    if (const auto at = invalid_utf8_at(argv[i]); at != std::string::npos) {
+      std::cerr << "usbench: argument " << i << " ('" << escape_invalid_utf8(argv[i]) << "') is not valid UTF-8 (byte "
+                << at
+                << "): usbench keeps names, paths and config values as UTF-8 text; rename the file or folder, or "
+                   "pass the value as UTF-8\n";
+      return 2;
+    }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -59,6 +72,16 @@ int main(int argc, char** argv) {
     return 128 + e.signal();
   } catch (const RunFailure& e) {
     std::cerr << "usbench: " << e.what() << "\n";
+    return 1;
+  } catch (const nlohmann::json::type_error& e) {
+    // A last line of defence: text that is not UTF-8 reached a JSON record by a way no check above covers
+    // (e.g. a working folder whose name is not UTF-8 in a path the spec makes absolute).
+    if (e.id == 316) {
+      std::cerr << "usbench: a name, path or value is not valid UTF-8 text, which the store's JSON records cannot "
+                   "hold; rename the file or folder (or the working folder) to UTF-8\n";
+      return 2;
+    }
+    std::cerr << "usbench: error: " << e.what() << "\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "usbench: error: " << e.what() << "\n";
