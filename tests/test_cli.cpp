@@ -265,3 +265,60 @@ TEST_CASE("ingest and splits through the CLI: synthetic data, counts, JSON, and 
   CHECK_THAT(r.output, Contains("a.mp4") && Contains("empty file"));
   CHECK(read_bytes(dir / "s.db") == before);
 }
+
+TEST_CASE("stores earlier releases wrote: refused unchanged by reads, migrated by a write, then every command works",
+          "[cli]") {
+  // tests/fixtures/stores/make_old_stores.sh made them with the commits that released schema versions 1 and 2.
+  for (const char* file : {"v1-7328f39.db", "v2-de28378.db"}) {
+    INFO(file);
+    const bool v2 = std::string(file).rfind("v2", 0) == 0;
+    const std::string experiment = v2 ? "old-v2" : "quickstart";
+    TempDir dir;
+    const auto db = dir / file;
+    fs::copy_file(fs::path(USBENCH_SOURCE_DIR) / "tests/fixtures/stores" / file, db);
+    const auto before = read_bytes(db);
+    for (const std::string read : {"runs list", "report", "runs show 2222"}) {
+      INFO(read);
+      const auto r = run_usbench(read + " --db " + q(db));
+      CHECK(r.exit_code == 2);
+      CHECK_THAT(r.output, Contains("run a writing command on it once"));
+      CHECK(read_bytes(db) == before);
+      CHECK_FALSE(fs::exists(db.string() + "-wal"));
+      CHECK_FALSE(fs::exists(db.string() + "-shm"));
+    }
+    // Writing commands: ingest (which migrates it), splits, run.
+    auto r = run_usbench("ingest --dataset synthetic --name extra --set clips_per_class=2 --set stored_size=32 --db " +
+                         q(db));
+    REQUIRE(r.exit_code == 0);
+    CHECK(run_usbench("splits --dataset extra --folds 2 --db " + q(db)).exit_code == 0);
+    auto spec = minimal_spec();
+    spec.erase("pretrain_data");
+    spec["methods"] = {"random"};
+    spec["seeds"] = {0};
+    spec["protocols"][0]["config"]["epochs"] = 1;
+    write_bytes(dir / "tiny.json", spec.dump(2));
+    r = run_usbench("run " + q(dir / "tiny.json") + " --db " + q(dir / file));
+    CHECK(r.exit_code == 0);
+    // Reading commands: the old runs beside the new ones.
+    r = run_usbench("runs list --db " + q(db));
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Contains(experiment) && Contains("tiny"));
+    const auto old_run =
+        nlohmann::json::parse(run_usbench("runs list --json --experiment " + experiment + " --db " + q(db)).output)
+            .at(0)
+            .at("id")
+            .get<std::string>();
+    CHECK(run_usbench("runs show " + old_run.substr(0, 8) + " --db " + q(db)).exit_code == 0);
+    r = run_usbench("report --experiment " + experiment + " --db " + q(db));
+    CHECK(r.exit_code == 0);
+    CHECK_THAT(r.output, Contains("experiment " + experiment));
+    if (v2) CHECK_THAT(r.output, Contains("| simclr | uscl-paper |") && Contains("| random | uscl-paper |"));
+    CHECK(run_usbench("report --experiment tiny --db " + q(db)).exit_code == 0);
+    CHECK(run_usbench("check --write " + q(dir / "expected.json") + " --experiment tiny --db " + q(db)).exit_code == 0);
+    CHECK(run_usbench("check --expected " + q(dir / "expected.json") + " --db " + q(db)).exit_code == 0);
+    // merge: the migrated store into a new one, every run carried.
+    CHECK(run_usbench("merge " + q(db) + " --out " + q(dir / "merged.db")).exit_code == 0);
+    CHECK(run_usbench("runs list --json --db " + q(dir / "merged.db")).output ==
+          run_usbench("runs list --json --db " + q(db)).output);
+  }
+}

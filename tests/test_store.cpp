@@ -456,3 +456,67 @@ TEST_CASE("a store of every earlier schema version migrates to the current one a
     CHECK(store.method_notes("exp").at("imagenet") == "not run");
   }
 }
+
+TEST_CASE("stores the released code of every earlier schema version wrote migrate, keep their runs, and take writes",
+          "[store]") {
+  // tests/fixtures/stores/make_old_stores.sh made them with the commits that released each version.
+  struct Old {
+    const char* file;
+    int version;
+    std::size_t runs;
+  };
+  for (const Old old : {Old{"v1-7328f39.db", 1, 3}, Old{"v2-de28378.db", 2, 7}}) {
+    INFO(old.file);
+    TempDir dir;
+    const auto p = dir / old.file;
+    fs::copy_file(fs::path(USBENCH_SOURCE_DIR) / "tests/fixtures/stores" / old.file, p);
+    const auto before = read_bytes(p);
+    // A read refuses it by version, and leaves it byte-identical with nothing beside it.
+    CHECK_THROWS_WITH(
+        Store::open(p.string(), Store::Access::ReadOnly),
+        Contains("store schema version " + std::to_string(old.version)) && Contains("run a writing command"));
+    CHECK(read_bytes(p) == before);
+    CHECK_FALSE(fs::exists(p.string() + "-wal"));
+    CHECK_FALSE(fs::exists(p.string() + "-shm"));
+    Store::verify(p.string());  // its tables are those its version declares
+    {
+      auto store = Store::open(p.string(), Store::Access::Existing);  // a writing open migrates
+      CHECK(count(store, "PRAGMA user_version") == Store::schema_version());
+      const auto runs = store.runs();
+      CHECK(runs.size() == old.runs);
+      for (const auto& r : runs) {
+        INFO(r.id);
+        CHECK(r.started_ms.has_value());
+        CHECK_FALSE(store.metrics(r.id).empty());
+        CHECK(store.seeds(r.id).count("init") == 1);
+      }
+      if (old.version == 1) {
+        const auto failed = store.find_run("3333");
+        REQUIRE(failed);
+        CHECK(failed->status == RunStatus::Failed);
+        CHECK(failed->error == "stopped by hand");
+        CHECK(store.seeds(failed->id).size() == 5);  // the plan's streams: augmentation, data order, init, root, split
+        const auto metrics = store.metrics(failed->id);
+        const auto loss =
+            std::find_if(metrics.begin(), metrics.end(), [](const MetricRow& m) { return m.name == "loss"; });
+        REQUIRE(loss != metrics.end());
+        CHECK(loss->value == 1.0);  // train loss 1.5 - 0.25 x 2
+      } else {
+        CHECK(store.dataset("synthetic").has_value());
+        std::size_t predicted = 0;
+        for (const auto& r : runs)
+          if (r.stage != Stage::Pretrain) predicted += !store.predictions(r.id, 0).empty();
+        CHECK(predicted == old.runs - 1);  // every fine-tuning run of the one pretraining
+      }
+      // The migrated store takes every kind of write.
+      store.put_dataset(one_clip_dataset("pocus", "m1"));
+      store.create_run(sample_run("new"), {{"root", 0}});
+      store.put_metrics("new", 0, "train", {{"loss", 0.5}});
+      store.set_method_note("exp", "imagenet", "not run");
+      CHECK(store.runs().size() == old.runs + 1);
+    }
+    Store::verify(p.string());
+    auto reread = Store::open(p.string(), Store::Access::ReadOnly);
+    CHECK(reread.runs().size() == old.runs + 1);
+  }
+}

@@ -192,6 +192,19 @@ Store Store::open(const std::string& path, Access access, int busy_timeout_ms) {
     // that, so such a store is refused instead of reported stale.
     const auto folder = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
     const bool folder_writable = ::faccessat(AT_FDCWD, folder.c_str(), W_OK | X_OK, AT_EACCESS) == 0;
+    const auto older = [&](std::int64_t version) {
+      return UsageError(
+          fmt::format("{}: store schema version {}, this usbench reads version {}; run a writing command on it "
+                      "once (e.g. usbench ingest or usbench run) to migrate it",
+                      path, version, schema_version()));
+    };
+    // Without a -wal file holding changes, the file itself has the version: a store of another version is
+    // refused from the immutable read, before a regular connection would leave -wal and -shm beside it.
+    if (!(fs::exists(path + "-wal", ec) && fs::file_size(path + "-wal", ec) > 0)) {
+      sql::Db probe(path, sql::Db::Mode::Inspect);
+      const auto version = probe.scalar_int("PRAGMA user_version");
+      if (version != schema_version()) throw older(version);
+    }
     auto mode = sql::Db::Mode::ReadOnly;
     if (!folder_writable && !fs::exists(path + "-shm", ec)) {
       if (fs::exists(path + "-wal", ec) && fs::file_size(path + "-wal", ec) > 0)
@@ -204,11 +217,7 @@ Store Store::open(const std::string& path, Access access, int busy_timeout_ms) {
     auto db = std::make_unique<sql::Db>(path, mode);
     db->exec("PRAGMA busy_timeout = " + std::to_string(busy_timeout_ms));
     const auto version = db->scalar_int("PRAGMA user_version");
-    if (version != schema_version())
-      throw UsageError(
-          fmt::format("{}: store schema version {}, this usbench reads version {}; run a writing command on it "
-                      "once (e.g. usbench ingest or usbench run) to migrate it",
-                      path, version, schema_version()));
+    if (version != schema_version()) throw older(version);
     return Store(path, std::move(db));
   }
   check_writable(path);
