@@ -90,6 +90,11 @@ std::string claims_markdown(const std::vector<ClaimOutcome>& claims, const std::
       "better | verdict |\n|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& c : claims) {
     const auto& d = c.difference;
+    if (d.frames == 0) {  // nothing to compute from yet: no number is printed
+      out += fmt::format("| {} | {} | — | — | — | — | — | {:g} | — | **{}** ({}) |\n", c.claim.id,
+                         claim_statement(c.claim), c.claim.alpha, c.verdict, c.pending);
+      continue;
+    }
     out += fmt::format(
         "| {} | {} | {:.2f}% | {:.2f}% | {:+.2f} points | [{:+.2f}, {:+.2f}] | {:.4f} | {:g} | {} / {} | "
         "**{}**{} |\n",

@@ -635,11 +635,13 @@ std::string to_html(const ComparisonTable& t) {
     out += "<h2>Pre-registered claims</h2>\n<ul>\n";
     for (const auto& c : t.claims)
       out += "<li>" +
-             esc(fmt::format("{}: {}: a - b = {:+.2f} points, 95% CI [{:+.2f}, {:+.2f}], one-sided p = {:.4f}, "
-                             "alpha {:g}: {}{}",
-                             c.claim.id, claim_statement(c.claim), 100 * c.difference.estimate,
-                             100 * c.difference.ci.lo, 100 * c.difference.ci.hi, c.difference.p, c.claim.alpha,
-                             c.verdict, c.pending.empty() ? "" : " (" + c.pending + ")")) +
+             (c.difference.frames == 0
+                  ? esc(fmt::format("{}: {}: {} ({})", c.claim.id, claim_statement(c.claim), c.verdict, c.pending))
+                  : esc(fmt::format("{}: {}: a - b = {:+.2f} points, 95% CI [{:+.2f}, {:+.2f}], one-sided p = {:.4f}, "
+                                    "alpha {:g}: {}{}",
+                                    c.claim.id, claim_statement(c.claim), 100 * c.difference.estimate,
+                                    100 * c.difference.ci.lo, 100 * c.difference.ci.hi, c.difference.p, c.claim.alpha,
+                                    c.verdict, c.pending.empty() ? "" : " (" + c.pending + ")"))) +
              "</li>\n";
     out += "</ul>\n";
   }

@@ -94,7 +94,7 @@ void fill(Store& store, bool skip_last_run) {
 
 }  // namespace
 
-TEST_CASE("claims: resolved with the spec; wrong ones refused by key", "[unit][spec]") {
+TEST_CASE("claims: resolved with the spec, and wrong ones refused by key", "[unit][spec]") {
   const auto spec = parse_spec(with_claims(nlohmann::json::parse(R"([{"a": "uscl", "b": "random",
     "protocol": "uscl-paper"}, {"id": "mine", "a": "random", "b": "uscl", "protocol": "uscl-paper",
     "selection": "best_test", "alpha": 0.01}])")),
@@ -206,6 +206,21 @@ TEST_CASE("claims in the report: held, not held and pending, with the statistic 
     CHECK(t.claims[0].verdict == "pending");
     CHECK(t.claims[0].pending == "random: 3 of 4 runs done");
     CHECK(t.claims[0].difference.estimate == Approx(18.0 / 54));  // on the frames both have
+  }
+  {  // No runs yet: every claim pending, and no number printed for it.
+    auto store = Store::open((dir / "e.db").string(), Store::Access::Create);
+    auto spec = nlohmann::json::parse(R"({"name": "claims", "version": 1, "dataset": {"name": "pocus", "label":
+      "pocus"}, "folds": {"k": 2}, "seeds": [0], "protocols": [{"name": "uscl-paper", "label": "uscl-paper"}],
+      "methods": [{"name": "uscl", "label": "uscl"}, {"name": "random", "label": "random"}]})");
+    spec["claims"] = nlohmann::json::parse(kClaims);
+    store.upsert_experiment("claims", 1, canonical_json(spec), content_hash(spec));
+    const auto t = reports::build_comparison(store, "claims", builtin_registries());
+    CHECK(t.claims[0].verdict == "pending");
+    CHECK(t.first_run_started.empty());
+    CHECK_THAT(reports::to_markdown(t),
+               Contains("| C1 | uscl above random under uscl-paper (last epoch) | — | — | — | — | — | 0.01 | — | "
+                        "**pending** (uscl: not run yet; random: not run yet) |") &&
+                   Contains("first run of the experiment started — (no runs yet)"));
   }
 }
 
