@@ -24,4 +24,20 @@ inline RunRecord hand_filled_run(const std::string& experiment, const std::strin
   return r;
 }
 
+// A POCUS data set record 'pocus' of `clips` clips ("clip0", "clip1", ...) of `frames` frames each, labelled
+// covid / pneumonia / regular in turn, each clip its own group; manifest 'a' x 64 (as hand_filled_run's).
+inline DatasetRecord hand_filled_pocus(int clips, int frames) {
+  DatasetRecord d;
+  d.name = "pocus";
+  d.kind = "pocus";
+  d.source = "/data/pocus";
+  d.config_json = "{}";
+  d.manifest_hash = std::string(64, 'a');
+  const char* labels[] = {"covid", "pneumonia", "regular"};
+  for (int c = 0; c < clips; ++c)
+    d.clips.push_back({"clip" + std::to_string(c), "/data/clip" + std::to_string(c), labels[c % 3],
+                       "clip" + std::to_string(c), frames, 0, std::string(64, 'b'), "{}"});
+  return d;
+}
+
 }  // namespace usbench::test

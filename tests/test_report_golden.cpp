@@ -32,20 +32,10 @@ void fill(Store& store) {
     "methods": [{"name": "uscl", "label": "uscl"}, {"name": "random", "label": "random"}, {"name": "imagenet", "label": "imagenet"}]})");
   store.upsert_experiment("golden", 3, canonical_json(spec), content_hash(spec));
   store.set_method_note("golden", "imagenet", "not run: weights not supplied");
-  DatasetRecord d;
-  d.name = "pocus";
-  d.kind = "pocus";
-  d.source = "/data/pocus";
-  d.config_json = "{}";
-  d.manifest_hash = std::string(64, 'a');
-  const char* labels[] = {"covid", "pneumonia", "regular"};
-  for (int c = 0; c < 8; ++c)
-    d.clips.push_back({"clip" + std::to_string(c), "/data/clip" + std::to_string(c), labels[c % 3],
-                       "clip" + std::to_string(c), 2, 0, std::string(64, 'b'), "{}"});
-  store.put_dataset(d);
+  store.put_dataset(hand_filled_pocus(8, 2));
   for (const std::string method : {"uscl", "random"}) {
     for (int fold = 0; fold < 2; ++fold) {
-      RunRecord r = hand_filled_run("golden", method, fold);  // manifest: d.manifest_hash
+      RunRecord r = hand_filled_run("golden", method, fold);  // manifest: the data set's
       r.env_json = R"({"device":"cpu"})";
       store.create_run(r, {{"init", 1}, {"root", 0}});
       store.finish_run(r.id, RunStatus::Done);

@@ -27,17 +27,7 @@ void fill(Store& store, Wrong wrong) {
     "protocols": [{"name": "uscl-paper", "label": "uscl-paper"}],
     "methods": [{"name": "uscl", "label": "uscl"}, {"name": "random", "label": "random"}]})");
   store.upsert_experiment("seeds", 1, canonical_json(spec), content_hash(spec));
-  DatasetRecord d;
-  d.name = "pocus";
-  d.kind = "pocus";
-  d.source = "/data/pocus";
-  d.config_json = "{}";
-  d.manifest_hash = std::string(64, 'a');
-  const char* labels[] = {"covid", "pneumonia", "regular"};
-  for (int c = 0; c < 12; ++c)
-    d.clips.push_back({"clip" + std::to_string(c), "/data/clip" + std::to_string(c), labels[c % 3],
-                       "clip" + std::to_string(c), 3, 0, std::string(64, 'b'), "{}"});
-  store.put_dataset(d);
+  store.put_dataset(hand_filled_pocus(12, 3));
   for (const std::string method : {"uscl", "random"})
     for (int seed = 0; seed < 2; ++seed)
       for (int fold = 0; fold < 2; ++fold) {
