@@ -77,6 +77,27 @@ CurrentRuns current_runs(const nlohmann::json& spec, const std::vector<RunRecord
       if (kept.id == r.id) out.runs.push_back(r);
   return out;
 }
+// Of each (method, seed) of the spec, the latest done pretraining run at the method's version and config: the
+// pretraining runs the counted downstream runs start from.
+std::vector<RunRecord> current_pretraining_runs(const nlohmann::json& spec, const std::vector<RunRecord>& runs) {
+  std::map<std::pair<std::string, std::int64_t>, RunRecord> latest;
+  const auto seeds = spec.at("seeds").get<std::vector<std::int64_t>>();
+  for (const auto& r : runs) {
+    if (r.stage != Stage::Pretrain || r.status != RunStatus::Done ||
+        std::find(seeds.begin(), seeds.end(), r.seed) == seeds.end())
+      continue;
+    const auto* m = find_label(spec.at("methods"), r.method);
+    if (!m || r.method_version != m->value("version", 0) ||
+        nlohmann::json::parse(r.config_json).value("method", nlohmann::json()) != m->value("config", nlohmann::json()))
+      continue;
+    auto [it, fresh] = latest.emplace(std::make_pair(r.method, r.seed), r);
+    if (!fresh && r.finished_ms.value_or(0) > it->second.finished_ms.value_or(0)) it->second = r;
+  }
+  std::vector<RunRecord> out;
+  for (const auto& r : runs)  // in store order
+    if (const auto it = latest.find({r.method, r.seed}); it != latest.end() && it->second.id == r.id) out.push_back(r);
+  return out;
+}
 // Fills row.curves from the per-epoch metrics of the row's counted runs and of its pretraining run.
 void add_curves(Store& store, const nlohmann::json& spec, const std::vector<RunRecord>& runs,
                 const std::vector<RunRecord>& all_runs, MethodRow& row) {
@@ -327,6 +348,11 @@ ComparisonTable build_comparison(Store& store, const std::string& experiment, co
   for (const auto& r : all_runs)
     if (r.started_ms && (first_start == 0 || *r.started_ms < first_start)) first_start = *r.started_ms;
   if (first_start > 0) t.first_run_started = iso_utc(first_start);
+  {
+    auto counted = current_pretraining_runs(spec, all_runs);
+    counted.insert(counted.end(), runs.begin(), runs.end());
+    t.environments = environment_groups(counted);
+  }
   for (const auto& c : claims) {
     std::string pending;
     const FrameOutcomes none;
@@ -481,6 +507,7 @@ std::string to_markdown(const ComparisonTable& t) {
       out += fmt::format("| {} | {} | {} | {} |\n", std::get<0>(key), std::get<1>(key), std::get<2>(key), n);
   }
   out += differences_markdown(t.differences);
+  out += environments_markdown(t.environments);
   return out;
 }
 
@@ -547,6 +574,8 @@ nlohmann::json to_json(const ComparisonTable& t) {
                       {"test_frames", t.test_frames},
                       {"runs", t.runs}};
   j["differences"] = to_json(t.differences);
+  j["environments"] = nlohmann::json::array();
+  for (const auto& g : t.environments) j["environments"].push_back(to_json(g));
   if (!t.claims.empty()) {
     j["claims"] = {
         {"sha256", t.claims_hash}, {"first_run_started", t.first_run_started}, {"tests", nlohmann::json::array()}};
@@ -652,6 +681,17 @@ std::string to_html(const ComparisonTable& t) {
                            d.ours.is_null() ? "(not a setting)" : d.ours.dump(), d.reference.dump(), d.source)) +
            "</li>\n";
   for (const auto& d : t.differences.structural) out += "<li>" + esc(d.component + ": " + d.text) + "</li>\n";
+  if (!t.environments.empty()) {
+    out += "</ul>\n<h2>Where the runs were made</h2>\n<ul>\n";
+    for (const auto& g : t.environments)
+      out += "<li>" +
+             esc(fmt::format("{} · {} · {} · LibTorch {} · {} threads · usbench {}: {} pretraining and {} downstream "
+                             "runs, first started {}, last finished {}",
+                             g.host, g.device, g.kernels, g.torch, g.threads, g.commit, g.pretraining_runs,
+                             g.downstream_runs, g.first_started_ms > 0 ? iso_utc(g.first_started_ms) : "—",
+                             g.last_finished_ms > 0 ? iso_utc(g.last_finished_ms) : "—")) +
+             "</li>\n";
+  }
   out +=
       "</ul>\n<h2>Figures</h2>\n<p>Each figure is also written as a standalone SVG by <code>usbench report --format "
       "svg --out DIR</code>.</p>\n";

@@ -15,6 +15,7 @@
 #include "harness/store/store.h"
 #include "reports/claims.h"
 #include "reports/differences.h"
+#include "reports/environments.h"
 #include "reports/metrics.h"
 
 namespace usbench::reports {
@@ -87,6 +88,8 @@ struct ComparisonTable {
   std::string claims_hash, first_run_started;
   Differences differences;  // from the reference recipes, generated from the resolved spec (reports/differences.h)
   nlohmann::json runs = nlohmann::json::array();  // provenance of every downstream run
+  // Where the counted runs (downstream, and the pretraining runs of the spec's methods and seeds) were made.
+  std::vector<EnvironmentGroup> environments;
 };
 
 // The done downstream runs that belong to the resolved spec `spec` (its methods and protocols at their

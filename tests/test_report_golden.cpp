@@ -215,7 +215,8 @@ TEST_CASE("every report format matches its golden file", "[unit][report]") {
   auto store = Store::open((dir / "g.db").string(), Store::Access::Create);
   fill(store);
   auto t = reports::build_comparison(store, "golden", builtin_registries());
-  for (auto& run : t.runs) run.erase("environment");  // the only machine-dependent part
+  for (auto& run : t.runs) run.erase("environment");                           // the machine-dependent part
+  for (auto& g : t.environments) g.first_started_ms = g.last_finished_ms = 0;  // when the test ran
   REQUIRE(t.rows.size() == 3);
   CHECK(t.rows[2].note == "not run: weights not supplied");
   CHECK(t.rows[0].paper.empty());  // uscl-paper-val fits on 80%: not the paper's figure (uscl-paper's: test_runner.cpp)
@@ -224,6 +225,50 @@ TEST_CASE("every report format matches its golden file", "[unit][report]") {
   compare("golden.tex", reports::to_latex(t));
   compare("golden.json", reports::to_json(t).dump(2) + "\n");
   compare("golden.html", reports::to_html(t));
+}
+
+TEST_CASE("the report says where its runs were made: runs grouped by recorded environment, ordered by start",
+          "[unit][report]") {
+  const std::string a =
+      R"({"hostname":"vm","device":"cpu","device_name":"AMD EPYC","logical_cpus":2,"threads":2,)"
+      R"("torch_version":"1.13.0","cuda_version":null,"git_commit":"43397454dc348f9015489797a803afb5681f1aba",)"
+      R"("git_dirty":false,"kernels":{"requested":"avx2","onednn":"avx2","aten":"AVX2"}})";
+  const std::string b =
+      R"({"hostname":"gpu1","device":"cuda","device_name":"NVIDIA H200","logical_cpus":16,"threads":8,)"
+      R"("torch_version":"2.6.0","cuda_version":12040,"git_commit":"0123456789abcdef","git_dirty":true})";
+  auto run = [](const std::string& env, Stage stage, std::optional<std::int64_t> start,
+                std::optional<std::int64_t> end) {
+    RunRecord r;
+    r.env_json = env;
+    r.stage = stage;
+    r.started_ms = start;
+    r.finished_ms = end;
+    return r;
+  };
+  const auto groups = reports::environment_groups(
+      {run(a, Stage::Finetune, 2000, 9000), run("not json", Stage::Probe, std::nullopt, std::nullopt),
+       run(b, Stage::Pretrain, 1500, std::nullopt), run(a, Stage::Pretrain, 1000, 5000)});
+  REQUIRE(groups.size() == 3);  // a's two runs are one group; a run never started comes last
+  CHECK(groups[0].host == "vm");
+  CHECK(groups[0].device == "cpu (AMD EPYC, 2 logical CPUs)");
+  CHECK(groups[0].kernels == "avx2 requested: oneDNN avx2, ATen AVX2");
+  CHECK(groups[0].torch == "1.13.0");
+  CHECK(groups[0].commit == "43397454dc34");
+  CHECK(groups[0].pretraining_runs == 1);
+  CHECK(groups[0].downstream_runs == 1);
+  CHECK(groups[0].first_started_ms == 1000);
+  CHECK(groups[0].last_finished_ms == 9000);
+  CHECK(groups[1].torch == "2.6.0 (CUDA runtime 12040)");
+  CHECK(groups[1].kernels == "?");  // recorded none
+  CHECK(groups[1].commit == "0123456789ab (dirty: uncommitted changes)");
+  CHECK(groups[1].last_finished_ms == 0);
+  CHECK(groups[2].host == "?");  // an unreadable record is named as unknown, not dropped
+  CHECK(groups[2].downstream_runs == 1);
+  const auto md = reports::environments_markdown(groups);
+  CHECK(md.find("| vm | cpu (AMD EPYC, 2 logical CPUs) | avx2 requested: oneDNN avx2, ATen AVX2 | 1.13.0 | 2 | "
+                "43397454dc34 | 1 | 1 | 1970-01-01T00:00:01.000Z | 1970-01-01T00:00:09.000Z |") != std::string::npos);
+  CHECK(md.find("| 1970-01-01T00:00:01.500Z | — |") != std::string::npos);
+  CHECK(reports::environments_markdown({}).empty());
 }
 
 TEST_CASE("the report's figures are the ones computed by hand from the predictions", "[unit][report]") {
