@@ -50,7 +50,8 @@ std::string frame_geometry_problem(int width, int height);
 FrameBlock decode_clip(const ClipSource& clip, const SamplingRule& rule, int stored_size);
 
 // An image file as RGB uint8 [size, size, 3], row-major, resized bilinearly when it is not size x size
-// (embed's transform). Throws UsageError naming the file when it cannot be decoded.
+// (embed's transform). Throws UsageError naming the file when it cannot be decoded or frame_geometry_problem
+// refuses its size.
 std::vector<std::uint8_t> load_image_rgb(const std::string& path, int size);
 
 // Throws ClipError for a file that cannot be read or has 0 bytes (the first check of every decode, with

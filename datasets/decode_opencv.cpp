@@ -145,6 +145,7 @@ std::vector<std::uint8_t> load_image_rgb(const std::string& path, int size) {
   try {
     img = cv::imread(path, cv::IMREAD_COLOR);
     if (img.empty()) throw UsageError(path + ": cannot decode as an image");
+    if (const auto why = frame_geometry_problem(img.cols, img.rows); !why.empty()) throw UsageError(path + ": " + why);
     cv::cvtColor(img, img, cv::COLOR_BGR2RGB);  // the protocol's RGB order
     if (img.cols != size || img.rows != size) cv::resize(img, img, cv::Size(size, size), 0, 0, cv::INTER_LINEAR);
   } catch (const cv::Exception& e) {

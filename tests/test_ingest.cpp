@@ -256,6 +256,21 @@ TEST_CASE("embed's image reader names an image whose header declares 100000 x 10
   }
 }
 
+TEST_CASE("embed's image reader refuses, by name and size, an image too small or too elongated to upscale", "[data]") {
+  TempDir dir;
+  for (const auto& [name, rows, cols, reason] :
+       {std::tuple<std::string, int, int, std::string>{"pixel.png", 1, 1, "a 1x1 frame: frames smaller than 32 px"},
+        {"thumb.png", 31, 64, "a 64x31 frame: frames smaller than 32 px"},
+        {"strip.png", 40, 200, "a 200x40 frame: more elongated than 4:1"}}) {
+    REQUIRE(cv::imwrite((dir / name).string(), cv::Mat(rows, cols, CV_8UC3, cv::Scalar(90, 90, 90))));
+    CHECK_THROWS_WITH(datasets::load_image_rgb((dir / name).string(), 64),
+                      Contains((dir / name).string()) && Contains(reason));
+  }
+  // At the limits: 32 px on a side and exactly 4:1 are read, and resized to the requested size.
+  REQUIRE(cv::imwrite((dir / "edge.png").string(), cv::Mat(32, 128, CV_8UC3, cv::Scalar(90, 90, 90))));
+  CHECK(datasets::load_image_rgb((dir / "edge.png").string(), 64).size() == 64u * 64u * 3u);
+}
+
 TEST_CASE("missing and malformed sources are refused", "[data]") {
   TempDir dir;
   CHECK_THROWS_WITH(run(dir / "absent", dir), Contains("absent") && Contains("not found"));

@@ -657,7 +657,7 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
   fs::create_directories(images);
   cv::RNG rng(7);
   for (int i = 0; i < 3; ++i) {
-    cv::Mat img(30 + 10 * i, 40, CV_8UC3);  // not square, not the input size: embed resizes
+    cv::Mat img(40 + 10 * i, 48, CV_8UC3);  // not square, not the input size: embed resizes
     rng.fill(img, cv::RNG::UNIFORM, 0, 256);
     cv::imwrite((images / ("img" + std::to_string(i) + ".png")).string(), img);
   }
@@ -710,6 +710,13 @@ TEST_CASE("embed: features equal the backbone's on the protocol's preprocessing,
   CHECK_FALSE(fs::exists(dir / "y.csv"));
   CHECK_FALSE(fs::exists(dir / "y.csv.tmp"));
   fs::remove(images / "img9.png");
+  // A thumbnail is refused by name and size, not upscaled into features (README "Runs, seeds and the store").
+  REQUIRE(cv::imwrite((images / "img8.png").string(), cv::Mat(16, 16, CV_8UC3, cv::Scalar(90, 90, 90))));
+  r = run_usbench("embed --init random --size 64 --images " + q(images) + " --out " + q(dir / "y.csv"));
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("img8.png") && Contains("a 16x16 frame: frames smaller than 32 px"));
+  CHECK_FALSE(fs::exists(dir / "y.csv"));
+  fs::remove(images / "img8.png");
   for (const auto* size : {"0", "-5", "100000"}) {
     r = run_usbench(std::string("embed --init random --size ") + size + " --images " + q(images) + " --out " +
                     q(dir / "z.csv"));
