@@ -165,7 +165,8 @@ TEST_CASE("a method, a protocol and a data kind defined in one file run end to e
     "pretrain_data": {"name": "stripes", "label": "stripes-pre", "config": {"clips_per_class": 5, "stored_size": 64}},
     "folds": {"k": 2, "seed": 0}, "seeds": [0],
     "protocols": [{"name": "head-only", "config": {"input_size": 64, "batch_size": 8}}],
-    "methods": [{"name": "siamese", "config": {"epochs": 2, "batch_size": 4, "input_size": 64}}, "random"],
+    "methods": [{"name": "siamese", "label": "twins", "config": {"epochs": 2, "batch_size": 4, "input_size": 64}},
+                "random"],
     "threads": 1
   })");
   const ExperimentSpec spec = parse_spec(doc, "plugins.json", registries);
@@ -186,7 +187,8 @@ TEST_CASE("a method, a protocol and a data kind defined in one file run end to e
   REQUIRE(table.rows.size() == 2);
   CHECK(table.synthetic);
   const auto& siamese = table.rows[0];
-  CHECK(siamese.label == "siamese");
+  CHECK(siamese.label == "twins");
+  CHECK(siamese.name == "siamese");
   CHECK(siamese.protocol == "head-only");
   CHECK(siamese.runs_done == 2);
   CHECK(siamese.paper == "(a figure the plug-in's paper reports)");
@@ -194,8 +196,10 @@ TEST_CASE("a method, a protocol and a data kind defined in one file run end to e
   CHECK(table.rows[1].vs_baseline.has_value() == false);       // random is the baseline itself
   CHECK(siamese.vs_baseline.has_value());                      // siamese against random-init, same frames
   const auto md = reports::to_markdown(table);
-  CHECK_THAT(md, Contains("stripes (a test plug-in's generated data)") && Contains("| siamese | head-only |") &&
-                     Contains("| siamese | 2 |"));
+  CHECK_THAT(md, Contains("stripes (a test plug-in's generated data)") && Contains("| twins | head-only |") &&
+                     Contains("| twins | 2 |"));
+  // The log names each run by its label (two rows may share a method: uscl and uscl-nolabels).
+  CHECK_THAT(log, Contains("pretrain twins seed 0 | epoch 2/2 |"));
   // What trained: the head only. The backbone of a random-init run is its initialisation, so its
   // training loss moves only through the head; the run's metrics are there for every epoch.
   for (const auto& r : store.runs("plugins"))

@@ -137,7 +137,8 @@ class Pretraining {
       // The monitor's baseline: the untrained backbone (logged, not stored: the first stored epoch is 0).
       const auto knn0 = knn_monitor(*m.backbone(), clips_, train_, heldout_, common_.input_size, ctx_.device);
       if (knn0)
-        ctx_.log(fmt::format("pretrain {} seed {} | before training | kNN {:.3f}", method_, ctx_.run.seed, *knn0));
+        ctx_.log(
+            fmt::format("pretrain {} seed {} | before training | kNN {:.3f}", ctx_.run.method, ctx_.run.seed, *knn0));
     }
     const auto run_t0 = std::chrono::steady_clock::now();
     for (int epoch = start; epoch < epochs_; ++epoch) {
@@ -157,8 +158,8 @@ class Pretraining {
       const auto digest = save_state_dict(state_dict(*m.backbone()), best_path_);
       ctx_.store->put_artifact(ctx_.run.id, "best_backbone", -1, best_path_, digest.sha256, digest.bytes);
       if (ctx_.log)
-        ctx_.log(fmt::format("pretrain {} seed {} | 0 epochs: the backbone stays at its initialisation", method_,
-                             ctx_.run.seed));
+        ctx_.log(fmt::format("pretrain {} seed {} | 0 epochs: the backbone stays at its initialisation",
+                             ctx_.run.method, ctx_.run.seed));
     }
     if (!fs::exists(best_path_)) throw RunFailure("pretraining produced no checkpoint");
     outcome.backbone_path = best_path_;
@@ -261,7 +262,7 @@ class Pretraining {
       if (ctx_.progress && first_unread == steps)
         ctx_.progress(fmt::format(
             "{} | pretrain {} seed {} | epoch {}/{} | batch {}/{} | loss {:.4f} | {:.1f} img/s | ETA {}",
-            ctx_.run.experiment, method_, ctx_.run.seed, epoch + 1, epochs_, steps, batches.num_batches(),
+            ctx_.run.experiment, ctx_.run.method, ctx_.run.seed, epoch + 1, epochs_, steps, batches.num_batches(),
             totals.at("loss") / steps, images / secs,
             eta(remaining_seconds(std::chrono::duration<double>(std::chrono::steady_clock::now() - run_t0).count(),
                                   epoch - start + static_cast<double>(steps) / batches.num_batches(),
@@ -324,7 +325,7 @@ class Pretraining {
     if (ctx_.log)
       ctx_.log(
           fmt::format("pretrain {} seed {} | epoch {}/{} | loss {:.4f} | held-out {:.4f}{}{} | {:.1f} img/s | ETA {}",
-                      method_, ctx_.run.seed, epoch + 1, epochs_, sums.loss / steps, held_loss,
+                      ctx_.run.method, ctx_.run.seed, epoch + 1, epochs_, sums.loss / steps, held_loss,
                       epoch == best_epoch_ ? " (best)" : "", knn ? fmt::format(" | kNN {:.3f}", *knn) : std::string(),
                       sums.images / std::max(sums.seconds, 1e-9), eta(sums.seconds * (epochs_ - epoch - 1))));
   }
