@@ -80,6 +80,24 @@ TEST_CASE("run ids follow content, not execution settings", "[unit]") {
     CHECK((changed[i].record.id != base[i].record.id) == (base[i].record.method == "uscl"));
 }
 
+// An experiment too long for one sitting may run one seed at a time (`--set 'seeds=[k]'`, one store per
+// seed, merged at the end): that is sound only because a run's id names its own seed, never the spec's list.
+TEST_CASE("a run's id does not depend on which other seeds the spec lists", "[unit]") {
+  const auto both = plan(minimal_spec());  // seeds 0 and 1
+  for (const std::int64_t seed : {0, 1}) {
+    auto one = minimal_spec();
+    one["seeds"] = nlohmann::json::array({seed});
+    const auto alone = plan(one);
+    std::vector<std::string> expected;
+    for (const auto& r : both)
+      if (r.record.seed == seed) expected.push_back(r.record.id + " " + r.pretrain_run_id);
+    std::vector<std::string> got;
+    for (const auto& r : alone) got.push_back(r.record.id + " " + r.pretrain_run_id);
+    CHECK(got.size() == 7);
+    CHECK(got == expected);
+  }
+}
+
 TEST_CASE("without ingested data the plan lists runs but assigns no ids", "[unit]") {
   for (const auto& r : plan(minimal_spec(), DataIdentity{})) {
     CHECK(r.record.id.empty());
